@@ -1,0 +1,204 @@
+"""The ``connects`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from connects.bootstrap import build
+from connects.config import Settings
+from connects.domain.clock import SimulatedClock
+from connects.domain.errors import ConnectsError
+from connects.domain.policy import OPERATOR
+
+app = typer.Typer(help="connects: the Connects (bid-credit) engine.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="CONNECTS_DATABASE_URL",
+                 help="SQLAlchemy URL (default: a SQLite file in this folder)."),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    return Settings(database_url=database_url) if database_url else Settings()
+
+
+def _fail(exc: ConnectsError) -> None:
+    err.print(f"[red]{exc.code}[/red]: {exc.message}")
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DbUrl = None) -> None:
+    """Create or migrate the schema to the latest revision."""
+    from connects.db.migrate import upgrade
+
+    settings = _settings(database_url)
+    upgrade(settings.database_url)
+    console.print(f"database at [bold]{_safe(settings.database_url)}[/bold] is up to date")
+
+
+def _safe(url: str) -> str:
+    """A database URL with any password hidden."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+@app.command()
+def demo(
+    database_url: DbUrl = None,
+    months: Annotated[int, typer.Option(min=1, max=24, help="Months of history to play.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed of the story.")] = 7,
+) -> None:
+    """Create a demo agency, members, a freelancer and a client, then play months of
+    activity on the simulated clock up to now."""
+    from connects.demo import DEMO_OWNER_EMAIL, play
+    from connects.services.views import all_accounts
+
+    settings = _settings(database_url)
+    if _demo_exists(settings, DEMO_OWNER_EMAIL):
+        console.print("demo data is already there; nothing to do")
+        return
+    end = datetime.now(UTC)
+    clock = SimulatedClock(end - timedelta(days=months * 30))
+    ctx = build(settings, clock=clock, migrate=True)
+    with Progress(TextColumn("[bold]playing the demo[/bold] {task.description}"), BarColumn(),
+                  TextColumn("day {task.completed:.0f}/{task.total:.0f}"), TimeRemainingColumn(),
+                  console=console) as progress:
+        task = progress.add_task("", total=months * 30)
+
+        def tick(day: int, total: int) -> None:
+            progress.update(task, completed=day, description=clock.now().date().isoformat())
+
+        cast = play(ctx, clock, months, seed=seed, until=end, on_day=tick)
+    _print_accounts(all_accounts(ctx))
+    console.print(f"demo owner: [bold]{cast.owner['email']}[/bold]  token: {cast.owner['token']}")
+
+
+def _demo_exists(settings: Settings, email: str) -> bool:
+    from sqlalchemy import select
+
+    from connects.db.migrate import current_heads
+    from connects.db.schema import users
+
+    if not current_heads(settings.database_url):
+        return False
+    ctx = build(settings)
+    with ctx.db.read() as conn:
+        found = conn.execute(select(users.c.id).where(users.c.email == email)).first()
+    ctx.db.dispose()
+    return found is not None
+
+
+def _print_accounts(rows: list[dict[str, Any]]) -> None:
+    table = Table("id", "kind", "name", "owner", "plan", "members", "available")
+    for r in rows:
+        table.add_row(r["id"], r["kind"], r["name"], r["owner"], r["plan"], str(r["members"]),
+                      str(r["available"]))
+    console.print(table)
+
+
+@app.command()
+def accounts(
+    database_url: DbUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """List every account with its owner, plan and available Connects."""
+    from connects.services.views import all_accounts
+
+    rows = all_accounts(build(_settings(database_url)))
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        _print_accounts(rows)
+
+
+@app.command()
+def history(
+    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    database_url: DbUrl = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    kind: Annotated[str | None, typer.Option(help="Only entries of this kind.")] = None,
+    member: Annotated[str | None, typer.Option(help="Only entries of this member.")] = None,
+) -> None:
+    """An account's ledger, newest first."""
+    from connects.services.views import history as read_history
+
+    ctx = build(_settings(database_url))
+    try:
+        items = read_history(ctx, OPERATOR, account_id, limit=limit, kind=kind,
+                             member_id=member)["items"]
+    except ConnectsError as exc:
+        _fail(exc)
+        return
+    if as_csv:
+        sys.stdout.write(entries_csv(items))
+        return
+    table = Table("#", "at", "kind", "amount", "balance after", "actor", "note")
+    for e in items:
+        table.add_row(str(e["seq"]), e["at"].strftime("%Y-%m-%d %H:%M"), e["kind"],
+                      f"{e['amount']:+d}", str(e["balance_after"]), e["actor"], e["note"] or "")
+    console.print(table)
+
+
+CSV_FIELDS = ("id", "at", "kind", "amount", "balance_after", "actor", "member_id",
+              "proposal_id", "purchase_id", "topup_id", "note")
+
+
+def entries_csv(items: list[dict[str, Any]]) -> str:
+    """Ledger entries as CSV (the same columns as the API's ``?format=csv``)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for e in items:
+        writer.writerow({**e, "at": e["at"].isoformat()})
+    return out.getvalue()
+
+
+@app.command()
+def verify(database_url: DbUrl = None) -> None:
+    """Check every account's invariants (R30); exit 1 naming any account that breaks one."""
+    from connects.services.verify import verify as check
+
+    breaches = check(build(_settings(database_url)))
+    if breaches:
+        for b in breaches:
+            err.print(f"[red]broken[/red] {b}")
+        raise typer.Exit(1)
+    console.print("every account's ledger holds: balance = entries = lots")
+
+
+@app.command("run-due")
+def run_due(database_url: DbUrl = None) -> None:
+    """Run what has fallen due once: cycle grants, expiry, pending card purchases."""
+    from connects.services import cycles, purchases
+
+    ctx = build(_settings(database_url))
+    ran = cycles.run_due_cycles(ctx)
+    expired = cycles.sweep_expired(ctx)
+    resumed = purchases.resume_pending(ctx)
+    console.print(f"cycles applied: {ran}; Connects expired: {expired}; "
+                  f"purchases resumed: {resumed}")
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,46 @@
+"""Settings, from the environment (``CONNECTS_*``) with safe defaults for a laptop."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connects.domain.plans import DEFAULT_PLANS, Catalog
+
+PLACEHOLDER = "change-me"
+
+
+class Settings(BaseSettings):
+    """Everything the composition root needs; nothing connects anywhere at import."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTS_", extra="ignore")
+
+    mode: Literal["dev", "production"] = "dev"
+    database_url: str = "sqlite:///./connects.db"
+    db_pool_size: int = 10
+    clock: Literal["system", "simulated"] = "system"
+    operator_token: str | None = None
+    secret_key: str = PLACEHOLDER
+    plans_file: Path | None = None
+    grant_sync_delay_seconds: int = 0
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.mode == "production":
+            if self.clock == "simulated":
+                raise ValueError("the simulated clock is never used in production (R33)")
+            if self.secret_key == PLACEHOLDER or len(self.secret_key) < 16:
+                raise ValueError("set CONNECTS_SECRET_KEY (16+ characters) in production")
+        return self
+
+    def catalog(self) -> Catalog:
+        """The plan catalog: ``plans_file`` (TOML ``[plans.<id>]`` tables) or R7's defaults."""
+        if self.plans_file is None:
+            return Catalog.from_mapping(DEFAULT_PLANS)
+        with self.plans_file.open("rb") as fh:
+            raw = tomllib.load(fh)
+        return Catalog.from_mapping(raw.get("plans", raw))

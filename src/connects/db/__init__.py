@@ -1,0 +1,1 @@
+"""Storage: the schema, the engine and the transaction helpers (SQLite and PostgreSQL)."""

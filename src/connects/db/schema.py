@@ -1,0 +1,269 @@
+"""The tables, as SQLAlchemy Core metadata (the migrations create the same).
+
+Every account-owned table carries ``account_id`` and leads its keys and indexes with
+it, so the data could be sharded by account. Invariants are held by the database too:
+balances, earnings and lots can never go below zero; one ledger entry per sequence
+number per account (a lost update would collide); one entry per dedupe key (a cycle
+grant or a refund applied twice would collide).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from connects.db.types import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(40)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("token_hash", String(128), unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("owner_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("plan", String(64), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    Column("anchor_day", Integer, nullable=False),
+    Column("next_cycle_at", UTCDateTime, nullable=False),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("earnings_cents", BigInteger, nullable=False, server_default="0"),
+    Column("low_balance_threshold", Integer, nullable=False, server_default="0"),
+    Column("seq", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("balance >= 0", name="balance_nonnegative"),
+    CheckConstraint("earnings_cents >= 0", name="earnings_nonnegative"),
+    CheckConstraint("kind IN ('freelancer', 'agency')", name="kind_known"),
+    CheckConstraint("anchor_day BETWEEN 1 AND 31", name="anchor_day_range"),
+    # R2: at most one freelancer account and one owned agency per person.
+    UniqueConstraint("owner_id", "kind"),
+)
+Index("ix_accounts_next_cycle_at", accounts.c.next_cycle_at)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("monthly_budget", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("role IN ('owner', 'admin', 'manager', 'member')", name="role_known"),
+    CheckConstraint("monthly_budget IS NULL OR monthly_budget >= 0", name="budget_nonnegative"),
+)
+Index("ix_memberships_user_id", memberships.c.user_id)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("remaining", Integer, nullable=False),
+    CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+)
+# Open lots of an account, by expiry: the spend path and the expiry sweep read these.
+Index(
+    "ix_lots_open",
+    lots.c.account_id,
+    lots.c.expires_at,
+    sqlite_where=lots.c.remaining > 0,
+    postgresql_where=lots.c.remaining > 0,
+)
+Index(
+    "ix_lots_open_expiry",
+    lots.c.expires_at,
+    sqlite_where=lots.c.remaining > 0,
+    postgresql_where=lots.c.remaining > 0,
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("actor_kind", String(24), nullable=False),
+    Column("actor_id", String(64)),
+    Column("member_id", ID),
+    Column("proposal_id", ID),
+    Column("purchase_id", ID),
+    Column("topup_id", ID),
+    Column("note", Text),
+    Column("dedupe_key", String(120)),
+    CheckConstraint("balance_after >= 0", name="balance_after_nonnegative"),
+    UniqueConstraint("account_id", "seq"),
+    UniqueConstraint("account_id", "dedupe_key"),
+)
+Index("ix_entries_account_at", entries.c.account_id, entries.c.at)
+Index("ix_entries_account_member_at", entries.c.account_id, entries.c.member_id, entries.c.at)
+
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("account_id", ID, nullable=False),
+    Column("entry_id", ID, ForeignKey("entries.id"), primary_key=True),
+    Column("lot_id", ID, ForeignKey("lots.id"), primary_key=True),
+    Column("amount", Integer, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("client_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("connects_required", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("hired_proposal_id", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("connects_required >= 0", name="price_nonnegative"),
+)
+Index("ix_jobs_status_created", jobs.c.status, jobs.c.created_at)
+
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("job_id", ID, ForeignKey("jobs.id"), nullable=False),
+    Column("freelancer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("submitted_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("connects_spent", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("entry_id", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("job_id", "freelancer_id"),
+)
+Index("ix_proposals_account_created", proposals.c.account_id, proposals.c.created_at)
+
+billing_methods = Table(
+    "billing_methods",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("gateway_ref", String(120), nullable=False),
+    Column("brand", String(32), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_billing_methods_account", billing_methods.c.account_id)
+
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("pay_with", String(16), nullable=False),  # "earnings" | "card"
+    Column("billing_method_id", ID),
+    Column("status", String(16), nullable=False),  # pending | succeeded | failed
+    Column("failure_code", String(64)),
+    Column("charge_id", String(120)),
+    Column("actor_kind", String(24), nullable=False),
+    Column("actor_id", String(64)),
+    Column("topup_id", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+    CheckConstraint("quantity >= 1", name="quantity_positive"),
+    CheckConstraint("amount_cents >= 0", name="amount_nonnegative"),
+)
+Index("ix_purchases_account_created", purchases.c.account_id, purchases.c.created_at)
+Index("ix_purchases_status", purchases.c.status, purchases.c.created_at)
+
+# The simulated payment gateway's own book (an outside system in production):
+# one charge per idempotency key, so a retried charge is never taken twice.
+gateway_charges = Table(
+    "gateway_charges",
+    metadata,
+    Column("idempotency_key", String(120), primary_key=True),
+    Column("charge_id", String(120), nullable=False),
+    Column("method_ref", String(120), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("grantee", String(64), nullable=False),
+    Column("permissions", String(400), nullable=False),  # space-separated
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("active_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("created_by", ID),
+)
+Index("ix_grants_account", grants.c.account_id)
+
+# The outbox: events written in the same transaction as the change that caused them.
+events = Table(
+    "events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("dedupe_key", String(120)),
+    UniqueConstraint("account_id", "dedupe_key"),
+)
+Index("ix_events_account_created", events.c.account_id, events.c.created_at)
+
+# Process-shared settings, such as the simulated clock's time (R33).
+runtime = Table(
+    "runtime",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,131 @@
+"""Demo data: an agency and a freelancer living through months of Connects.
+
+The story is played on a simulated clock that starts ``months`` ago and stops at the
+real time, so that afterwards the product runs on the real clock with a history behind
+it. Everything goes through the same handlers the API uses.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from connects.domain.clock import SimulatedClock
+from connects.domain.errors import ConnectsError
+from connects.domain.policy import Actor
+from connects.services import accounts as acc
+from connects.services import cycles, proposals, purchases
+from connects.services.context import Context
+
+DEMO_OWNER_EMAIL = "owner@demo.connects"
+
+
+@dataclass
+class DemoCast:
+    owner: dict[str, str]
+    people: dict[str, dict[str, str]] = field(default_factory=dict)
+    agency_id: str = ""
+    freelancer_account_id: str = ""
+    client: dict[str, str] = field(default_factory=dict)
+
+
+def _person(ctx: Context, name: str, email: str) -> dict[str, str]:
+    return {k: str(v) for k, v in acc.create_user(ctx, name, email).items()}
+
+
+def cast(ctx: Context) -> DemoCast:
+    """The people: an agency with every role, a freelancer, a client."""
+    owner = _person(ctx, "Olga Owner", DEMO_OWNER_EMAIL)
+    c = DemoCast(owner=owner)
+    for key, name, role in [("admin", "Ada Admin", "admin"), ("manager", "Max Manager", "manager"),
+                            ("mia", "Mia Member", "member"), ("noah", "Noah Member", "member")]:
+        c.people[key] = {**_person(ctx, name, f"{key}@demo.connects"), "role": role}
+    c.client = _person(ctx, "Chloe Client", "client@demo.connects")
+    c.agency_id = acc.create_account(ctx, owner["id"], "agency", "Northwind Studio", "agency-plus")
+    boss = Actor("user", owner["id"])
+    for p in c.people.values():
+        acc.add_member(ctx, boss, c.agency_id, p["id"], p["role"])
+    acc.set_budget(ctx, boss, c.agency_id, c.people["noah"]["id"], 60)
+    c.freelancer_account_id = acc.create_account(
+        ctx, c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus")
+    purchases.add_billing_method(ctx, boss, c.agency_id, "tok_visa")
+    acc.credit_earnings(ctx, c.agency_id, 50_000)
+    return c
+
+
+def play(
+    ctx: Context,
+    clock: SimulatedClock,
+    months: int = 3,
+    *,
+    seed: int = 7,
+    until: datetime | None = None,
+    on_day: Callable[[int, int], None] | None = None,
+) -> DemoCast:
+    """Create the cast ``months`` before ``until`` and play day by day up to it."""
+    rng = random.Random(seed)
+    end = until or datetime.now(UTC)
+    days = months * 30
+    c = cast(ctx)
+    boss = Actor("user", c.owner["id"])
+    client = Actor("user", c.client["id"])
+    submitters = [c.people[k]["id"] for k in ("mia", "noah", "manager")] + [c.owner["id"]]
+    open_jobs: list[str] = []
+    for day in range(days):
+        for _ in range(rng.randint(1, 4)):
+            price = rng.choice([2, 4, 6, 8, 10, 12, 16])
+            open_jobs.append(proposals.create_job(ctx, c.client["id"], _title(rng), price))
+        for _ in range(rng.randint(0, 3)):
+            if not open_jobs:
+                break
+            job_id = rng.choice(open_jobs)
+            who = rng.choice(submitters)
+            account_id = c.agency_id
+            if who == c.people["mia"]["id"] and rng.random() < 0.3:
+                account_id = c.freelancer_account_id
+            _try(lambda: _submit(ctx, who, job_id, account_id))
+        if open_jobs and rng.random() < 0.15:
+            job_id = open_jobs.pop(rng.randrange(len(open_jobs)))
+            outcome = rng.choice(["cancelled", "closed", "expired"])
+            actor = client if outcome != "expired" else Actor("system")
+            _try(lambda: proposals.end_job(ctx, actor, job_id, outcome))
+        if open_jobs and rng.random() < 0.1:
+            _try(lambda: proposals.change_price(ctx, c.client["id"], rng.choice(open_jobs),
+                                                rng.choice([4, 8, 12])))
+        if day % 9 == 4:
+            _try(lambda: purchases.buy(ctx, boss, c.agency_id, rng.choice([20, 40]), "default"))
+        if len(open_jobs) > 25:
+            open_jobs = open_jobs[-25:]
+        clock.set(max(clock.now(), end - timedelta(days=days - day - 1)))
+        cycles.run_due_cycles(ctx)
+        cycles.sweep_expired(ctx)
+        if on_day:
+            on_day(day + 1, days)
+    return c
+
+
+def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> None:
+    from connects.db.schema import jobs
+    from sqlalchemy import select
+
+    with ctx.db.read() as conn:
+        price = conn.execute(select(jobs.c.connects_required).where(jobs.c.id == job_id)).scalar()
+    proposals.submit_proposal(ctx, Actor("user", who), job_id=job_id, account_id=account_id,
+                              freelancer_id=who, expected_connects=int(price or 0))
+
+
+def _try(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except ConnectsError:
+        pass  # refusals are part of a realistic month (price changed, out of Connects...)
+
+
+_WORDS = ["Shopify", "React", "Django", "logo", "data pipeline", "mobile app", "landing page",
+          "SEO audit", "API", "dashboard", "WordPress", "copywriting"]
+
+
+def _title(rng: random.Random) -> str:
+    return f"{rng.choice(['Build', 'Fix', 'Design', 'Review'])} a {rng.choice(_WORDS)}"

@@ -1,0 +1,100 @@
+"""Lots: every credit is a lot with its own expiry; spending draws them down.
+
+Pure functions over :class:`Lot` values. The storage layer loads an account's open
+lots under the account's lock, asks these functions what to take, and writes the
+answer back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from connects.domain.calendar import EXPIRING_WINDOW
+from connects.domain.errors import InsufficientConnects
+
+# Where a lot came from. Only ``grant`` lots are subject to the rollover cap (R9).
+SOURCES = ("grant", "purchase", "reward")
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    id: str
+    source: str
+    issued_at: datetime
+    expires_at: datetime
+    remaining: int
+
+    def live(self, now: datetime) -> bool:
+        """Spendable now: not expired (R12) and not used up."""
+        return self.remaining > 0 and self.expires_at > now
+
+
+Take = tuple[str, int]  # (lot id, Connects taken from it)
+
+
+def spending_order(lot: Lot) -> tuple[datetime, datetime, str]:
+    """Soonest expiry first, then the oldest (R11)."""
+    return (lot.expires_at, lot.issued_at, lot.id)
+
+
+def available(lots: Iterable[Lot], now: datetime) -> int:
+    """Connects spendable now: what is left in unexpired lots (R12)."""
+    return sum(lot.remaining for lot in lots if lot.live(now))
+
+
+def allocate(lots: Iterable[Lot], amount: int, now: datetime) -> list[Take]:
+    """Which lots pay for ``amount`` Connects, soonest-expiring first (R11).
+
+    Raises :class:`InsufficientConnects` when the live lots hold less: the balance
+    never goes below zero.
+    """
+    if amount < 0:
+        raise ValueError("amount must be >= 0")
+    takes: list[Take] = []
+    need = amount
+    for lot in sorted((lot for lot in lots if lot.live(now)), key=spending_order):
+        if need == 0:
+            break
+        take = min(need, lot.remaining)
+        takes.append((lot.id, take))
+        need -= take
+    if need:
+        have = amount - need
+        raise InsufficientConnects(
+            f"this needs {amount} Connects and {have} are available",
+            required=amount,
+            available=have,
+        )
+    return takes
+
+
+def expired(lots: Iterable[Lot], now: datetime) -> list[Take]:
+    """What the expiry sweep removes: everything left in lots expired by ``now``."""
+    return [(lot.id, lot.remaining) for lot in lots if lot.remaining > 0 and lot.expires_at <= now]
+
+
+def rollover_forfeit(lots: Sequence[Lot], cap: int | None, now: datetime) -> list[Take]:
+    """Plan-grant Connects above the rollover cap, forfeited before a new grant (R9).
+
+    Only ``grant`` lots count and only they are cut; purchased and rewarded Connects
+    never are. The cut takes from the soonest-expiring grant lots first. ``cap=None``
+    means everything rolls over.
+    """
+    if cap is None:
+        return []
+    grants = [lot for lot in lots if lot.source == "grant" and lot.live(now)]
+    excess = sum(lot.remaining for lot in grants) - cap
+    if excess <= 0:
+        return []
+    return allocate(grants, excess, now)
+
+
+def expiring_soon(lots: Iterable[Lot], now: datetime) -> list[Lot]:
+    """Live lots whose expiry falls in (now, now + 30 days] (R12), soonest first."""
+    horizon = now + EXPIRING_WINDOW
+    return sorted(
+        (lot for lot in lots if lot.live(now) and lot.expires_at <= horizon),
+        key=spending_order,
+    )

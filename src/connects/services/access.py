@@ -1,0 +1,60 @@
+"""Who is acting: a person's role in an account, or a business manager's live grants."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, or_, select
+
+from connects.db.schema import grants, memberships
+from connects.domain.errors import NotFound
+from connects.domain.policy import Action, Actor, Role, require
+from datetime import datetime
+
+
+def role_of(conn: Connection, account_id: str, user_id: str) -> Role | None:
+    role = conn.execute(
+        select(memberships.c.role).where(
+            memberships.c.account_id == account_id, memberships.c.user_id == user_id
+        )
+    ).scalar_one_or_none()
+    return Role(role) if role else None
+
+
+def live_permissions(conn: Connection, account_id: str, grantee: str, now: datetime) -> frozenset[str]:
+    """Permissions granted to ``grantee`` that are active now: synced, not revoked (R6)."""
+    rows = conn.execute(
+        select(grants.c.permissions).where(
+            grants.c.account_id == account_id,
+            grants.c.grantee == grantee,
+            grants.c.active_at <= now,
+            or_(grants.c.revoked_at.is_(None), grants.c.revoked_at > now),
+        )
+    ).scalars()
+    return frozenset(p for row in rows for p in row.split())
+
+
+def resolve(conn: Connection, account_id: str, who: Actor, now: datetime) -> Actor:
+    """``who`` with their role (a person) or live permissions (a business manager).
+
+    A person who is not a member gets ``not_found``: outsiders never learn that an
+    account exists.
+    """
+    if who.kind == "user":
+        assert who.id is not None
+        role = role_of(conn, account_id, who.id)
+        if role is None:
+            raise NotFound("no such account", account_id=account_id)
+        return Actor("user", who.id, role)
+    if who.kind == "business_manager":
+        assert who.id is not None
+        return Actor("business_manager", who.id, None,
+                     live_permissions(conn, account_id, who.id, now))
+    return who
+
+
+def authorize(
+    conn: Connection, account_id: str, who: Actor, action: Action, now: datetime
+) -> Actor:
+    """Resolve ``who`` and refuse unless they may do ``action`` (R3, R6)."""
+    actor = resolve(conn, account_id, who, now)
+    require(actor, action)
+    return actor

@@ -1,0 +1,274 @@
+"""People, accounts, memberships, budgets and plans (R1-R4, R7, R8)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from connects.db.schema import accounts, memberships, users
+from connects.domain.calendar import zone
+from connects.domain.errors import (
+    AgencyOnly,
+    AlreadyHasFreelancerAccount,
+    AlreadyMember,
+    AlreadyOwnsAgency,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    OwnerIsPermanent,
+)
+from connects.domain.ids import new_id
+from connects.domain.plans import ACCOUNT_KINDS
+from connects.domain.policy import ASSIGNABLE_ROLES, Action, Actor, Role
+from connects.services.access import authorize
+from connects.services.book import AccountBook
+from connects.services.context import Context
+from connects.services.cycles import catch_up
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_NAME = 200
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256: a leaked table gives no usable token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _name(value: str, field: str = "name") -> str:
+    value = (value or "").strip()
+    if not value or len(value) > MAX_NAME:
+        raise InvalidRequest(f"{field} must be 1 to {MAX_NAME} characters", field=field)
+    return value
+
+
+def create_user(ctx: Context, name: str, email: str) -> dict[str, Any]:
+    """A new person with a bearer token (returned here only)."""
+    name = _name(name)
+    email = (email or "").strip().lower()
+    if not _EMAIL.match(email) or len(email) > 320:
+        raise InvalidRequest("email is not a valid address", field="email")
+    token = "cx_" + secrets.token_urlsafe(32)
+    row = {"id": new_id("usr"), "name": name, "email": email,
+           "token_hash": hash_token(token), "created_at": ctx.now()}
+    try:
+        with ctx.db.begin() as conn:
+            conn.execute(insert(users), row)
+    except IntegrityError:
+        raise EmailTaken("a person with this email already exists", field="email") from None
+    return {"id": row["id"], "name": name, "email": email, "token": token}
+
+
+def rotate_token(ctx: Context, user_id: str) -> str:
+    """A new token for a person; the old one stops working."""
+    token = "cx_" + secrets.token_urlsafe(32)
+    with ctx.db.begin() as conn:
+        done = conn.execute(
+            update(users).where(users.c.id == user_id).values(token_hash=hash_token(token))
+        ).rowcount
+    if not done:
+        raise NotFound("no such person", user_id=user_id)
+    return token
+
+
+def user_by_token(conn: Connection, token: str) -> Any | None:
+    return conn.execute(
+        select(users).where(users.c.token_hash == hash_token(token))
+    ).one_or_none()
+
+
+def create_account(
+    ctx: Context,
+    owner_id: str,
+    kind: str,
+    name: str,
+    plan: str | None = None,
+    timezone: str = "UTC",
+) -> str:
+    """Open a freelancer or agency account owned by ``owner_id`` (R1, R2).
+
+    The first billing cycle starts now: the plan's Connects are granted at once and the
+    cycle day is today's date (R8).
+    """
+    if kind not in ACCOUNT_KINDS:
+        raise InvalidRequest("kind must be 'freelancer' or 'agency'", field="kind")
+    name = _name(name)
+    plan_id = plan or ctx.catalog.default_for(kind)
+    ctx.catalog.for_kind(plan_id, kind)
+    tz = zone(timezone)
+    now = ctx.now()
+    account_id = new_id("acct")
+    refusal = (AlreadyOwnsAgency("a person can own only one agency")
+               if kind == "agency" else
+               AlreadyHasFreelancerAccount("a person has only one freelancer account"))
+    try:
+        with ctx.db.begin() as conn:
+            if conn.execute(select(users.c.id).where(users.c.id == owner_id)).first() is None:
+                raise NotFound("no such person", user_id=owner_id)
+            taken = conn.execute(
+                select(accounts.c.id).where(accounts.c.owner_id == owner_id,
+                                            accounts.c.kind == kind)
+            ).first()
+            if taken:
+                raise refusal
+            conn.execute(insert(accounts), {
+                "id": account_id, "kind": kind, "name": name, "owner_id": owner_id,
+                "plan": plan_id, "timezone": timezone, "anchor_day": now.astimezone(tz).day,
+                "next_cycle_at": now, "balance": 0, "earnings_cents": 0,
+                "low_balance_threshold": 0, "seq": 0, "created_at": now,
+            })
+            conn.execute(insert(memberships), {
+                "account_id": account_id, "user_id": owner_id, "role": Role.OWNER.value,
+                "monthly_budget": None, "created_at": now,
+            })
+            book = AccountBook.lock(conn, account_id, now)
+            catch_up(ctx, book)
+            book.save()
+    except IntegrityError:  # a concurrent twin passed the check first
+        raise refusal from None
+    return account_id
+
+
+def update_account(
+    ctx: Context,
+    who: Actor,
+    account_id: str,
+    *,
+    plan: str | None = None,
+    timezone: str | None = None,
+    low_balance_threshold: int | None = None,
+    name: str | None = None,
+) -> None:
+    """Change the plan, time zone, low-balance threshold or name (owner/admin, R3).
+
+    A new plan's features (unit price, submit on behalf) apply at once; its grant and
+    rollover cap apply from the next cycle day **(decision)**.
+    """
+    values: dict[str, Any] = {}
+    if timezone is not None:
+        zone(timezone)
+        values["timezone"] = timezone
+    if low_balance_threshold is not None:
+        if isinstance(low_balance_threshold, bool) or low_balance_threshold < 0:
+            raise InvalidRequest("low_balance_threshold must be >= 0",
+                                 field="low_balance_threshold")
+        values["low_balance_threshold"] = low_balance_threshold
+    if name is not None:
+        values["name"] = _name(name)
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        if plan is not None:
+            ctx.catalog.for_kind(plan, book.kind)
+            values["plan"] = plan
+        if values:
+            conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+
+def _agency(book: AccountBook) -> None:
+    if book.kind != "agency":
+        raise AgencyOnly("only agency accounts have members and budgets")
+
+
+def _role(value: str) -> Role:
+    if value not in {r.value for r in ASSIGNABLE_ROLES}:
+        raise InvalidRequest("role must be admin, manager or member (an agency has one owner)",
+                             field="role")
+    return Role(value)
+
+
+def add_member(ctx: Context, who: Actor, account_id: str, user_id: str, role: str) -> None:
+    """Add a person to an agency with a role (owner/admin only, R3)."""
+    new_role = _role(role)
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        _agency(book)
+        if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+            raise NotFound("no such person", user_id=user_id)
+        exists = conn.execute(select(memberships.c.role).where(
+            memberships.c.account_id == account_id, memberships.c.user_id == user_id)).first()
+        if exists:
+            raise AlreadyMember("this person is already a member", user_id=user_id)
+        conn.execute(insert(memberships), {
+            "account_id": account_id, "user_id": user_id, "role": new_role.value,
+            "monthly_budget": None, "created_at": now,
+        })
+
+
+def _member_row(conn: Connection, account_id: str, user_id: str) -> Any:
+    row = conn.execute(select(memberships).where(
+        memberships.c.account_id == account_id, memberships.c.user_id == user_id)).one_or_none()
+    if row is None:
+        raise NotFound("no such member", user_id=user_id)
+    return row
+
+
+def change_role(ctx: Context, who: Actor, account_id: str, user_id: str, role: str) -> None:
+    """Change a member's role; the owner's role never changes (R3)."""
+    new_role = _role(role)
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        _agency(book)
+        if _member_row(conn, account_id, user_id).role == Role.OWNER:
+            raise OwnerIsPermanent("the owner's role cannot change")
+        conn.execute(update(memberships).where(
+            memberships.c.account_id == account_id, memberships.c.user_id == user_id
+        ).values(role=new_role.value))
+
+
+def remove_member(ctx: Context, who: Actor, account_id: str, user_id: str) -> None:
+    """Remove a member (not the owner). Their past entries stay in the ledger."""
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        _agency(book)
+        if _member_row(conn, account_id, user_id).role == Role.OWNER:
+            raise OwnerIsPermanent("the owner cannot be removed")
+        conn.execute(delete(memberships).where(
+            memberships.c.account_id == account_id, memberships.c.user_id == user_id))
+
+
+def set_budget(
+    ctx: Context, who: Actor, account_id: str, user_id: str, monthly_connects: int | None
+) -> None:
+    """Set or clear a member's monthly Connects budget (R4, beyond the seeds)."""
+    if monthly_connects is not None and (
+        isinstance(monthly_connects, bool) or not isinstance(monthly_connects, int)
+        or monthly_connects < 0
+    ):
+        raise InvalidRequest("monthly_connects must be a whole number >= 0 or null",
+                             field="monthly_connects")
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        _agency(book)
+        _member_row(conn, account_id, user_id)
+        conn.execute(update(memberships).where(
+            memberships.c.account_id == account_id, memberships.c.user_id == user_id
+        ).values(monthly_budget=monthly_connects))
+
+
+def credit_earnings(ctx: Context, account_id: str, amount_cents: int) -> int:
+    """The operator credits earnings (money the account earned on contracts)."""
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise InvalidRequest("amount must be a whole number of cents > 0", field="amount")
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, ctx.now())
+        book.earnings_cents += amount_cents
+        book.save()
+        return book.earnings_cents

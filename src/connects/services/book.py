@@ -1,0 +1,256 @@
+"""An account's ledger inside one write transaction.
+
+:meth:`AccountBook.lock` takes the account row's lock (``SELECT ... FOR UPDATE`` on
+PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), so everything
+done through the book is serialised per account: no two spenders see the same balance.
+Every change to Connects is an immutable entry with the actor, the reason and the
+balance after (R30), and every credit is a lot (R10). The book keeps the account's
+balance and entry sequence in memory and writes them back in :meth:`save`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from connects.db.schema import accounts, allocations, entries, events, lots
+from connects.domain import lots as lotrules
+from connects.domain.calendar import lot_expiry
+from connects.domain.errors import NotFound
+from connects.domain.ids import new_id
+from connects.domain.lots import Lot, Take
+from connects.domain.policy import SYSTEM, Actor
+
+_LOT_DEBIT = (
+    update(lots)
+    .where(lots.c.id == bindparam("lot_id"))
+    .values(remaining=lots.c.remaining - bindparam("take"))
+)
+_LOT_CREDIT = (
+    update(lots)
+    .where(lots.c.id == bindparam("lot_id"))
+    .values(remaining=lots.c.remaining + bindparam("take"))
+)
+
+
+class AccountBook:
+    """One account, locked for the length of the transaction."""
+
+    def __init__(self, conn: Connection, row: Any, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self.id: str = row.id
+        self.kind: str = row.kind
+        self.name: str = row.name
+        self.owner_id: str = row.owner_id
+        self.plan_id: str = row.plan
+        self.timezone: str = row.timezone
+        self.anchor_day: int = row.anchor_day
+        self.next_cycle_at: datetime = row.next_cycle_at
+        self.balance: int = row.balance
+        self.earnings_cents: int = row.earnings_cents
+        self.low_balance_threshold: int = row.low_balance_threshold
+        self.seq: int = row.seq
+        self._start = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
+        self._lots: dict[str, Lot] | None = None
+
+    @classmethod
+    def lock(cls, conn: Connection, account_id: str, now: datetime) -> AccountBook:
+        """Lock the account row and load it; ``not_found`` if there is none."""
+        row = conn.execute(
+            select(accounts).where(accounts.c.id == account_id).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise NotFound("no such account", account_id=account_id)
+        return cls(conn, row, now)
+
+    # -- lots -----------------------------------------------------------------------
+
+    def open_lots(self) -> list[Lot]:
+        """Lots with Connects left (expired ones included until swept)."""
+        if self._lots is None:
+            rows = self.conn.execute(
+                select(lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at,
+                       lots.c.remaining)
+                .where(lots.c.account_id == self.id, lots.c.remaining > 0)
+            ).all()
+            self._lots = {r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining)
+                          for r in rows}
+        return list(self._lots.values())
+
+    def available(self) -> int:
+        """Spendable now: the balance less what sits in expired, unswept lots (R12)."""
+        return lotrules.available(self.open_lots(), self.now)
+
+    def _adjust_lots(self, takes: Sequence[Take], sign: int) -> None:
+        if not takes:
+            return
+        self.conn.execute(
+            _LOT_DEBIT if sign < 0 else _LOT_CREDIT,
+            [{"lot_id": lot_id, "take": take} for lot_id, take in takes],
+        )
+        if self._lots is not None:
+            for lot_id, take in takes:
+                lot = self._lots.get(lot_id)
+                if lot is None:
+                    continue  # a refund into a lot that was used up: reloaded below
+                left = lot.remaining + sign * take
+                if left:
+                    self._lots[lot_id] = Lot(lot.id, lot.source, lot.issued_at,
+                                             lot.expires_at, left)
+                else:
+                    del self._lots[lot_id]
+            if sign > 0 and any(lot_id not in self._lots for lot_id, _ in takes):
+                self._lots = None
+
+    # -- entries --------------------------------------------------------------------
+
+    def _append(
+        self,
+        kind: str,
+        amount: int,
+        actor: Actor,
+        takes: Sequence[Take],
+        **refs: Any,
+    ) -> str:
+        self.seq += 1
+        self.balance += amount
+        if self.balance < 0:  # the allocation rules make this unreachable
+            raise AssertionError(f"account {self.id} would go below zero")
+        entry_id = new_id("ent")
+        self.conn.execute(
+            insert(entries),
+            {
+                "id": entry_id,
+                "account_id": self.id,
+                "seq": self.seq,
+                "at": self.now,
+                "kind": kind,
+                "amount": amount,
+                "balance_after": self.balance,
+                "actor_kind": actor.kind,
+                "actor_id": actor.id,
+                "member_id": refs.get("member_id"),
+                "proposal_id": refs.get("proposal_id"),
+                "purchase_id": refs.get("purchase_id"),
+                "topup_id": refs.get("topup_id"),
+                "note": refs.get("note"),
+                "dedupe_key": refs.get("dedupe_key"),
+            },
+        )
+        if takes:
+            self.conn.execute(
+                insert(allocations),
+                [{"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
+                 for lot_id, t in takes],
+            )
+        return entry_id
+
+    def has_entry(self, dedupe_key: str) -> bool:
+        """Whether an entry with this dedupe key was already written (under the lock)."""
+        return self.conn.execute(
+            select(entries.c.id).where(
+                entries.c.account_id == self.id, entries.c.dedupe_key == dedupe_key
+            )
+        ).first() is not None
+
+    def credit(
+        self,
+        *,
+        kind: str,
+        source: str,
+        amount: int,
+        actor: Actor,
+        issued_at: datetime | None = None,
+        **refs: Any,
+    ) -> str:
+        """A new lot of ``amount`` Connects expiring a year after issue (R10)."""
+        if amount <= 0:
+            raise ValueError("a credit is at least 1 Connect")
+        issued = issued_at or self.now
+        lot = Lot(new_id("lot"), source, issued, lot_expiry(issued), amount)
+        self.conn.execute(
+            insert(lots),
+            {"id": lot.id, "account_id": self.id, "source": source, "issued_at": issued,
+             "expires_at": lot.expires_at, "amount": amount, "remaining": amount},
+        )
+        if self._lots is not None:
+            self._lots[lot.id] = lot
+        return self._append(kind, amount, actor, [(lot.id, amount)], **refs)
+
+    def debit(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
+        """Take Connects out of the named lots, as the domain rules decided."""
+        total = sum(t for _, t in takes)
+        before = self.balance
+        self._adjust_lots(takes, -1)
+        entry_id = self._append(kind, -total, actor, takes, **refs)
+        self._after_debit(before)
+        return entry_id
+
+    def restore(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
+        """Put Connects back into the lots they came from, keeping their expiry (R15)."""
+        total = sum(t for _, t in takes)
+        self._adjust_lots(takes, +1)
+        return self._append(kind, total, actor, takes, **refs)
+
+    def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str:
+        """Spend ``amount`` from live lots, soonest-expiring first (R11, R14)."""
+        takes = lotrules.allocate(self.open_lots(), amount, self.now)
+        return self.debit(kind=kind, takes=takes, actor=actor, **refs)
+
+    def sweep_expired(self, actor: Actor = SYSTEM) -> int:
+        """Write ``expire`` entries for lots past their expiry; returns Connects removed."""
+        by_lot = {lot.id: lot for lot in self.open_lots()}
+        removed = 0
+        for lot_id, take in sorted(lotrules.expired(by_lot.values(), self.now)):
+            lot = by_lot[lot_id]
+            self.debit(kind="expire", takes=[(lot_id, take)], actor=actor,
+                       note=f"lot issued {lot.issued_at.date()} expired {lot.expires_at.date()}")
+            removed += take
+        return removed
+
+    # -- events ---------------------------------------------------------------------
+
+    def emit(self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None) -> None:
+        """Record an event in the outbox, in this transaction (R29)."""
+        body = {"account_id": self.id, "balance": self.balance, **payload}
+        if dedupe_key is not None:
+            exists = self.conn.execute(
+                select(events.c.id).where(
+                    events.c.account_id == self.id, events.c.dedupe_key == dedupe_key)
+            ).first()
+            if exists:
+                return
+        self.conn.execute(
+            insert(events),
+            {"id": new_id("evt"), "account_id": self.id, "kind": kind,
+             "payload": json.dumps(body, default=str, sort_keys=True),
+             "created_at": self.now, "dedupe_key": dedupe_key},
+        )
+
+    def _after_debit(self, before: int) -> None:
+        """Low-balance and empty events when a debit crosses the thresholds (R27)."""
+        threshold = self.low_balance_threshold
+        if before > 0 and self.balance == 0:
+            self.emit("balance_empty", {"previous": before})
+        elif before > threshold >= self.balance and self.balance > 0:
+            self.emit("balance_low", {"threshold": threshold, "previous": before})
+
+    # -- writing back ---------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the balance, sequence, earnings and cycle date back to the row."""
+        now = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
+        if now == self._start:
+            return
+        self.conn.execute(
+            update(accounts)
+            .where(accounts.c.id == self.id)
+            .values(balance=self.balance, seq=self.seq, earnings_cents=self.earnings_cents,
+                    next_cycle_at=self.next_cycle_at)
+        )
+        self._start = now

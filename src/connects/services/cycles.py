@@ -1,0 +1,91 @@
+"""Time-driven work: billing-cycle grants with rollover (R8, R9) and expiry (R10, R12).
+
+Each cycle is applied once: its grant and forfeit carry a dedupe key naming the cycle
+(unique per account in the database), and the account's ``next_cycle_at`` moves on in
+the same transaction. A job that runs twice finds nothing due; a job that runs late
+applies every missed cycle in order, each dated at its own cycle start.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from connects.db.schema import accounts, lots
+from connects.domain import lots as lotrules
+from connects.domain.calendar import next_cycle_start, zone
+from connects.domain.policy import SYSTEM
+from connects.services.book import AccountBook
+from connects.services.context import Context
+
+
+def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
+    """Rollover then grant for the cycle starting at ``cycle_at`` (idempotent)."""
+    key = cycle_at.strftime("%Y-%m-%dT%H:%M")
+    plan = ctx.catalog.get(book.plan_id)
+    forfeit_key = f"forfeit:{key}"
+    if not book.has_entry(forfeit_key):
+        takes = lotrules.rollover_forfeit(book.open_lots(), plan.rollover_cap, cycle_at)
+        if takes:
+            book.debit(kind="rollover_forfeit", takes=takes, actor=SYSTEM, dedupe_key=forfeit_key,
+                       note=f"plan grants above the rollover cap of {plan.rollover_cap}")
+    grant_key = f"grant:{key}"
+    if plan.monthly_connects > 0 and not book.has_entry(grant_key):
+        book.credit(kind="grant", source="grant", amount=plan.monthly_connects, actor=SYSTEM,
+                    issued_at=cycle_at, dedupe_key=grant_key,
+                    note=f"{plan.id} cycle grant")
+
+
+def catch_up(ctx: Context, book: AccountBook) -> int:
+    """Apply every cycle due by now on a locked account; returns how many ran."""
+    tz = zone(book.timezone)
+    ran = 0
+    book.sweep_expired()
+    while book.next_cycle_at <= book.now:
+        apply_cycle(ctx, book, book.next_cycle_at)
+        book.next_cycle_at = next_cycle_start(book.anchor_day, book.next_cycle_at, tz)
+        ran += 1
+    return ran
+
+
+def run_due_cycles(ctx: Context, batch: int = 500) -> int:
+    """Every account whose cycle day has come: one short transaction each."""
+    total = 0
+    while True:
+        now = ctx.now()
+        with ctx.db.read() as conn:
+            due = conn.execute(
+                select(accounts.c.id).where(accounts.c.next_cycle_at <= now)
+                .order_by(accounts.c.next_cycle_at).limit(batch)
+            ).scalars().all()
+        if not due:
+            return total
+        for account_id in due:
+            with ctx.db.begin() as conn:
+                book = AccountBook.lock(conn, account_id, now)
+                total += catch_up(ctx, book)
+                book.save()
+        if len(due) < batch:
+            return total
+
+
+def sweep_expired(ctx: Context, batch: int = 500) -> int:
+    """Write ``expire`` entries for every lot past its expiry; returns Connects removed."""
+    removed = 0
+    while True:
+        now = ctx.now()
+        with ctx.db.read() as conn:
+            due = conn.execute(
+                select(lots.c.account_id).where(lots.c.remaining > 0, lots.c.expires_at <= now)
+                .group_by(lots.c.account_id).limit(batch)
+            ).scalars().all()
+        if not due:
+            return removed
+        for account_id in due:
+            with ctx.db.begin() as conn:
+                book = AccountBook.lock(conn, account_id, now)
+                removed += book.sweep_expired()
+                book.save()
+        if len(due) < batch:
+            return removed

@@ -1,0 +1,205 @@
+"""Billing methods and purchases of Connects (R17, R18).
+
+A purchase is paid whole from one source, never split. From earnings it is one
+transaction. By card it is three steps, so that no database lock is held while the
+gateway is called and no charge is ever taken twice:
+
+1. record the purchase as ``pending`` (committed before money moves);
+2. charge the card with the purchase id as the gateway's idempotency key;
+3. complete it: ``succeeded`` credits a lot, ``failed`` credits nothing.
+
+A crash or gateway time-out between 1 and 3 leaves a pending purchase that
+:func:`resume_pending` finishes with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from connects.db.schema import billing_methods, purchases
+from connects.domain.errors import (
+    InsufficientEarnings,
+    InvalidRequest,
+    NoBillingMethod,
+    NotFound,
+    PaymentDeclined,
+)
+from connects.domain.ids import new_id
+from connects.domain.policy import Action, Actor
+from connects.gateway import ChargeResult, GatewayUnavailable
+from connects.services.access import authorize
+from connects.services.book import AccountBook
+from connects.services.context import Context
+
+PURCHASE_FIELDS = ("id", "account_id", "quantity", "amount_cents", "currency", "pay_with",
+                   "billing_method_id", "status", "failure_code", "topup_id", "created_at")
+
+
+def add_billing_method(ctx: Context, who: Actor, account_id: str, token: str) -> dict[str, Any]:
+    """Attach a card from a gateway token; the first one becomes the default."""
+    if not isinstance(token, str) or not token:
+        raise InvalidRequest("token is required", field="token")
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.MANAGE, now)
+    card = ctx.gateway.attach(token)
+    method_id = new_id("bm")
+    with ctx.db.begin() as conn:
+        AccountBook.lock(conn, account_id, now)
+        has_default = conn.execute(select(billing_methods.c.id).where(
+            billing_methods.c.account_id == account_id, billing_methods.c.is_default)).first()
+        conn.execute(insert(billing_methods), {
+            "id": method_id, "account_id": account_id, "gateway_ref": card.ref,
+            "brand": card.brand, "last4": card.last4, "is_default": has_default is None,
+            "created_at": now,
+        })
+    return {"id": method_id, "brand": card.brand, "last4": card.last4,
+            "default": has_default is None}
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {k: getattr(row, k) for k in PURCHASE_FIELDS}
+
+
+def buy(
+    ctx: Context,
+    who: Actor,
+    account_id: str,
+    quantity: int,
+    pay_with: str,
+    *,
+    topup_id: str | None = None,
+) -> dict[str, Any]:
+    """Buy ``quantity`` Connects paid whole by earnings or one billing method.
+
+    ``pay_with`` is ``"earnings"``, a billing method id, or ``"default"``. Refusals:
+    ``insufficient_earnings`` (never split), ``payment_declined`` (nothing credited),
+    ``no_billing_method``, ``plan_cannot_purchase``, ``bundle_not_allowed``, ``forbidden``.
+    """
+    if not isinstance(pay_with, str) or not pay_with:
+        raise InvalidRequest("pay_with must be 'earnings' or a billing method id",
+                             field="pay_with")
+    now = ctx.now()
+    purchase_id = new_id("pur")
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, now)
+        actor = authorize(conn, account_id, who, Action.BUY, now)
+        plan = ctx.catalog.get(book.plan_id)
+        plan.check_quantity(quantity)
+        amount = plan.cost_cents(quantity)
+        row: dict[str, Any] = {
+            "id": purchase_id, "account_id": account_id, "quantity": quantity,
+            "amount_cents": amount, "currency": plan.currency, "billing_method_id": None,
+            "failure_code": None, "charge_id": None, "actor_kind": actor.kind,
+            "actor_id": actor.id, "topup_id": topup_id, "created_at": now,
+        }
+        if pay_with == "earnings":
+            if book.earnings_cents < amount:
+                raise InsufficientEarnings(
+                    f"earnings of {book.earnings_cents} cents cannot pay {amount} cents",
+                    earnings_cents=book.earnings_cents, amount_cents=amount,
+                )
+            book.earnings_cents -= amount
+            conn.execute(insert(purchases), {**row, "pay_with": "earnings",
+                                             "status": "succeeded", "completed_at": now})
+            _credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
+            book.save()
+            return {**row, "pay_with": "earnings", "status": "succeeded"}
+        method = _method(conn, account_id, pay_with)
+        conn.execute(insert(purchases), {**row, "pay_with": "card", "status": "pending",
+                                         "billing_method_id": method.id, "completed_at": None})
+    result = _charge(ctx, purchase_id, method.gateway_ref, amount, plan.currency)
+    final = complete(ctx, purchase_id, result) if result else _load(ctx, purchase_id)
+    if final["status"] == "failed":
+        raise PaymentDeclined(
+            "the card was declined; no Connects were bought",
+            decline_code=final["failure_code"], purchase_id=purchase_id,
+        )
+    return final
+
+
+def _method(conn: Any, account_id: str, pay_with: str) -> Any:
+    query = select(billing_methods).where(billing_methods.c.account_id == account_id)
+    if pay_with == "default":
+        query = query.where(billing_methods.c.is_default)
+    else:
+        query = query.where(billing_methods.c.id == pay_with)
+    method = conn.execute(query).first()
+    if method is None:
+        raise NoBillingMethod("the account has no such billing method", pay_with=pay_with)
+    return method
+
+
+def _charge(
+    ctx: Context, purchase_id: str, method_ref: str, amount: int, currency: str
+) -> ChargeResult | None:
+    try:
+        return ctx.gateway.charge(method_ref=method_ref, amount_cents=amount, currency=currency,
+                                  idempotency_key=purchase_id)
+    except GatewayUnavailable:
+        return None  # stays pending; resume_pending retries with the same key
+
+
+def _credit(
+    book: AccountBook, purchase_id: str, quantity: int, amount: int, currency: str,
+    actor: Actor, topup_id: str | None,
+) -> None:
+    book.sweep_expired()
+    book.credit(kind="purchase", source="purchase", amount=quantity, actor=actor,
+                purchase_id=purchase_id, topup_id=topup_id, dedupe_key=f"purchase:{purchase_id}")
+    book.emit("connects_purchased", {
+        "purchase_id": purchase_id, "quantity": quantity, "amount_cents": amount,
+        "currency": currency, "auto": topup_id is not None,
+    }, dedupe_key=f"purchase:{purchase_id}")
+
+
+def complete(ctx: Context, purchase_id: str, result: ChargeResult) -> dict[str, Any]:
+    """Step 3: record the gateway's answer; credit Connects once, only on success."""
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        account_id = conn.execute(select(purchases.c.account_id).where(
+            purchases.c.id == purchase_id)).scalar_one()
+        book = AccountBook.lock(conn, account_id, now)
+        row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
+        if row.status != "pending":
+            return _summary(row)  # a retry found it done
+        status = "succeeded" if result.ok else "failed"
+        conn.execute(update(purchases).where(purchases.c.id == purchase_id).values(
+            status=status, charge_id=result.charge_id, failure_code=result.decline_code,
+            completed_at=now))
+        if result.ok:
+            _credit(book, purchase_id, row.quantity, row.amount_cents, row.currency,
+                    Actor(row.actor_kind, row.actor_id), row.topup_id)
+            book.save()
+        row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
+        return _summary(row)
+
+
+def _load(ctx: Context, purchase_id: str) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one_or_none()
+    if row is None:
+        raise NotFound("no such purchase", purchase_id=purchase_id)
+    return _summary(row)
+
+
+def resume_pending(ctx: Context, older_than: timedelta = timedelta(seconds=30)) -> int:
+    """Finish card purchases left pending by a crash or a gateway time-out."""
+    cutoff = ctx.now() - older_than
+    with ctx.db.read() as conn:
+        pending = conn.execute(
+            select(purchases.c.id, purchases.c.amount_cents, purchases.c.currency,
+                   billing_methods.c.gateway_ref)
+            .join(billing_methods, billing_methods.c.id == purchases.c.billing_method_id)
+            .where(purchases.c.status == "pending", purchases.c.created_at <= cutoff)
+        ).all()
+    done = 0
+    for p in pending:
+        result = _charge(ctx, p.id, p.gateway_ref, p.amount_cents, p.currency)
+        if result is not None:
+            complete(ctx, p.id, result)
+            done += 1
+    return done

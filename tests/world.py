@@ -1,0 +1,63 @@
+"""A small cast for tests: people, accounts and jobs in one call each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from connects.domain.policy import Actor
+from connects.services import accounts as acc
+from connects.services import proposals
+from connects.services.context import Context
+
+
+@dataclass
+class World:
+    ctx: Context
+    people: dict[str, str] = field(default_factory=dict)  # name -> user id
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def person(self, name: str) -> str:
+        user = acc.create_user(self.ctx, name.title(), f"{name}@test.connects")
+        self.people[name] = str(user["id"])
+        self.tokens[name] = str(user["token"])
+        return self.people[name]
+
+    def actor(self, name: str) -> Actor:
+        return Actor("user", self.people[name])
+
+    def agency(self, owner: str, plan: str = "agency-plus", **members: str) -> str:
+        """An agency owned by ``owner`` with ``name=role`` members (people made as needed)."""
+        if owner not in self.people:
+            self.person(owner)
+        account_id = acc.create_account(self.ctx, self.people[owner], "agency",
+                                        f"{owner.title()} Agency", plan)
+        for name, role in members.items():
+            if name not in self.people:
+                self.person(name)
+            acc.add_member(self.ctx, self.actor(owner), account_id, self.people[name], role)
+        return account_id
+
+    def freelancer(self, name: str, plan: str = "freelancer-basic") -> str:
+        if name not in self.people:
+            self.person(name)
+        return acc.create_account(self.ctx, self.people[name], "freelancer",
+                                  f"{name.title()} (freelance)", plan)
+
+    def job(self, price: int, client: str = "client", title: str = "A job") -> str:
+        if client not in self.people:
+            self.person(client)
+        return proposals.create_job(self.ctx, self.people[client], title, price)
+
+    def submit(self, who: str, job_id: str, account_id: str, *, freelancer: str | None = None,
+               expected: int | None = None) -> dict[str, object]:
+        from sqlalchemy import select
+
+        from connects.db.schema import jobs
+
+        if expected is None:
+            with self.ctx.db.read() as conn:
+                expected = int(conn.execute(select(jobs.c.connects_required)
+                                            .where(jobs.c.id == job_id)).scalar_one())
+        return proposals.submit_proposal(
+            self.ctx, self.actor(who), job_id=job_id, account_id=account_id,
+            freelancer_id=self.people[freelancer or who], expected_connects=expected)
