@@ -73,8 +73,11 @@ def make_ctx(clock: SimulatedClock) -> Iterator[MakeCtx]:
     migrated: set[str] = set()
 
     def make(url: str, **settings: object) -> Context:
-        ctx = build(Settings(database_url=url, **settings), clock=clock,  # type: ignore[arg-type]
-                    migrate=url not in migrated)
+        ctx = build(
+            Settings(database_url=url, **settings),
+            clock=clock,  # type: ignore[arg-type]
+            migrate=url not in migrated,
+        )
         migrated.add(url)
         made.append(ctx)
         return ctx

@@ -29,8 +29,9 @@ class World:
         """An agency owned by ``owner`` with ``name=role`` members (people made as needed)."""
         if owner not in self.people:
             self.person(owner)
-        account_id = acc.create_account(self.ctx, self.people[owner], "agency",
-                                        f"{owner.title()} Agency", plan)
+        account_id = acc.create_account(
+            self.ctx, self.people[owner], "agency", f"{owner.title()} Agency", plan
+        )
         for name, role in members.items():
             if name not in self.people:
                 self.person(name)
@@ -40,24 +41,40 @@ class World:
     def freelancer(self, name: str, plan: str = "freelancer-basic") -> str:
         if name not in self.people:
             self.person(name)
-        return acc.create_account(self.ctx, self.people[name], "freelancer",
-                                  f"{name.title()} (freelance)", plan)
+        return acc.create_account(
+            self.ctx, self.people[name], "freelancer", f"{name.title()} (freelance)", plan
+        )
 
     def job(self, price: int, client: str = "client", title: str = "A job") -> str:
         if client not in self.people:
             self.person(client)
         return proposals.create_job(self.ctx, self.people[client], title, price)
 
-    def submit(self, who: str, job_id: str, account_id: str, *, freelancer: str | None = None,
-               expected: int | None = None) -> dict[str, object]:
+    def submit(
+        self,
+        who: str,
+        job_id: str,
+        account_id: str,
+        *,
+        freelancer: str | None = None,
+        expected: int | None = None,
+    ) -> dict[str, object]:
         from sqlalchemy import select
 
         from connects.db.schema import jobs
 
         if expected is None:
             with self.ctx.db.read() as conn:
-                expected = int(conn.execute(select(jobs.c.connects_required)
-                                            .where(jobs.c.id == job_id)).scalar_one())
+                expected = int(
+                    conn.execute(
+                        select(jobs.c.connects_required).where(jobs.c.id == job_id)
+                    ).scalar_one()
+                )
         return proposals.submit_proposal(
-            self.ctx, self.actor(who), job_id=job_id, account_id=account_id,
-            freelancer_id=self.people[freelancer or who], expected_connects=expected)
+            self.ctx,
+            self.actor(who),
+            job_id=job_id,
+            account_id=account_id,
+            freelancer_id=self.people[freelancer or who],
+            expected_connects=expected,
+        )

@@ -28,8 +28,11 @@ err = Console(stderr=True)
 
 DbUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="CONNECTS_DATABASE_URL",
-                 help="SQLAlchemy URL (default: a SQLite file in this folder)."),
+    typer.Option(
+        "--database-url",
+        envvar="CONNECTS_DATABASE_URL",
+        help="SQLAlchemy URL (default: a SQLite file in this folder).",
+    ),
 ]
 
 
@@ -79,9 +82,13 @@ def demo(
     end = datetime.now(UTC)
     clock = SimulatedClock(end - timedelta(days=months * 30))
     ctx = build(settings, clock=clock, migrate=True)
-    with Progress(TextColumn("[bold]playing the demo[/bold] {task.description}"), BarColumn(),
-                  TextColumn("day {task.completed:.0f}/{task.total:.0f}"), TimeRemainingColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("[bold]playing the demo[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("day {task.completed:.0f}/{task.total:.0f}"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("", total=months * 30)
 
         def tick(day: int, total: int) -> None:
@@ -110,8 +117,15 @@ def _demo_exists(settings: Settings, email: str) -> bool:
 def _print_accounts(rows: list[dict[str, Any]]) -> None:
     table = Table("id", "kind", "name", "owner", "plan", "members", "available")
     for r in rows:
-        table.add_row(r["id"], r["kind"], r["name"], r["owner"], r["plan"], str(r["members"]),
-                      str(r["available"]))
+        table.add_row(
+            r["id"],
+            r["kind"],
+            r["name"],
+            r["owner"],
+            r["plan"],
+            str(r["members"]),
+            str(r["available"]),
+        )
     console.print(table)
 
 
@@ -144,8 +158,9 @@ def history(
 
     ctx = build(_settings(database_url))
     try:
-        items = read_history(ctx, OPERATOR, account_id, limit=limit, kind=kind,
-                             member_id=member)["items"]
+        items = read_history(ctx, OPERATOR, account_id, limit=limit, kind=kind, member_id=member)[
+            "items"
+        ]
     except ConnectsError as exc:
         _fail(exc)
         return
@@ -154,20 +169,37 @@ def history(
         return
     table = Table("#", "at", "kind", "amount", "balance after", "actor", "note")
     for e in items:
-        table.add_row(str(e["seq"]), e["at"].strftime("%Y-%m-%d %H:%M"), e["kind"],
-                      f"{e['amount']:+d}", str(e["balance_after"]), e["actor"], e["note"] or "")
+        table.add_row(
+            str(e["seq"]),
+            e["at"].strftime("%Y-%m-%d %H:%M"),
+            e["kind"],
+            f"{e['amount']:+d}",
+            str(e["balance_after"]),
+            e["actor"],
+            e["note"] or "",
+        )
     console.print(table)
 
 
-CSV_FIELDS = ("id", "at", "kind", "amount", "balance_after", "actor", "member_id",
-              "proposal_id", "purchase_id", "topup_id", "note")
+CSV_FIELDS = (
+    "id",
+    "at",
+    "kind",
+    "amount",
+    "balance_after",
+    "actor",
+    "member_id",
+    "proposal_id",
+    "purchase_id",
+    "topup_id",
+    "note",
+)
 
 
 def entries_csv(items: list[dict[str, Any]]) -> str:
     """Ledger entries as CSV (the same columns as the API's ``?format=csv``)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for e in items:
         writer.writerow({**e, "at": e["at"].isoformat()})
@@ -196,8 +228,9 @@ def run_due(database_url: DbUrl = None) -> None:
     ran = cycles.run_due_cycles(ctx)
     expired = cycles.sweep_expired(ctx)
     resumed = purchases.resume_pending(ctx)
-    console.print(f"cycles applied: {ran}; Connects expired: {expired}; "
-                  f"purchases resumed: {resumed}")
+    console.print(
+        f"cycles applied: {ran}; Connects expired: {expired}; purchases resumed: {resumed}"
+    )
 
 
 def main() -> None:  # pragma: no cover

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -39,8 +40,12 @@ def cast(ctx: Context) -> DemoCast:
     """The people: an agency with every role, a freelancer, a client."""
     owner = _person(ctx, "Olga Owner", DEMO_OWNER_EMAIL)
     c = DemoCast(owner=owner)
-    for key, name, role in [("admin", "Ada Admin", "admin"), ("manager", "Max Manager", "manager"),
-                            ("mia", "Mia Member", "member"), ("noah", "Noah Member", "member")]:
+    for key, name, role in [
+        ("admin", "Ada Admin", "admin"),
+        ("manager", "Max Manager", "manager"),
+        ("mia", "Mia Member", "member"),
+        ("noah", "Noah Member", "member"),
+    ]:
         c.people[key] = {**_person(ctx, name, f"{key}@demo.connects"), "role": role}
     c.client = _person(ctx, "Chloe Client", "client@demo.connects")
     c.agency_id = acc.create_account(ctx, owner["id"], "agency", "Northwind Studio", "agency-plus")
@@ -49,10 +54,15 @@ def cast(ctx: Context) -> DemoCast:
         acc.add_member(ctx, boss, c.agency_id, p["id"], p["role"])
     acc.set_budget(ctx, boss, c.agency_id, c.people["noah"]["id"], 60)
     c.freelancer_account_id = acc.create_account(
-        ctx, c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus")
+        ctx, c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus"
+    )
     purchases.add_billing_method(ctx, boss, c.agency_id, "tok_visa")
     acc.credit_earnings(ctx, c.agency_id, 50_000)
     return c
+
+
+# Refusals (price changed, out of Connects, over budget) are part of a realistic month:
+# the story shrugs them off as a person would.
 
 
 def play(
@@ -85,17 +95,22 @@ def play(
             account_id = c.agency_id
             if who == c.people["mia"]["id"] and rng.random() < 0.3:
                 account_id = c.freelancer_account_id
-            _try(lambda: _submit(ctx, who, job_id, account_id))
+            with suppress(ConnectsError):
+                _submit(ctx, who, job_id, account_id)
         if open_jobs and rng.random() < 0.15:
             job_id = open_jobs.pop(rng.randrange(len(open_jobs)))
             outcome = rng.choice(["cancelled", "closed", "expired"])
             actor = client if outcome != "expired" else Actor("system")
-            _try(lambda: proposals.end_job(ctx, actor, job_id, outcome))
+            with suppress(ConnectsError):
+                proposals.end_job(ctx, actor, job_id, outcome)
         if open_jobs and rng.random() < 0.1:
-            _try(lambda: proposals.change_price(ctx, c.client["id"], rng.choice(open_jobs),
-                                                rng.choice([4, 8, 12])))
+            with suppress(ConnectsError):
+                proposals.change_price(
+                    ctx, c.client["id"], rng.choice(open_jobs), rng.choice([4, 8, 12])
+                )
         if day % 9 == 4:
-            _try(lambda: purchases.buy(ctx, boss, c.agency_id, rng.choice([20, 40]), "default"))
+            with suppress(ConnectsError):
+                purchases.buy(ctx, boss, c.agency_id, rng.choice([20, 40]), "default")
         if len(open_jobs) > 25:
             open_jobs = open_jobs[-25:]
         clock.set(max(clock.now(), end - timedelta(days=days - day - 1)))
@@ -107,24 +122,36 @@ def play(
 
 
 def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> None:
-    from connects.db.schema import jobs
     from sqlalchemy import select
+
+    from connects.db.schema import jobs
 
     with ctx.db.read() as conn:
         price = conn.execute(select(jobs.c.connects_required).where(jobs.c.id == job_id)).scalar()
-    proposals.submit_proposal(ctx, Actor("user", who), job_id=job_id, account_id=account_id,
-                              freelancer_id=who, expected_connects=int(price or 0))
+    proposals.submit_proposal(
+        ctx,
+        Actor("user", who),
+        job_id=job_id,
+        account_id=account_id,
+        freelancer_id=who,
+        expected_connects=int(price or 0),
+    )
 
 
-def _try(action: Callable[[], object]) -> None:
-    try:
-        action()
-    except ConnectsError:
-        pass  # refusals are part of a realistic month (price changed, out of Connects...)
-
-
-_WORDS = ["Shopify", "React", "Django", "logo", "data pipeline", "mobile app", "landing page",
-          "SEO audit", "API", "dashboard", "WordPress", "copywriting"]
+_WORDS = [
+    "Shopify",
+    "React",
+    "Django",
+    "logo",
+    "data pipeline",
+    "mobile app",
+    "landing page",
+    "SEO audit",
+    "API",
+    "dashboard",
+    "WordPress",
+    "copywriting",
+]
 
 
 def _title(rng: random.Random) -> str:

@@ -110,26 +110,35 @@ class SimulatedGateway:
         with self.db.begin() as conn:
             # The first call with a key decides the outcome; a retry (or a concurrent
             # duplicate) finds the row and answers the same.
-            insert_ignore(conn, gateway_charges, {
-                "idempotency_key": idempotency_key,
-                "charge_id": f"ch_sim_{os.urandom(8).hex()}",
-                "method_ref": method_ref,
-                "amount_cents": amount_cents,
-                "currency": currency,
-                "outcome": self._decline_code(method_ref) or "succeeded",
-                "created_at": self.clock.now(),
-            })
+            insert_ignore(
+                conn,
+                gateway_charges,
+                {
+                    "idempotency_key": idempotency_key,
+                    "charge_id": f"ch_sim_{os.urandom(8).hex()}",
+                    "method_ref": method_ref,
+                    "amount_cents": amount_cents,
+                    "currency": currency,
+                    "outcome": self._decline_code(method_ref) or "succeeded",
+                    "created_at": self.clock.now(),
+                },
+            )
             row = conn.execute(
                 select(gateway_charges).where(gateway_charges.c.idempotency_key == idempotency_key)
             ).one()
             outcome, charge_id = row.outcome, row.charge_id
         ok = outcome == "succeeded"
-        return ChargeResult(ok=ok, charge_id=str(charge_id), decline_code=None if ok else str(outcome))
+        return ChargeResult(
+            ok=ok, charge_id=str(charge_id), decline_code=None if ok else str(outcome)
+        )
 
     def charges_for(self, idempotency_key: str) -> int:
         """How many charges the book holds for a key (tests: never more than one)."""
         with self.db.read() as conn:
-            return len(conn.execute(
-                select(gateway_charges.c.charge_id)
-                .where(gateway_charges.c.idempotency_key == idempotency_key)
-            ).all())
+            return len(
+                conn.execute(
+                    select(gateway_charges.c.charge_id).where(
+                        gateway_charges.c.idempotency_key == idempotency_key
+                    )
+                ).all()
+            )

@@ -267,3 +267,63 @@ runtime = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# -- auto top-up (R19-R25) ---------------------------------------------------------
+
+auto_topup_settings = Table(
+    "auto_topup_settings",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("per_topup", Integer, nullable=False),
+    Column("per_month", Integer, nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("just_in_time", Boolean, nullable=False),
+    Column("mode", String(16), nullable=False),  # fixed | target
+    Column("target", Integer),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("per_topup >= 1 AND per_month >= 0 AND threshold >= 0", name="limits_in_range"),
+    CheckConstraint("mode IN ('fixed', 'target')", name="mode_known"),
+)
+
+# One row per trigger: the decision to top up, recorded before any money moves. The
+# unique (account_id, trigger_key) makes "one trigger, at most one purchase" (R23) a
+# property of the database.
+topups = Table(
+    "topups",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("trigger", String(24), nullable=False),  # balance_zero | threshold | just_in_time
+    Column("trigger_key", String(120), nullable=False),
+    Column("month", String(7), nullable=False),  # YYYY-MM in the account's time zone
+    Column("quantity", Integer, nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | succeeded | failed | skipped
+    Column("reason", String(200)),
+    Column("purchase_id", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+    UniqueConstraint("account_id", "trigger_key"),
+    CheckConstraint("quantity >= 0", name="quantity_nonnegative"),
+)
+Index("ix_topups_account_created", topups.c.account_id, topups.c.created_at)
+Index("ix_topups_account_month", topups.c.account_id, topups.c.month)
+Index("ix_topups_status", topups.c.status, topups.c.created_at)
+
+# -- idempotency keys (R31) ---------------------------------------------------------
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("principal", String(80), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("status_code", Integer),  # null while the first request is in flight
+    Column("response_body", Text),
+    Column("content_type", String(100)),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, or_, select
 
 from connects.db.schema import grants, memberships
 from connects.domain.errors import NotFound
 from connects.domain.policy import Action, Actor, Role, require
-from datetime import datetime
 
 
 def role_of(conn: Connection, account_id: str, user_id: str) -> Role | None:
@@ -19,7 +20,9 @@ def role_of(conn: Connection, account_id: str, user_id: str) -> Role | None:
     return Role(role) if role else None
 
 
-def live_permissions(conn: Connection, account_id: str, grantee: str, now: datetime) -> frozenset[str]:
+def live_permissions(
+    conn: Connection, account_id: str, grantee: str, now: datetime
+) -> frozenset[str]:
     """Permissions granted to ``grantee`` that are active now: synced, not revoked (R6)."""
     rows = conn.execute(
         select(grants.c.permissions).where(
@@ -46,8 +49,9 @@ def resolve(conn: Connection, account_id: str, who: Actor, now: datetime) -> Act
         return Actor("user", who.id, role)
     if who.kind == "business_manager":
         assert who.id is not None
-        return Actor("business_manager", who.id, None,
-                     live_permissions(conn, account_id, who.id, now))
+        return Actor(
+            "business_manager", who.id, None, live_permissions(conn, account_id, who.id, now)
+        )
     return who
 
 

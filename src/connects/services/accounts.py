@@ -57,8 +57,13 @@ def create_user(ctx: Context, name: str, email: str) -> dict[str, Any]:
     if not _EMAIL.match(email) or len(email) > 320:
         raise InvalidRequest("email is not a valid address", field="email")
     token = "cx_" + secrets.token_urlsafe(32)
-    row = {"id": new_id("usr"), "name": name, "email": email,
-           "token_hash": hash_token(token), "created_at": ctx.now()}
+    row = {
+        "id": new_id("usr"),
+        "name": name,
+        "email": email,
+        "token_hash": hash_token(token),
+        "created_at": ctx.now(),
+    }
     try:
         with ctx.db.begin() as conn:
             conn.execute(insert(users), row)
@@ -80,9 +85,7 @@ def rotate_token(ctx: Context, user_id: str) -> str:
 
 
 def user_by_token(conn: Connection, token: str) -> Any | None:
-    return conn.execute(
-        select(users).where(users.c.token_hash == hash_token(token))
-    ).one_or_none()
+    return conn.execute(select(users).where(users.c.token_hash == hash_token(token))).one_or_none()
 
 
 def create_account(
@@ -106,29 +109,50 @@ def create_account(
     tz = zone(timezone)
     now = ctx.now()
     account_id = new_id("acct")
-    refusal = (AlreadyOwnsAgency("a person can own only one agency")
-               if kind == "agency" else
-               AlreadyHasFreelancerAccount("a person has only one freelancer account"))
+    refusal = (
+        AlreadyOwnsAgency("a person can own only one agency")
+        if kind == "agency"
+        else AlreadyHasFreelancerAccount("a person has only one freelancer account")
+    )
     try:
         with ctx.db.begin() as conn:
             if conn.execute(select(users.c.id).where(users.c.id == owner_id)).first() is None:
                 raise NotFound("no such person", user_id=owner_id)
             taken = conn.execute(
-                select(accounts.c.id).where(accounts.c.owner_id == owner_id,
-                                            accounts.c.kind == kind)
+                select(accounts.c.id).where(
+                    accounts.c.owner_id == owner_id, accounts.c.kind == kind
+                )
             ).first()
             if taken:
                 raise refusal
-            conn.execute(insert(accounts), {
-                "id": account_id, "kind": kind, "name": name, "owner_id": owner_id,
-                "plan": plan_id, "timezone": timezone, "anchor_day": now.astimezone(tz).day,
-                "next_cycle_at": now, "balance": 0, "earnings_cents": 0,
-                "low_balance_threshold": 0, "seq": 0, "created_at": now,
-            })
-            conn.execute(insert(memberships), {
-                "account_id": account_id, "user_id": owner_id, "role": Role.OWNER.value,
-                "monthly_budget": None, "created_at": now,
-            })
+            conn.execute(
+                insert(accounts),
+                {
+                    "id": account_id,
+                    "kind": kind,
+                    "name": name,
+                    "owner_id": owner_id,
+                    "plan": plan_id,
+                    "timezone": timezone,
+                    "anchor_day": now.astimezone(tz).day,
+                    "next_cycle_at": now,
+                    "balance": 0,
+                    "earnings_cents": 0,
+                    "low_balance_threshold": 0,
+                    "seq": 0,
+                    "created_at": now,
+                },
+            )
+            conn.execute(
+                insert(memberships),
+                {
+                    "account_id": account_id,
+                    "user_id": owner_id,
+                    "role": Role.OWNER.value,
+                    "monthly_budget": None,
+                    "created_at": now,
+                },
+            )
             book = AccountBook.lock(conn, account_id, now)
             catch_up(ctx, book)
             book.save()
@@ -158,8 +182,9 @@ def update_account(
         values["timezone"] = timezone
     if low_balance_threshold is not None:
         if isinstance(low_balance_threshold, bool) or low_balance_threshold < 0:
-            raise InvalidRequest("low_balance_threshold must be >= 0",
-                                 field="low_balance_threshold")
+            raise InvalidRequest(
+                "low_balance_threshold must be >= 0", field="low_balance_threshold"
+            )
         values["low_balance_threshold"] = low_balance_threshold
     if name is not None:
         values["name"] = _name(name)
@@ -181,8 +206,9 @@ def _agency(book: AccountBook) -> None:
 
 def _role(value: str) -> Role:
     if value not in {r.value for r in ASSIGNABLE_ROLES}:
-        raise InvalidRequest("role must be admin, manager or member (an agency has one owner)",
-                             field="role")
+        raise InvalidRequest(
+            "role must be admin, manager or member (an agency has one owner)", field="role"
+        )
     return Role(value)
 
 
@@ -196,19 +222,31 @@ def add_member(ctx: Context, who: Actor, account_id: str, user_id: str, role: st
         _agency(book)
         if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
             raise NotFound("no such person", user_id=user_id)
-        exists = conn.execute(select(memberships.c.role).where(
-            memberships.c.account_id == account_id, memberships.c.user_id == user_id)).first()
+        exists = conn.execute(
+            select(memberships.c.role).where(
+                memberships.c.account_id == account_id, memberships.c.user_id == user_id
+            )
+        ).first()
         if exists:
             raise AlreadyMember("this person is already a member", user_id=user_id)
-        conn.execute(insert(memberships), {
-            "account_id": account_id, "user_id": user_id, "role": new_role.value,
-            "monthly_budget": None, "created_at": now,
-        })
+        conn.execute(
+            insert(memberships),
+            {
+                "account_id": account_id,
+                "user_id": user_id,
+                "role": new_role.value,
+                "monthly_budget": None,
+                "created_at": now,
+            },
+        )
 
 
 def _member_row(conn: Connection, account_id: str, user_id: str) -> Any:
-    row = conn.execute(select(memberships).where(
-        memberships.c.account_id == account_id, memberships.c.user_id == user_id)).one_or_none()
+    row = conn.execute(
+        select(memberships).where(
+            memberships.c.account_id == account_id, memberships.c.user_id == user_id
+        )
+    ).one_or_none()
     if row is None:
         raise NotFound("no such member", user_id=user_id)
     return row
@@ -224,9 +262,11 @@ def change_role(ctx: Context, who: Actor, account_id: str, user_id: str, role: s
         _agency(book)
         if _member_row(conn, account_id, user_id).role == Role.OWNER:
             raise OwnerIsPermanent("the owner's role cannot change")
-        conn.execute(update(memberships).where(
-            memberships.c.account_id == account_id, memberships.c.user_id == user_id
-        ).values(role=new_role.value))
+        conn.execute(
+            update(memberships)
+            .where(memberships.c.account_id == account_id, memberships.c.user_id == user_id)
+            .values(role=new_role.value)
+        )
 
 
 def remove_member(ctx: Context, who: Actor, account_id: str, user_id: str) -> None:
@@ -238,8 +278,11 @@ def remove_member(ctx: Context, who: Actor, account_id: str, user_id: str) -> No
         _agency(book)
         if _member_row(conn, account_id, user_id).role == Role.OWNER:
             raise OwnerIsPermanent("the owner cannot be removed")
-        conn.execute(delete(memberships).where(
-            memberships.c.account_id == account_id, memberships.c.user_id == user_id))
+        conn.execute(
+            delete(memberships).where(
+                memberships.c.account_id == account_id, memberships.c.user_id == user_id
+            )
+        )
 
 
 def set_budget(
@@ -247,20 +290,24 @@ def set_budget(
 ) -> None:
     """Set or clear a member's monthly Connects budget (R4, beyond the seeds)."""
     if monthly_connects is not None and (
-        isinstance(monthly_connects, bool) or not isinstance(monthly_connects, int)
+        isinstance(monthly_connects, bool)
+        or not isinstance(monthly_connects, int)
         or monthly_connects < 0
     ):
-        raise InvalidRequest("monthly_connects must be a whole number >= 0 or null",
-                             field="monthly_connects")
+        raise InvalidRequest(
+            "monthly_connects must be a whole number >= 0 or null", field="monthly_connects"
+        )
     now = ctx.now()
     with ctx.db.begin() as conn:
         book = AccountBook.lock(conn, account_id, now)
         authorize(conn, account_id, who, Action.MANAGE, now)
         _agency(book)
         _member_row(conn, account_id, user_id)
-        conn.execute(update(memberships).where(
-            memberships.c.account_id == account_id, memberships.c.user_id == user_id
-        ).values(monthly_budget=monthly_connects))
+        conn.execute(
+            update(memberships)
+            .where(memberships.c.account_id == account_id, memberships.c.user_id == user_id)
+            .values(monthly_budget=monthly_connects)
+        )
 
 
 def credit_earnings(ctx: Context, account_id: str, amount_cents: int) -> int:

@@ -74,12 +74,13 @@ class AccountBook:
         """Lots with Connects left (expired ones included until swept)."""
         if self._lots is None:
             rows = self.conn.execute(
-                select(lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at,
-                       lots.c.remaining)
-                .where(lots.c.account_id == self.id, lots.c.remaining > 0)
+                select(
+                    lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining
+                ).where(lots.c.account_id == self.id, lots.c.remaining > 0)
             ).all()
-            self._lots = {r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining)
-                          for r in rows}
+            self._lots = {
+                r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining) for r in rows
+            }
         return list(self._lots.values())
 
     def available(self) -> int:
@@ -100,8 +101,9 @@ class AccountBook:
                     continue  # a refund into a lot that was used up: reloaded below
                 left = lot.remaining + sign * take
                 if left:
-                    self._lots[lot_id] = Lot(lot.id, lot.source, lot.issued_at,
-                                             lot.expires_at, left)
+                    self._lots[lot_id] = Lot(
+                        lot.id, lot.source, lot.issued_at, lot.expires_at, left
+                    )
                 else:
                     del self._lots[lot_id]
             if sign > 0 and any(lot_id not in self._lots for lot_id, _ in takes):
@@ -145,18 +147,23 @@ class AccountBook:
         if takes:
             self.conn.execute(
                 insert(allocations),
-                [{"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
-                 for lot_id, t in takes],
+                [
+                    {"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
+                    for lot_id, t in takes
+                ],
             )
         return entry_id
 
     def has_entry(self, dedupe_key: str) -> bool:
         """Whether an entry with this dedupe key was already written (under the lock)."""
-        return self.conn.execute(
-            select(entries.c.id).where(
-                entries.c.account_id == self.id, entries.c.dedupe_key == dedupe_key
-            )
-        ).first() is not None
+        return (
+            self.conn.execute(
+                select(entries.c.id).where(
+                    entries.c.account_id == self.id, entries.c.dedupe_key == dedupe_key
+                )
+            ).first()
+            is not None
+        )
 
     def credit(
         self,
@@ -175,8 +182,15 @@ class AccountBook:
         lot = Lot(new_id("lot"), source, issued, lot_expiry(issued), amount)
         self.conn.execute(
             insert(lots),
-            {"id": lot.id, "account_id": self.id, "source": source, "issued_at": issued,
-             "expires_at": lot.expires_at, "amount": amount, "remaining": amount},
+            {
+                "id": lot.id,
+                "account_id": self.id,
+                "source": source,
+                "issued_at": issued,
+                "expires_at": lot.expires_at,
+                "amount": amount,
+                "remaining": amount,
+            },
         )
         if self._lots is not None:
             self._lots[lot.id] = lot
@@ -208,8 +222,12 @@ class AccountBook:
         removed = 0
         for lot_id, take in sorted(lotrules.expired(by_lot.values(), self.now)):
             lot = by_lot[lot_id]
-            self.debit(kind="expire", takes=[(lot_id, take)], actor=actor,
-                       note=f"lot issued {lot.issued_at.date()} expired {lot.expires_at.date()}")
+            self.debit(
+                kind="expire",
+                takes=[(lot_id, take)],
+                actor=actor,
+                note=f"lot issued {lot.issued_at.date()} expired {lot.expires_at.date()}",
+            )
             removed += take
         return removed
 
@@ -221,15 +239,21 @@ class AccountBook:
         if dedupe_key is not None:
             exists = self.conn.execute(
                 select(events.c.id).where(
-                    events.c.account_id == self.id, events.c.dedupe_key == dedupe_key)
+                    events.c.account_id == self.id, events.c.dedupe_key == dedupe_key
+                )
             ).first()
             if exists:
                 return
         self.conn.execute(
             insert(events),
-            {"id": new_id("evt"), "account_id": self.id, "kind": kind,
-             "payload": json.dumps(body, default=str, sort_keys=True),
-             "created_at": self.now, "dedupe_key": dedupe_key},
+            {
+                "id": new_id("evt"),
+                "account_id": self.id,
+                "kind": kind,
+                "payload": json.dumps(body, default=str, sort_keys=True),
+                "created_at": self.now,
+                "dedupe_key": dedupe_key,
+            },
         )
 
     def _after_debit(self, before: int) -> None:
@@ -250,7 +274,11 @@ class AccountBook:
         self.conn.execute(
             update(accounts)
             .where(accounts.c.id == self.id)
-            .values(balance=self.balance, seq=self.seq, earnings_cents=self.earnings_cents,
-                    next_cycle_at=self.next_cycle_at)
+            .values(
+                balance=self.balance,
+                seq=self.seq,
+                earnings_cents=self.earnings_cents,
+                next_cycle_at=self.next_cycle_at,
+            )
         )
         self._start = now

@@ -28,13 +28,24 @@ def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
     if not book.has_entry(forfeit_key):
         takes = lotrules.rollover_forfeit(book.open_lots(), plan.rollover_cap, cycle_at)
         if takes:
-            book.debit(kind="rollover_forfeit", takes=takes, actor=SYSTEM, dedupe_key=forfeit_key,
-                       note=f"plan grants above the rollover cap of {plan.rollover_cap}")
+            book.debit(
+                kind="rollover_forfeit",
+                takes=takes,
+                actor=SYSTEM,
+                dedupe_key=forfeit_key,
+                note=f"plan grants above the rollover cap of {plan.rollover_cap}",
+            )
     grant_key = f"grant:{key}"
     if plan.monthly_connects > 0 and not book.has_entry(grant_key):
-        book.credit(kind="grant", source="grant", amount=plan.monthly_connects, actor=SYSTEM,
-                    issued_at=cycle_at, dedupe_key=grant_key,
-                    note=f"{plan.id} cycle grant")
+        book.credit(
+            kind="grant",
+            source="grant",
+            amount=plan.monthly_connects,
+            actor=SYSTEM,
+            issued_at=cycle_at,
+            dedupe_key=grant_key,
+            note=f"{plan.id} cycle grant",
+        )
 
 
 def catch_up(ctx: Context, book: AccountBook) -> int:
@@ -55,10 +66,16 @@ def run_due_cycles(ctx: Context, batch: int = 500) -> int:
     while True:
         now = ctx.now()
         with ctx.db.read() as conn:
-            due = conn.execute(
-                select(accounts.c.id).where(accounts.c.next_cycle_at <= now)
-                .order_by(accounts.c.next_cycle_at).limit(batch)
-            ).scalars().all()
+            due = (
+                conn.execute(
+                    select(accounts.c.id)
+                    .where(accounts.c.next_cycle_at <= now)
+                    .order_by(accounts.c.next_cycle_at)
+                    .limit(batch)
+                )
+                .scalars()
+                .all()
+            )
         if not due:
             return total
         for account_id in due:
@@ -76,10 +93,16 @@ def sweep_expired(ctx: Context, batch: int = 500) -> int:
     while True:
         now = ctx.now()
         with ctx.db.read() as conn:
-            due = conn.execute(
-                select(lots.c.account_id).where(lots.c.remaining > 0, lots.c.expires_at <= now)
-                .group_by(lots.c.account_id).limit(batch)
-            ).scalars().all()
+            due = (
+                conn.execute(
+                    select(lots.c.account_id)
+                    .where(lots.c.remaining > 0, lots.c.expires_at <= now)
+                    .group_by(lots.c.account_id)
+                    .limit(batch)
+                )
+                .scalars()
+                .all()
+            )
         if not due:
             return removed
         for account_id in due:

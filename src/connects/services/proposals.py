@@ -34,9 +34,11 @@ from connects.services.context import Context
 MAX_PRICE = 1000
 ACTIVE = ("active", "interviewing")
 # Job endings that give every active proposal its Connects back (R15).
-REFUNDING = {"cancelled": "the client cancelled the job",
-             "closed": "the client closed the job without hiring",
-             "removed": "the job was removed for breaking the rules"}
+REFUNDING = {
+    "cancelled": "the client cancelled the job",
+    "closed": "the client closed the job without hiring",
+    "removed": "the job was removed for breaking the rules",
+}
 
 
 def _price(value: Any, field: str = "connects_required") -> int:
@@ -66,10 +68,19 @@ def create_job(ctx: Context, client_id: str, title: str, connects_required: int)
     now = ctx.now()
     job_id = new_id("job")
     with ctx.db.begin() as conn:
-        conn.execute(insert(jobs), {
-            "id": job_id, "client_id": client_id, "title": title, "connects_required": price,
-            "status": "open", "hired_proposal_id": None, "created_at": now, "updated_at": now,
-        })
+        conn.execute(
+            insert(jobs),
+            {
+                "id": job_id,
+                "client_id": client_id,
+                "title": title,
+                "connects_required": price,
+                "status": "open",
+                "hired_proposal_id": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
     return job_id
 
 
@@ -82,8 +93,11 @@ def change_price(ctx: Context, client_id: str, job_id: str, connects_required: i
             raise Forbidden("only the job's client changes its price")
         if job.status != "open":
             raise JobNotOpen(f"the job is {job.status}", status=job.status)
-        conn.execute(update(jobs).where(jobs.c.id == job_id)
-                     .values(connects_required=price, updated_at=ctx.now()))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(connects_required=price, updated_at=ctx.now())
+        )
 
 
 def member_spent_this_month(conn: Connection, book: AccountBook, member_id: str) -> int:
@@ -126,9 +140,12 @@ def submit_proposal(
                 raise JobNotOpen(f"the job is {job.status}", status=job.status)
             book = AccountBook.lock(conn, account_id, now)
             rows = conn.execute(
-                select(memberships.c.user_id, memberships.c.role, memberships.c.monthly_budget)
-                .where(memberships.c.account_id == account_id,
-                       memberships.c.user_id.in_({who.id, freelancer_id}))
+                select(
+                    memberships.c.user_id, memberships.c.role, memberships.c.monthly_budget
+                ).where(
+                    memberships.c.account_id == account_id,
+                    memberships.c.user_id.in_({who.id, freelancer_id}),
+                )
             ).all()
             by_user = {r.user_id: r for r in rows}
             submitter = by_user.get(who.id)
@@ -137,7 +154,9 @@ def submit_proposal(
             assignee = by_user.get(freelancer_id)
             plan = ctx.catalog.get(book.plan_id)
             check_submitter(
-                account_kind=book.kind, submitter_id=who.id, submitter_role=Role(submitter.role),
+                account_kind=book.kind,
+                submitter_id=who.id,
+                submitter_role=Role(submitter.role),
                 freelancer_id=freelancer_id,
                 freelancer_role=Role(assignee.role) if assignee else None,
                 submit_on_behalf=plan.submit_on_behalf,
@@ -146,11 +165,14 @@ def submit_proposal(
             if price != expected:
                 raise PriceChanged(
                     f"the job now costs {price} Connects, not {expected}",
-                    connects_required=price, expected_connects=expected,
+                    connects_required=price,
+                    expected_connects=expected,
                 )
-            if conn.execute(select(proposals.c.id).where(
-                    proposals.c.job_id == job_id,
-                    proposals.c.freelancer_id == freelancer_id)).first():
+            if conn.execute(
+                select(proposals.c.id).where(
+                    proposals.c.job_id == job_id, proposals.c.freelancer_id == freelancer_id
+                )
+            ).first():
                 raise AlreadyApplied("this freelancer already has a proposal on the job")
             assert assignee is not None
             if assignee.monthly_budget is not None:
@@ -159,29 +181,51 @@ def submit_proposal(
                     raise MemberBudgetExceeded(
                         f"this proposal would take the member to {spent + price} Connects this "
                         f"month; their budget is {assignee.monthly_budget}",
-                        budget=assignee.monthly_budget, spent_this_month=spent, required=price,
+                        budget=assignee.monthly_budget,
+                        spent_this_month=spent,
+                        required=price,
                     )
             book.sweep_expired()
             proposal_id = new_id("prop")
             entry_id = None
             if price:
-                entry_id = book.spend(price, kind="spend", actor=Actor("user", who.id),
-                                      member_id=freelancer_id, proposal_id=proposal_id,
-                                      note=job.title[:120])
-            conn.execute(insert(proposals), {
-                "id": proposal_id, "account_id": account_id, "job_id": job_id,
-                "freelancer_id": freelancer_id, "submitted_by": who.id,
-                "connects_spent": price, "status": "active", "entry_id": entry_id,
-                "created_at": now, "updated_at": now,
-            })
+                entry_id = book.spend(
+                    price,
+                    kind="spend",
+                    actor=Actor("user", who.id),
+                    member_id=freelancer_id,
+                    proposal_id=proposal_id,
+                    note=job.title[:120],
+                )
+            conn.execute(
+                insert(proposals),
+                {
+                    "id": proposal_id,
+                    "account_id": account_id,
+                    "job_id": job_id,
+                    "freelancer_id": freelancer_id,
+                    "submitted_by": who.id,
+                    "connects_spent": price,
+                    "status": "active",
+                    "entry_id": entry_id,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
             book.save()
     except IntegrityError as exc:
         if "proposals" in str(exc.orig) or "job_id" in str(exc.orig):
             raise AlreadyApplied("this freelancer already has a proposal on the job") from None
         raise
-    return {"id": proposal_id, "status": "active", "connects_spent": price,
-            "account_id": account_id, "job_id": job_id, "freelancer_id": freelancer_id,
-            "balance": book.balance}
+    return {
+        "id": proposal_id,
+        "status": "active",
+        "connects_spent": price,
+        "account_id": account_id,
+        "job_id": job_id,
+        "freelancer_id": freelancer_id,
+        "balance": book.balance,
+    }
 
 
 def _proposal(conn: Connection, proposal_id: str) -> Any:
@@ -200,12 +244,17 @@ def withdraw(ctx: Context, who: Actor, proposal_id: str) -> None:
         actor = authorize(conn, prop.account_id, who, Action.VIEW, now)
         prop = _proposal(conn, proposal_id)
         if actor.id not in (prop.submitted_by, prop.freelancer_id) and actor.role not in (
-                Role.OWNER, Role.ADMIN):
+            Role.OWNER,
+            Role.ADMIN,
+        ):
             raise Forbidden("only the submitter, the freelancer, the owner or an admin withdraws")
         if prop.status not in ACTIVE:
             raise ProposalNotActive(f"the proposal is {prop.status}", status=prop.status)
-        conn.execute(update(proposals).where(proposals.c.id == proposal_id)
-                     .values(status="withdrawn", updated_at=now))
+        conn.execute(
+            update(proposals)
+            .where(proposals.c.id == proposal_id)
+            .values(status="withdrawn", updated_at=now)
+        )
 
 
 def interview(ctx: Context, client_id: str, proposal_id: str) -> int:
@@ -225,15 +274,24 @@ def interview(ctx: Context, client_id: str, proposal_id: str) -> int:
             raise ProposalNotActive(f"the proposal is {prop.status}", status=prop.status)
         if prop.status == "interviewing":
             return 0
-        conn.execute(update(proposals).where(proposals.c.id == proposal_id)
-                     .values(status="interviewing", updated_at=now))
+        conn.execute(
+            update(proposals)
+            .where(proposals.c.id == proposal_id)
+            .values(status="interviewing", updated_at=now)
+        )
         reward = ctx.catalog.get(book.plan_id).interview_reward
         if reward > 0:
             book.sweep_expired()
-            book.credit(kind="reward", source="reward", amount=reward,
-                        actor=Actor("user", client_id), member_id=prop.freelancer_id,
-                        proposal_id=proposal_id, dedupe_key=f"reward:{proposal_id}",
-                        note="interview started")
+            book.credit(
+                kind="reward",
+                source="reward",
+                amount=reward,
+                actor=Actor("user", client_id),
+                member_id=prop.freelancer_id,
+                proposal_id=proposal_id,
+                dedupe_key=f"reward:{proposal_id}",
+                note="interview started",
+            )
             book.save()
         return reward
 
@@ -242,7 +300,8 @@ def _refund_all(ctx: Context, conn: Connection, job: Any, reason: str, actor: Ac
     """Give every active proposal on the job its Connects back, into its own lots."""
     now = ctx.now()
     props = conn.execute(
-        select(proposals).where(proposals.c.job_id == job.id, proposals.c.status.in_(ACTIVE))
+        select(proposals)
+        .where(proposals.c.job_id == job.id, proposals.c.status.in_(ACTIVE))
         .order_by(proposals.c.account_id, proposals.c.id)
     ).all()
     books: dict[str, AccountBook] = {}
@@ -252,20 +311,40 @@ def _refund_all(ctx: Context, conn: Connection, job: Any, reason: str, actor: Ac
         if book is None:
             book = books[prop.account_id] = AccountBook.lock(conn, prop.account_id, now)
         if prop.entry_id is not None:
-            takes = [(r.lot_id, r.amount) for r in conn.execute(
-                select(allocations.c.lot_id, allocations.c.amount)
-                .where(allocations.c.entry_id == prop.entry_id)
-                .order_by(allocations.c.lot_id)
-            )]
-            book.restore(kind="refund", takes=takes, actor=actor, member_id=prop.freelancer_id,
-                         proposal_id=prop.id, dedupe_key=f"refund:{prop.id}", note=reason)
-            book.emit("connects_refunded", {
-                "proposal_id": prop.id, "job_id": job.id, "job_title": job.title,
-                "amount": prop.connects_spent, "reason": reason,
-            }, dedupe_key=f"refund:{prop.id}")
+            takes = [
+                (r.lot_id, r.amount)
+                for r in conn.execute(
+                    select(allocations.c.lot_id, allocations.c.amount)
+                    .where(allocations.c.entry_id == prop.entry_id)
+                    .order_by(allocations.c.lot_id)
+                )
+            ]
+            book.restore(
+                kind="refund",
+                takes=takes,
+                actor=actor,
+                member_id=prop.freelancer_id,
+                proposal_id=prop.id,
+                dedupe_key=f"refund:{prop.id}",
+                note=reason,
+            )
+            book.emit(
+                "connects_refunded",
+                {
+                    "proposal_id": prop.id,
+                    "job_id": job.id,
+                    "job_title": job.title,
+                    "amount": prop.connects_spent,
+                    "reason": reason,
+                },
+                dedupe_key=f"refund:{prop.id}",
+            )
             refunded += prop.connects_spent
-        conn.execute(update(proposals).where(proposals.c.id == prop.id)
-                     .values(status="refunded", updated_at=now))
+        conn.execute(
+            update(proposals)
+            .where(proposals.c.id == prop.id)
+            .values(status="refunded", updated_at=now)
+        )
     for book in books.values():
         book.sweep_expired()  # refunded into a lot that has since expired (R15, R12)
         book.save()
@@ -296,17 +375,26 @@ def end_job(
             raise JobNotOpen(f"the job is already {job.status}", status=job.status)
         status = outcome
         if outcome == "closed" and hired_proposal_id:
-            prop = conn.execute(select(proposals).where(
-                proposals.c.id == hired_proposal_id, proposals.c.job_id == job_id)).one_or_none()
+            prop = conn.execute(
+                select(proposals).where(
+                    proposals.c.id == hired_proposal_id, proposals.c.job_id == job_id
+                )
+            ).one_or_none()
             if prop is None:
                 raise NotFound("no such proposal on this job", proposal_id=hired_proposal_id)
             if prop.status not in ACTIVE:
                 raise ProposalNotActive(f"the proposal is {prop.status}", status=prop.status)
-            conn.execute(update(proposals).where(proposals.c.id == hired_proposal_id)
-                         .values(status="hired", updated_at=now))
+            conn.execute(
+                update(proposals)
+                .where(proposals.c.id == hired_proposal_id)
+                .values(status="hired", updated_at=now)
+            )
             status = "filled"
-        conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-            status=status, hired_proposal_id=hired_proposal_id, updated_at=now))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(status=status, hired_proposal_id=hired_proposal_id, updated_at=now)
+        )
         refunded = 0
         if status in REFUNDING:
             refunded = _refund_all(ctx, conn, job, REFUNDING[status], actor)

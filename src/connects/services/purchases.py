@@ -34,8 +34,19 @@ from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
 
-PURCHASE_FIELDS = ("id", "account_id", "quantity", "amount_cents", "currency", "pay_with",
-                   "billing_method_id", "status", "failure_code", "topup_id", "created_at")
+PURCHASE_FIELDS = (
+    "id",
+    "account_id",
+    "quantity",
+    "amount_cents",
+    "currency",
+    "pay_with",
+    "billing_method_id",
+    "status",
+    "failure_code",
+    "topup_id",
+    "created_at",
+)
 
 
 def add_billing_method(ctx: Context, who: Actor, account_id: str, token: str) -> dict[str, Any]:
@@ -49,15 +60,29 @@ def add_billing_method(ctx: Context, who: Actor, account_id: str, token: str) ->
     method_id = new_id("bm")
     with ctx.db.begin() as conn:
         AccountBook.lock(conn, account_id, now)
-        has_default = conn.execute(select(billing_methods.c.id).where(
-            billing_methods.c.account_id == account_id, billing_methods.c.is_default)).first()
-        conn.execute(insert(billing_methods), {
-            "id": method_id, "account_id": account_id, "gateway_ref": card.ref,
-            "brand": card.brand, "last4": card.last4, "is_default": has_default is None,
-            "created_at": now,
-        })
-    return {"id": method_id, "brand": card.brand, "last4": card.last4,
-            "default": has_default is None}
+        has_default = conn.execute(
+            select(billing_methods.c.id).where(
+                billing_methods.c.account_id == account_id, billing_methods.c.is_default
+            )
+        ).first()
+        conn.execute(
+            insert(billing_methods),
+            {
+                "id": method_id,
+                "account_id": account_id,
+                "gateway_ref": card.ref,
+                "brand": card.brand,
+                "last4": card.last4,
+                "is_default": has_default is None,
+                "created_at": now,
+            },
+        )
+    return {
+        "id": method_id,
+        "brand": card.brand,
+        "last4": card.last4,
+        "default": has_default is None,
+    }
 
 
 def _summary(row: Any) -> dict[str, Any]:
@@ -80,8 +105,7 @@ def buy(
     ``no_billing_method``, ``plan_cannot_purchase``, ``bundle_not_allowed``, ``forbidden``.
     """
     if not isinstance(pay_with, str) or not pay_with:
-        raise InvalidRequest("pay_with must be 'earnings' or a billing method id",
-                             field="pay_with")
+        raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
     now = ctx.now()
     purchase_id = new_id("pur")
     with ctx.db.begin() as conn:
@@ -91,32 +115,52 @@ def buy(
         plan.check_quantity(quantity)
         amount = plan.cost_cents(quantity)
         row: dict[str, Any] = {
-            "id": purchase_id, "account_id": account_id, "quantity": quantity,
-            "amount_cents": amount, "currency": plan.currency, "billing_method_id": None,
-            "failure_code": None, "charge_id": None, "actor_kind": actor.kind,
-            "actor_id": actor.id, "topup_id": topup_id, "created_at": now,
+            "id": purchase_id,
+            "account_id": account_id,
+            "quantity": quantity,
+            "amount_cents": amount,
+            "currency": plan.currency,
+            "billing_method_id": None,
+            "failure_code": None,
+            "charge_id": None,
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "topup_id": topup_id,
+            "created_at": now,
         }
         if pay_with == "earnings":
             if book.earnings_cents < amount:
                 raise InsufficientEarnings(
                     f"earnings of {book.earnings_cents} cents cannot pay {amount} cents",
-                    earnings_cents=book.earnings_cents, amount_cents=amount,
+                    earnings_cents=book.earnings_cents,
+                    amount_cents=amount,
                 )
             book.earnings_cents -= amount
-            conn.execute(insert(purchases), {**row, "pay_with": "earnings",
-                                             "status": "succeeded", "completed_at": now})
+            conn.execute(
+                insert(purchases),
+                {**row, "pay_with": "earnings", "status": "succeeded", "completed_at": now},
+            )
             _credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
             book.save()
             return {**row, "pay_with": "earnings", "status": "succeeded"}
         method = _method(conn, account_id, pay_with)
-        conn.execute(insert(purchases), {**row, "pay_with": "card", "status": "pending",
-                                         "billing_method_id": method.id, "completed_at": None})
+        conn.execute(
+            insert(purchases),
+            {
+                **row,
+                "pay_with": "card",
+                "status": "pending",
+                "billing_method_id": method.id,
+                "completed_at": None,
+            },
+        )
     result = _charge(ctx, purchase_id, method.gateway_ref, amount, plan.currency)
     final = complete(ctx, purchase_id, result) if result else _load(ctx, purchase_id)
     if final["status"] == "failed":
         raise PaymentDeclined(
             "the card was declined; no Connects were bought",
-            decline_code=final["failure_code"], purchase_id=purchase_id,
+            decline_code=final["failure_code"],
+            purchase_id=purchase_id,
         )
     return final
 
@@ -137,42 +181,80 @@ def _charge(
     ctx: Context, purchase_id: str, method_ref: str, amount: int, currency: str
 ) -> ChargeResult | None:
     try:
-        return ctx.gateway.charge(method_ref=method_ref, amount_cents=amount, currency=currency,
-                                  idempotency_key=purchase_id)
+        return ctx.gateway.charge(
+            method_ref=method_ref,
+            amount_cents=amount,
+            currency=currency,
+            idempotency_key=purchase_id,
+        )
     except GatewayUnavailable:
         return None  # stays pending; resume_pending retries with the same key
 
 
 def _credit(
-    book: AccountBook, purchase_id: str, quantity: int, amount: int, currency: str,
-    actor: Actor, topup_id: str | None,
+    book: AccountBook,
+    purchase_id: str,
+    quantity: int,
+    amount: int,
+    currency: str,
+    actor: Actor,
+    topup_id: str | None,
 ) -> None:
     book.sweep_expired()
-    book.credit(kind="purchase", source="purchase", amount=quantity, actor=actor,
-                purchase_id=purchase_id, topup_id=topup_id, dedupe_key=f"purchase:{purchase_id}")
-    book.emit("connects_purchased", {
-        "purchase_id": purchase_id, "quantity": quantity, "amount_cents": amount,
-        "currency": currency, "auto": topup_id is not None,
-    }, dedupe_key=f"purchase:{purchase_id}")
+    book.credit(
+        kind="purchase",
+        source="purchase",
+        amount=quantity,
+        actor=actor,
+        purchase_id=purchase_id,
+        topup_id=topup_id,
+        dedupe_key=f"purchase:{purchase_id}",
+    )
+    book.emit(
+        "connects_purchased",
+        {
+            "purchase_id": purchase_id,
+            "quantity": quantity,
+            "amount_cents": amount,
+            "currency": currency,
+            "auto": topup_id is not None,
+        },
+        dedupe_key=f"purchase:{purchase_id}",
+    )
 
 
 def complete(ctx: Context, purchase_id: str, result: ChargeResult) -> dict[str, Any]:
     """Step 3: record the gateway's answer; credit Connects once, only on success."""
     now = ctx.now()
     with ctx.db.begin() as conn:
-        account_id = conn.execute(select(purchases.c.account_id).where(
-            purchases.c.id == purchase_id)).scalar_one()
+        account_id = conn.execute(
+            select(purchases.c.account_id).where(purchases.c.id == purchase_id)
+        ).scalar_one()
         book = AccountBook.lock(conn, account_id, now)
         row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
         if row.status != "pending":
             return _summary(row)  # a retry found it done
         status = "succeeded" if result.ok else "failed"
-        conn.execute(update(purchases).where(purchases.c.id == purchase_id).values(
-            status=status, charge_id=result.charge_id, failure_code=result.decline_code,
-            completed_at=now))
+        conn.execute(
+            update(purchases)
+            .where(purchases.c.id == purchase_id)
+            .values(
+                status=status,
+                charge_id=result.charge_id,
+                failure_code=result.decline_code,
+                completed_at=now,
+            )
+        )
         if result.ok:
-            _credit(book, purchase_id, row.quantity, row.amount_cents, row.currency,
-                    Actor(row.actor_kind, row.actor_id), row.topup_id)
+            _credit(
+                book,
+                purchase_id,
+                row.quantity,
+                row.amount_cents,
+                row.currency,
+                Actor(row.actor_kind, row.actor_id),
+                row.topup_id,
+            )
             book.save()
         row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
         return _summary(row)
@@ -191,8 +273,12 @@ def resume_pending(ctx: Context, older_than: timedelta = timedelta(seconds=30)) 
     cutoff = ctx.now() - older_than
     with ctx.db.read() as conn:
         pending = conn.execute(
-            select(purchases.c.id, purchases.c.amount_cents, purchases.c.currency,
-                   billing_methods.c.gateway_ref)
+            select(
+                purchases.c.id,
+                purchases.c.amount_cents,
+                purchases.c.currency,
+                billing_methods.c.gateway_ref,
+            )
             .join(billing_methods, billing_methods.c.id == purchases.c.billing_method_id)
             .where(purchases.c.status == "pending", purchases.c.created_at <= cutoff)
         ).all()

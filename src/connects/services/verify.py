@@ -27,23 +27,44 @@ class Breach:
 
 def verify(ctx: Context) -> list[Breach]:
     """Every broken invariant (an empty list when the ledger is sound)."""
-    e = (select(entries.c.account_id, func.sum(entries.c.amount).label("total"),
-                func.count().label("n"), func.max(entries.c.seq).label("top"))
-         .group_by(entries.c.account_id).subquery())
-    last = (select(entries.c.account_id, entries.c.balance_after)
-            .join(accounts, (accounts.c.id == entries.c.account_id)
-                  & (accounts.c.seq == entries.c.seq)).subquery())
-    lot_sum = (select(lots.c.account_id, func.sum(lots.c.remaining).label("left"))
-               .group_by(lots.c.account_id).subquery())
-    moved = (select(allocations.c.entry_id, func.sum(allocations.c.amount).label("moved"))
-             .group_by(allocations.c.entry_id).subquery())
+    e = (
+        select(
+            entries.c.account_id,
+            func.sum(entries.c.amount).label("total"),
+            func.count().label("n"),
+            func.max(entries.c.seq).label("top"),
+        )
+        .group_by(entries.c.account_id)
+        .subquery()
+    )
+    last = (
+        select(entries.c.account_id, entries.c.balance_after)
+        .join(accounts, (accounts.c.id == entries.c.account_id) & (accounts.c.seq == entries.c.seq))
+        .subquery()
+    )
+    lot_sum = (
+        select(lots.c.account_id, func.sum(lots.c.remaining).label("left"))
+        .group_by(lots.c.account_id)
+        .subquery()
+    )
+    moved = (
+        select(allocations.c.entry_id, func.sum(allocations.c.amount).label("moved"))
+        .group_by(allocations.c.entry_id)
+        .subquery()
+    )
     breaches: list[Breach] = []
     with ctx.db.read() as conn:
         rows = conn.execute(
-            select(accounts.c.id, accounts.c.balance, accounts.c.seq,
-                   func.coalesce(e.c.total, 0), func.coalesce(e.c.n, 0),
-                   func.coalesce(e.c.top, 0), last.c.balance_after,
-                   func.coalesce(lot_sum.c.left, 0))
+            select(
+                accounts.c.id,
+                accounts.c.balance,
+                accounts.c.seq,
+                func.coalesce(e.c.total, 0),
+                func.coalesce(e.c.n, 0),
+                func.coalesce(e.c.top, 0),
+                last.c.balance_after,
+                func.coalesce(lot_sum.c.left, 0),
+            )
             .outerjoin(e, e.c.account_id == accounts.c.id)
             .outerjoin(last, last.c.account_id == accounts.c.id)
             .outerjoin(lot_sum, lot_sum.c.account_id == accounts.c.id)
@@ -54,8 +75,12 @@ def verify(ctx: Context) -> list[Breach]:
             if balance != left:
                 breaches.append(Breach(acct, f"balance {balance} != left in lots {left}"))
             if not (n == top == seq):
-                breaches.append(Breach(acct, f"entries numbered badly: {n} entries, "
-                                             f"highest {top}, account seq {seq}"))
+                breaches.append(
+                    Breach(
+                        acct,
+                        f"entries numbered badly: {n} entries, highest {top}, account seq {seq}",
+                    )
+                )
             if seq and last_after != balance:
                 breaches.append(Breach(acct, f"last balance_after {last_after} != {balance}"))
         bad_moves = conn.execute(
@@ -64,6 +89,7 @@ def verify(ctx: Context) -> list[Breach]:
             .where(func.abs(entries.c.amount) != func.coalesce(moved.c.moved, 0))
         ).all()
         for acct, entry_id, amount, got in bad_moves:
-            breaches.append(Breach(acct, f"entry {entry_id} of {amount} moved {got or 0} "
-                                         "through lots"))
+            breaches.append(
+                Breach(acct, f"entry {entry_id} of {amount} moved {got or 0} through lots")
+            )
     return breaches

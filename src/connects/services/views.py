@@ -23,16 +23,20 @@ ENTRY_KINDS = ("grant", "purchase", "spend", "refund", "reward", "expire", "roll
 
 
 def expired_unswept(conn: Connection, account_id: str, now: datetime) -> int:
-    return int(conn.execute(
-        select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
-            lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.expires_at <= now)
-    ).scalar_one())
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
+                lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.expires_at <= now
+            )
+        ).scalar_one()
+    )
 
 
 def available(conn: Connection, account_id: str, now: datetime) -> int:
     """Spendable Connects now (R12)."""
     balance = conn.execute(
-        select(accounts.c.balance).where(accounts.c.id == account_id)).scalar_one()
+        select(accounts.c.balance).where(accounts.c.id == account_id)
+    ).scalar_one()
     return int(balance) - expired_unswept(conn, account_id, now)
 
 
@@ -42,12 +46,18 @@ def account(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
         actor = authorize(conn, account_id, who, Action.VIEW, now)
         row = conn.execute(select(accounts).where(accounts.c.id == account_id)).one()
         return {
-            "id": row.id, "kind": row.kind, "name": row.name, "plan": row.plan,
+            "id": row.id,
+            "kind": row.kind,
+            "name": row.name,
+            "plan": row.plan,
             "balance": row.balance - expired_unswept(conn, account_id, now),
-            "timezone": row.timezone, "low_balance_threshold": row.low_balance_threshold,
-            "owner_id": row.owner_id, "earnings_cents": row.earnings_cents,
+            "timezone": row.timezone,
+            "low_balance_threshold": row.low_balance_threshold,
+            "owner_id": row.owner_id,
+            "earnings_cents": row.earnings_cents,
             "currency": ctx.catalog.get(row.plan).currency,
-            "next_cycle_at": row.next_cycle_at, "created_at": row.created_at,
+            "next_cycle_at": row.next_cycle_at,
+            "created_at": row.created_at,
             "role": actor.role.value if actor.role else None,
         }
 
@@ -58,18 +68,41 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
     with ctx.db.read() as conn:
         authorize(conn, account_id, who, Action.VIEW, now)
         tz_name = conn.execute(
-            select(accounts.c.timezone).where(accounts.c.id == account_id)).scalar_one()
+            select(accounts.c.timezone).where(accounts.c.id == account_id)
+        ).scalar_one()
         since = month_start(now, zone(tz_name))
         sums = conn.execute(
             select(
-                func.coalesce(func.sum(case((entries.c.kind.in_(("spend", "refund")),
-                                             entries.c.amount), else_=0)), 0),
-                func.coalesce(func.sum(case((and_(entries.c.kind == "purchase",
-                                                  entries.c.topup_id.is_(None)),
-                                             entries.c.amount), else_=0)), 0),
-                func.coalesce(func.sum(case((and_(entries.c.kind == "purchase",
-                                                  entries.c.topup_id.is_not(None)),
-                                             entries.c.amount), else_=0)), 0),
+                func.coalesce(
+                    func.sum(
+                        case((entries.c.kind.in_(("spend", "refund")), entries.c.amount), else_=0)
+                    ),
+                    0,
+                ),
+                func.coalesce(
+                    func.sum(
+                        case(
+                            (
+                                and_(entries.c.kind == "purchase", entries.c.topup_id.is_(None)),
+                                entries.c.amount,
+                            ),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                ),
+                func.coalesce(
+                    func.sum(
+                        case(
+                            (
+                                and_(entries.c.kind == "purchase", entries.c.topup_id.is_not(None)),
+                                entries.c.amount,
+                            ),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                ),
             ).where(entries.c.account_id == account_id, entries.c.at >= since)
         ).one()
         manual, auto = int(sums[1]), int(sums[2])
@@ -85,31 +118,45 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
 
 
 def expiring_total(conn: Connection, account_id: str, now: datetime) -> int:
-    return int(conn.execute(
-        select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
-            lots.c.account_id == account_id, lots.c.remaining > 0,
-            lots.c.expires_at > now, lots.c.expires_at <= now + EXPIRING_WINDOW)
-    ).scalar_one())
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
+                lots.c.account_id == account_id,
+                lots.c.remaining > 0,
+                lots.c.expires_at > now,
+                lots.c.expires_at <= now + EXPIRING_WINDOW,
+            )
+        ).scalar_one()
+    )
 
 
-def expiring(ctx: Context, who: Actor, account_id: str, *, all_lots: bool = False
-             ) -> dict[str, Any]:
+def expiring(
+    ctx: Context, who: Actor, account_id: str, *, all_lots: bool = False
+) -> dict[str, Any]:
     """What expires in (now, now+30d] (R12), lot by lot; ``all_lots`` lists every live lot."""
     now = ctx.now()
     with ctx.db.read() as conn:
         authorize(conn, account_id, who, Action.VIEW, now)
-        query = (select(lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at,
-                        lots.c.remaining)
-                 .where(lots.c.account_id == account_id, lots.c.remaining > 0,
-                        lots.c.expires_at > now)
-                 .order_by(lots.c.expires_at, lots.c.issued_at))
+        query = (
+            select(lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining)
+            .where(lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.expires_at > now)
+            .order_by(lots.c.expires_at, lots.c.issued_at)
+        )
         if not all_lots:
             query = query.where(lots.c.expires_at <= now + EXPIRING_WINDOW)
         rows = conn.execute(query).all()
         return {
             "within_30d": expiring_total(conn, account_id, now),
-            "lots": [{"id": r.id, "source": r.source, "issued_at": r.issued_at,
-                      "expires_at": r.expires_at, "remaining": r.remaining} for r in rows],
+            "lots": [
+                {
+                    "id": r.id,
+                    "source": r.source,
+                    "issued_at": r.issued_at,
+                    "expires_at": r.expires_at,
+                    "remaining": r.remaining,
+                }
+                for r in rows
+            ],
         }
 
 
@@ -152,9 +199,17 @@ def history(
 def entry_dict(r: Any) -> dict[str, Any]:
     actor = r.actor_kind if r.actor_id is None else f"{r.actor_kind}:{r.actor_id}"
     return {
-        "id": r.id, "seq": r.seq, "at": r.at, "kind": r.kind, "amount": r.amount,
-        "balance_after": r.balance_after, "actor": actor, "member_id": r.member_id,
-        "proposal_id": r.proposal_id, "purchase_id": r.purchase_id, "topup_id": r.topup_id,
+        "id": r.id,
+        "seq": r.seq,
+        "at": r.at,
+        "kind": r.kind,
+        "amount": r.amount,
+        "balance_after": r.balance_after,
+        "actor": actor,
+        "member_id": r.member_id,
+        "proposal_id": r.proposal_id,
+        "purchase_id": r.purchase_id,
+        "topup_id": r.topup_id,
         "note": r.note,
     }
 
@@ -162,21 +217,43 @@ def entry_dict(r: Any) -> dict[str, Any]:
 def all_accounts(ctx: Context) -> list[dict[str, Any]]:
     """Every account with its owner and available Connects (operator and CLI use)."""
     now = ctx.now()
-    expired = (select(lots.c.account_id, func.sum(lots.c.remaining).label("gone"))
-               .where(lots.c.remaining > 0, lots.c.expires_at <= now)
-               .group_by(lots.c.account_id).subquery())
-    members = (select(memberships.c.account_id, func.count().label("n"))
-               .group_by(memberships.c.account_id).subquery())
+    expired = (
+        select(lots.c.account_id, func.sum(lots.c.remaining).label("gone"))
+        .where(lots.c.remaining > 0, lots.c.expires_at <= now)
+        .group_by(lots.c.account_id)
+        .subquery()
+    )
+    members = (
+        select(memberships.c.account_id, func.count().label("n"))
+        .group_by(memberships.c.account_id)
+        .subquery()
+    )
     with ctx.db.read() as conn:
         rows = conn.execute(
-            select(accounts.c.id, accounts.c.kind, accounts.c.name, accounts.c.plan,
-                   accounts.c.balance, users.c.name.label("owner"),
-                   func.coalesce(expired.c.gone, 0).label("gone"),
-                   func.coalesce(members.c.n, 0).label("members"))
+            select(
+                accounts.c.id,
+                accounts.c.kind,
+                accounts.c.name,
+                accounts.c.plan,
+                accounts.c.balance,
+                users.c.name.label("owner"),
+                func.coalesce(expired.c.gone, 0).label("gone"),
+                func.coalesce(members.c.n, 0).label("members"),
+            )
             .join(users, users.c.id == accounts.c.owner_id)
             .outerjoin(expired, expired.c.account_id == accounts.c.id)
             .outerjoin(members, members.c.account_id == accounts.c.id)
             .order_by(accounts.c.created_at, accounts.c.id)
         ).all()
-    return [{"id": r.id, "kind": r.kind, "name": r.name, "plan": r.plan, "owner": r.owner,
-             "available": int(r.balance) - int(r.gone), "members": r.members} for r in rows]
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "name": r.name,
+            "plan": r.plan,
+            "owner": r.owner,
+            "available": int(r.balance) - int(r.gone),
+            "members": r.members,
+        }
+        for r in rows
+    ]
