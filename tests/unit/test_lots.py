@@ -1,0 +1,160 @@
+"""Lots: spending order (R11), expiry (R12), rollover (R9)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connects.domain.calendar import lot_expiry
+from connects.domain.errors import InsufficientConnects
+from connects.domain.lots import (
+    Lot,
+    allocate,
+    available,
+    expired,
+    expiring_soon,
+    rollover_forfeit,
+)
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def lot(
+    lot_id: str,
+    remaining: int,
+    *,
+    days_old: int,
+    source: str = "grant",
+    expires: datetime | None = None,
+) -> Lot:
+    issued = NOW - timedelta(days=days_old)
+    return Lot(lot_id, source, issued, expires or lot_expiry(issued), remaining)
+
+
+def test_allocate_takes_soonest_expiring_first() -> None:
+    # R11: the oldest lot (soonest expiry) pays first, then the next
+    lots = [lot("new", 10, days_old=1), lot("old", 5, days_old=100), lot("mid", 7, days_old=50)]
+    assert allocate(lots, 9, NOW) == [("old", 5), ("mid", 4)]
+    assert allocate(lots, 22, NOW) == [("old", 5), ("mid", 7), ("new", 10)]
+
+
+def test_allocate_ties_on_expiry_go_to_the_oldest() -> None:
+    # R11: same expiry date, then the oldest issue first
+    expiry = NOW + timedelta(days=10)
+    young = Lot("young", "purchase", NOW - timedelta(days=2), expiry, 4)
+    old = Lot("old", "reward", NOW - timedelta(days=20), expiry, 4)
+    assert allocate([young, old], 5, NOW) == [("old", 4), ("young", 1)]
+
+
+def test_allocate_prefers_expiry_over_age() -> None:
+    # R11: a younger lot that expires sooner is spent before an older one
+    older_later = Lot("a", "purchase", NOW - timedelta(days=30), NOW + timedelta(days=300), 5)
+    younger_sooner = Lot("b", "grant", NOW - timedelta(days=1), NOW + timedelta(days=3), 5)
+    assert allocate([older_later, younger_sooner], 6, NOW) == [("b", 5), ("a", 1)]
+
+
+def test_allocate_exactly_everything_and_zero() -> None:
+    lots = [lot("a", 3, days_old=3), lot("b", 2, days_old=2)]
+    assert allocate(lots, 5, NOW) == [("a", 3), ("b", 2)]
+    assert allocate(lots, 0, NOW) == []
+
+
+def test_allocate_never_below_zero() -> None:
+    # R11: not enough is refused, with the numbers
+    lots = [lot("a", 3, days_old=3), lot("b", 2, days_old=2)]
+    with pytest.raises(InsufficientConnects) as info:
+        allocate(lots, 6, NOW)
+    assert info.value.code == "insufficient_connects"
+    assert info.value.details == {"required": 6, "available": 5}
+
+
+def test_allocate_refuses_negative_amounts() -> None:
+    with pytest.raises(ValueError):
+        allocate([lot("a", 3, days_old=3)], -1, NOW)
+
+
+def test_expired_lots_are_never_spendable() -> None:
+    # R12: a lot past its expiry is not spendable even before a sweep
+    gone = lot("gone", 50, days_old=400)
+    edge = Lot("edge", "grant", NOW - timedelta(days=365), NOW, 7)  # expires exactly now
+    fresh = lot("fresh", 4, days_old=1)
+    assert available([gone, edge, fresh], NOW) == 4
+    assert allocate([gone, edge, fresh], 4, NOW) == [("fresh", 4)]
+    with pytest.raises(InsufficientConnects) as info:
+        allocate([gone, edge, fresh], 5, NOW)
+    assert info.value.details["available"] == 4
+
+
+def test_live_is_strictly_before_expiry() -> None:
+    # R12: at the expiry instant the lot is gone; a moment before it is live
+    expiry = NOW + timedelta(seconds=1)
+    one = Lot("x", "grant", NOW - timedelta(days=1), expiry, 3)
+    assert one.live(NOW)
+    assert not one.live(expiry)
+    assert not Lot("empty", "grant", NOW, NOW + timedelta(days=1), 0).live(NOW)
+
+
+def test_expired_lists_what_the_sweep_removes() -> None:
+    # R12: the sweep removes what is left in expired lots only
+    lots = [
+        lot("gone", 50, days_old=400),
+        Lot("edge", "grant", NOW - timedelta(days=365), NOW, 7),
+        lot("fresh", 4, days_old=1),
+        Lot("used", "grant", NOW - timedelta(days=500), NOW - timedelta(days=100), 0),
+    ]
+    assert sorted(expired(lots, NOW)) == [("edge", 7), ("gone", 50)]
+
+
+def test_rollover_forfeit_cuts_only_grants_above_the_cap() -> None:
+    # R9: grants 100 + 80 = 180 above the cap 160 -> 20 forfeited from the oldest grant;
+    # purchased and rewarded Connects never count and are never cut
+    lots = [
+        lot("g1", 100, days_old=60),
+        lot("g2", 80, days_old=30),
+        lot("p", 500, days_old=90, source="purchase"),
+        lot("r", 30, days_old=120, source="reward"),
+    ]
+    assert rollover_forfeit(lots, 160, NOW) == [("g1", 20)]
+
+
+def test_rollover_forfeit_nothing_at_or_under_the_cap() -> None:
+    # R9
+    lots = [
+        lot("g1", 80, days_old=60),
+        lot("g2", 80, days_old=30),
+        lot("p", 999, days_old=1, source="purchase"),
+    ]
+    assert rollover_forfeit(lots, 160, NOW) == []
+    assert rollover_forfeit([lot("p", 999, days_old=1, source="purchase")], 0, NOW) == []
+
+
+def test_rollover_forfeit_no_cap_keeps_everything() -> None:
+    # R9: no cap means everything rolls over
+    assert rollover_forfeit([lot("g", 10_000, days_old=10)], None, NOW) == []
+
+
+def test_rollover_forfeit_spans_several_grant_lots_soonest_expiring_first() -> None:
+    # R9 + R11: cap 0 forfeits every grant, oldest first; expired grants are not counted
+    lots = [
+        lot("g2", 5, days_old=10),
+        lot("g1", 3, days_old=40),
+        lot("dead", 9, days_old=400),
+        lot("p", 4, days_old=50, source="purchase"),
+    ]
+    assert rollover_forfeit(lots, 0, NOW) == [("g1", 3), ("g2", 5)]
+    assert rollover_forfeit(lots, 6, NOW) == [("g1", 2)]
+
+
+def test_expiring_soon_window_is_now_exclusive_to_30_days_inclusive() -> None:
+    # R12: (now, now + 30 days]
+    lots = [
+        Lot("now", "grant", NOW - timedelta(days=365), NOW, 1),
+        Lot("in1s", "grant", NOW - timedelta(days=300), NOW + timedelta(seconds=1), 2),
+        Lot("day30", "purchase", NOW - timedelta(days=300), NOW + timedelta(days=30), 4),
+        Lot("day30+1s", "grant", NOW, NOW + timedelta(days=30, seconds=1), 8),
+        Lot("empty", "grant", NOW, NOW + timedelta(days=5), 0),
+    ]
+    soon = expiring_soon(lots, NOW)
+    assert [x.id for x in soon] == ["in1s", "day30"]
+    assert sum(x.remaining for x in soon) == 6
