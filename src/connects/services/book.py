@@ -30,6 +30,22 @@ _LOT_DEBIT = (
     .where(lots.c.id == bindparam("lot_id"))
     .values(remaining=lots.c.remaining - bindparam("take"))
 )
+_LOCK = select(accounts).where(accounts.c.id == bindparam("account_id")).with_for_update()
+_OPEN_LOTS = select(
+    lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining
+).where(lots.c.account_id == bindparam("account_id"), lots.c.remaining > 0)
+_INSERT_ENTRY = insert(entries)
+_INSERT_ALLOCATIONS = insert(allocations)
+_SAVE = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id_"))
+    .values(
+        balance=bindparam("balance_"),
+        seq=bindparam("seq_"),
+        earnings_cents=bindparam("earnings_"),
+        next_cycle_at=bindparam("next_cycle_at_"),
+    )
+)
 _LOT_CREDIT = (
     update(lots)
     .where(lots.c.id == bindparam("lot_id"))
@@ -61,9 +77,7 @@ class AccountBook:
     @classmethod
     def lock(cls, conn: Connection, account_id: str, now: datetime) -> AccountBook:
         """Lock the account row and load it; ``not_found`` if there is none."""
-        row = conn.execute(
-            select(accounts).where(accounts.c.id == account_id).with_for_update()
-        ).one_or_none()
+        row = conn.execute(_LOCK, {"account_id": account_id}).one_or_none()
         if row is None:
             raise NotFound("no such account", account_id=account_id)
         return cls(conn, row, now)
@@ -73,11 +87,7 @@ class AccountBook:
     def open_lots(self) -> list[Lot]:
         """Lots with Connects left (expired ones included until swept)."""
         if self._lots is None:
-            rows = self.conn.execute(
-                select(
-                    lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining
-                ).where(lots.c.account_id == self.id, lots.c.remaining > 0)
-            ).all()
+            rows = self.conn.execute(_OPEN_LOTS, {"account_id": self.id}).all()
             self._lots = {
                 r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining) for r in rows
             }
@@ -123,9 +133,9 @@ class AccountBook:
         self.balance += amount
         if self.balance < 0:  # the allocation rules make this unreachable
             raise AssertionError(f"account {self.id} would go below zero")
-        entry_id = new_id("ent")
+        entry_id = refs.get("entry_id") or new_id("ent")
         self.conn.execute(
-            insert(entries),
+            _INSERT_ENTRY,
             {
                 "id": entry_id,
                 "account_id": self.id,
@@ -146,7 +156,7 @@ class AccountBook:
         )
         if takes:
             self.conn.execute(
-                insert(allocations),
+                _INSERT_ALLOCATIONS,
                 [
                     {"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
                     for lot_id, t in takes
@@ -272,13 +282,13 @@ class AccountBook:
         if now == self._start:
             return
         self.conn.execute(
-            update(accounts)
-            .where(accounts.c.id == self.id)
-            .values(
-                balance=self.balance,
-                seq=self.seq,
-                earnings_cents=self.earnings_cents,
-                next_cycle_at=self.next_cycle_at,
-            )
+            _SAVE,
+            {
+                "account_id_": self.id,
+                "balance_": self.balance,
+                "seq_": self.seq,
+                "earnings_": self.earnings_cents,
+                "next_cycle_at_": self.next_cycle_at,
+            },
         )
         self._start = now

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import allocations, entries, jobs, memberships, proposals
@@ -47,13 +47,21 @@ def _price(value: Any, field: str = "connects_required") -> int:
     return value
 
 
+_JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
+_JOB_BY_LOCK = {
+    None: _JOB,
+    "share": _JOB.with_for_update(read=True),
+    "update": _JOB.with_for_update(),
+}
+_PEOPLE = select(memberships.c.user_id, memberships.c.role, memberships.c.monthly_budget).where(
+    memberships.c.account_id == bindparam("account_id"),
+    memberships.c.user_id.in_(bindparam("users", expanding=True)),
+)
+_INSERT_PROPOSAL = insert(proposals)
+
+
 def _job(conn: Connection, job_id: str, *, lock: str | None = None) -> Any:
-    query = select(jobs).where(jobs.c.id == job_id)
-    if lock == "share":
-        query = query.with_for_update(read=True)
-    elif lock == "update":
-        query = query.with_for_update()
-    row = conn.execute(query).one_or_none()
+    row = conn.execute(_JOB_BY_LOCK[lock], {"job_id": job_id}).one_or_none()
     if row is None:
         raise NotFound("no such job", job_id=job_id)
     return row
@@ -140,12 +148,7 @@ def submit_proposal(
                 raise JobNotOpen(f"the job is {job.status}", status=job.status)
             book = AccountBook.lock(conn, account_id, now)
             rows = conn.execute(
-                select(
-                    memberships.c.user_id, memberships.c.role, memberships.c.monthly_budget
-                ).where(
-                    memberships.c.account_id == account_id,
-                    memberships.c.user_id.in_({who.id, freelancer_id}),
-                )
+                _PEOPLE, {"account_id": account_id, "users": [who.id, freelancer_id]}
             ).all()
             by_user = {r.user_id: r for r in rows}
             submitter = by_user.get(who.id)
@@ -168,12 +171,6 @@ def submit_proposal(
                     connects_required=price,
                     expected_connects=expected,
                 )
-            if conn.execute(
-                select(proposals.c.id).where(
-                    proposals.c.job_id == job_id, proposals.c.freelancer_id == freelancer_id
-                )
-            ).first():
-                raise AlreadyApplied("this freelancer already has a proposal on the job")
             assert assignee is not None
             if assignee.monthly_budget is not None:
                 spent = member_spent_this_month(conn, book, freelancer_id)
@@ -185,20 +182,12 @@ def submit_proposal(
                         spent_this_month=spent,
                         required=price,
                     )
-            book.sweep_expired()
             proposal_id = new_id("prop")
-            entry_id = None
-            if price:
-                entry_id = book.spend(
-                    price,
-                    kind="spend",
-                    actor=Actor("user", who.id),
-                    member_id=freelancer_id,
-                    proposal_id=proposal_id,
-                    note=job.title[:120],
-                )
+            entry_id = new_id("ent") if price else None
+            # The proposal row goes first: a second proposal by the same freelancer on
+            # the job hits the unique key here (already_applied), before any spending.
             conn.execute(
-                insert(proposals),
+                _INSERT_PROPOSAL,
                 {
                     "id": proposal_id,
                     "account_id": account_id,
@@ -212,6 +201,17 @@ def submit_proposal(
                     "updated_at": now,
                 },
             )
+            book.sweep_expired()
+            if price:
+                book.spend(
+                    price,
+                    kind="spend",
+                    actor=Actor("user", who.id),
+                    member_id=freelancer_id,
+                    proposal_id=proposal_id,
+                    note=job.title[:120],
+                    entry_id=entry_id,
+                )
             book.save()
     except IntegrityError as exc:
         if "proposals" in str(exc.orig) or "job_id" in str(exc.orig):

@@ -1,0 +1,111 @@
+"""Shared set-up for the benchmarks: fresh databases, a funded agency, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from connects.bootstrap import build
+from connects.config import Settings
+from connects.domain.clock import SimulatedClock
+from connects.domain.policy import Actor
+from connects.services import accounts as acc
+from connects.services import proposals, purchases
+from connects.services.context import Context
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_base_url() -> str:
+    return (
+        os.environ.get("CONNECTS_BENCH_DATABASE_URL")
+        or os.environ.get("CONNECTS_TEST_DATABASE_URL")
+        or DEFAULT_PG
+    )
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    try:
+        with open("/proc/meminfo") as fh:
+            mem_kb = int(fh.readline().split()[1])
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="connects-bench-") as folder:
+        yield f"sqlite:///{folder}/bench.db"
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A throw-away schema in the PostgreSQL database (dropped afterwards)."""
+    base = pg_base_url()
+    schema = f"bench_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def pg_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    try:
+        engine = create_engine(pg_base_url())
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # reported in the JSON, never raised
+        return f"PostgreSQL unavailable: {type(exc).__name__}"
+
+
+def funded_agency(
+    url: str, *, members: int, jobs: int, pool: int, pool_size: int = 10
+) -> tuple[Context, str, list[str], list[str]]:
+    """A migrated database with an agency of ``members`` and ``jobs`` jobs priced 1."""
+    clock = SimulatedClock(datetime(2026, 3, 1, tzinfo=UTC))
+    ctx = build(Settings(database_url=url, db_pool_size=pool_size), clock=clock, migrate=True)
+    owner = acc.create_user(ctx, "Owner", "owner@bench.connects")
+    agency = acc.create_account(ctx, str(owner["id"]), "agency", "Bench Agency", "agency-plus")
+    member_ids = []
+    for i in range(members):
+        user = acc.create_user(ctx, f"Member {i}", f"m{i}@bench.connects")
+        acc.add_member(ctx, Actor("user", str(owner["id"])), agency, str(user["id"]), "member")
+        member_ids.append(str(user["id"]))
+    acc.credit_earnings(ctx, agency, pool * 100)
+    purchases.buy(ctx, Actor("user", str(owner["id"])), agency, pool, "earnings")
+    client = acc.create_user(ctx, "Client", "client@bench.connects")
+    job_ids = [proposals.create_job(ctx, str(client["id"]), f"job {i}", 1) for i in range(jobs)]
+    return ctx, agency, member_ids, job_ids
+
+
+def percentile(samples: list[float], p: float) -> float:
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,185 @@
+"""Proposal spends per second: the library against raw SQL, on SQLite and PostgreSQL.
+
+For each database the same run measures
+
+* ``library``: ``services.proposals.submit_proposal`` called in a loop (every rule:
+  locks, membership, price check, budget, lot allocation, ledger entry, proposal);
+* ``raw``: the same writes done with plain SQL through the bare driver, one
+  transaction per spend (lock the account, pick a lot, update it, insert the proposal,
+  the entry and the allocation, update the account);
+
+and reports spends/s, p50/p99 latency in ms, and library/raw as ``ratio`` (target
+>= 0.5). Prints one JSON document. ``python bench/ledger.py --spends 2000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sqlalchemy import create_engine
+
+from bench.common import (
+    funded_agency,
+    machine,
+    percentile,
+    pg_available,
+    pg_database,
+    sqlite_database,
+)
+from connects.domain.ids import new_id
+from connects.domain.policy import Actor
+from connects.services import proposals
+
+
+def run_library(url: str, spends: int) -> dict[str, Any]:
+    members = 50
+    jobs = -(-spends // members)
+    ctx, agency, member_ids, job_ids = funded_agency(
+        url, members=members, jobs=jobs, pool=spends + 10
+    )
+    latencies: list[float] = []
+    start = time.perf_counter()
+    done = 0
+    for job_id in job_ids:
+        for member in member_ids:
+            if done == spends:
+                break
+            t0 = time.perf_counter()
+            proposals.submit_proposal(
+                ctx,
+                Actor("user", member),
+                job_id=job_id,
+                account_id=agency,
+                freelancer_id=member,
+                expected_connects=1,
+            )
+            latencies.append(time.perf_counter() - t0)
+            done += 1
+    elapsed = time.perf_counter() - start
+    ctx.db.dispose()
+    return _figures(done, elapsed, latencies)
+
+
+def run_raw(url: str, spends: int) -> dict[str, Any]:
+    """The same writes with plain SQL on the bare DBAPI connection."""
+    members = 50
+    jobs = -(-spends // members)
+    ctx, agency, member_ids, job_ids = funded_agency(
+        url, members=members, jobs=jobs, pool=spends + 10
+    )
+    ctx.db.dispose()
+    engine = create_engine(url)
+    pg = engine.dialect.name == "postgresql"
+    p = "%s" if pg else "?"
+    lock = "SELECT balance, seq FROM accounts WHERE id = {p}" + (" FOR UPDATE" if pg else "")
+    sql = {
+        "lock": lock.format(p=p),
+        "lot": (
+            f"SELECT id, remaining FROM lots WHERE account_id = {p} AND remaining > 0 "
+            f"AND expires_at > {p} ORDER BY expires_at, issued_at LIMIT 1"
+        ),
+        "lot_upd": f"UPDATE lots SET remaining = remaining - 1 WHERE id = {p}",
+        "prop": (
+            "INSERT INTO proposals (id, account_id, job_id, freelancer_id, submitted_by, "
+            "connects_spent, status, entry_id, created_at, updated_at) VALUES "
+            f"({p}, {p}, {p}, {p}, {p}, 1, 'active', {p}, {p}, {p})"
+        ),
+        "entry": (
+            "INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, "
+            "actor_kind, actor_id, member_id, proposal_id) VALUES "
+            f"({p}, {p}, {p}, {p}, 'spend', -1, {p}, 'user', {p}, {p}, {p})"
+        ),
+        "alloc": (
+            "INSERT INTO allocations (account_id, entry_id, lot_id, amount) "
+            f"VALUES ({p}, {p}, {p}, 1)"
+        ),
+        "acct": f"UPDATE accounts SET balance = {p}, seq = {p} WHERE id = {p}",
+    }
+    now = datetime(2026, 3, 1, tzinfo=UTC).replace(tzinfo=None)
+    latencies: list[float] = []
+    raw = engine.raw_connection()
+    dbapi = raw.driver_connection
+    assert dbapi is not None
+    if not pg:
+        dbapi.isolation_level = None  # type: ignore[attr-defined]
+    cur = dbapi.cursor()
+    start = time.perf_counter()
+    done = 0
+    for job_id in job_ids:
+        for member in member_ids:
+            if done == spends:
+                break
+            t0 = time.perf_counter()
+            if not pg:
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute(sql["lock"], (agency,))
+            balance, seq = cur.fetchone()
+            cur.execute(sql["lot"], (agency, now))
+            lot_id, _ = cur.fetchone()
+            cur.execute(sql["lot_upd"], (lot_id,))
+            entry_id, prop_id = new_id("ent"), new_id("prop")
+            cur.execute(sql["prop"], (prop_id, agency, job_id, member, member, entry_id, now, now))
+            cur.execute(
+                sql["entry"], (entry_id, agency, seq + 1, now, balance - 1, member, member, prop_id)
+            )
+            cur.execute(sql["alloc"], (agency, entry_id, lot_id))
+            cur.execute(sql["acct"], (balance - 1, seq + 1, agency))
+            if pg:
+                dbapi.commit()
+            else:
+                cur.execute("COMMIT")
+            latencies.append(time.perf_counter() - t0)
+            done += 1
+            now += timedelta(microseconds=1)
+    elapsed = time.perf_counter() - start
+    cur.close()
+    raw.close()
+    engine.dispose()
+    return _figures(done, elapsed, latencies)
+
+
+def _figures(done: int, elapsed: float, latencies: list[float]) -> dict[str, Any]:
+    return {
+        "spends": done,
+        "seconds": round(elapsed, 3),
+        "spends_per_s": round(done / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 3),
+    }
+
+
+def compare(url_factory: Any, spends: int) -> dict[str, Any]:
+    with url_factory() as url:
+        library = run_library(url, spends)
+    with url_factory() as url:
+        raw = run_raw(url, spends)
+    return {
+        "library": library,
+        "raw": raw,
+        "ratio": round(library["spends_per_s"] / raw["spends_per_s"], 3),
+        "target": 0.5,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spends", type=int, default=2000)
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    out: dict[str, Any] = {"benchmark": "ledger.spends", "machine": machine()}
+    out["sqlite"] = compare(sqlite_database, args.spends)
+    reason = "skipped by --skip-postgres" if args.skip_postgres else pg_available()
+    out["postgresql"] = {"skipped": reason} if reason else compare(pg_database, args.spends)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
