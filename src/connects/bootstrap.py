@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from connects.config import Settings
+from connects.db.clockstore import DatabaseClock
 from connects.db.engine import Database
 from connects.db.migrate import upgrade
-from connects.domain.clock import Clock, SimulatedClock, SystemClock
+from connects.domain.clock import Clock, SystemClock
 from connects.gateway import PaymentGateway, SimulatedGateway
 from connects.services.context import Context
 
@@ -23,7 +24,8 @@ def build(
         upgrade(settings.database_url)
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     if clock is None:
-        clock = SimulatedClock() if settings.clock == "simulated" else SystemClock()
+        # The simulated clock lives in the database, so every process sees one time (R33).
+        clock = DatabaseClock(db) if settings.clock == "simulated" else SystemClock()
     return Context(
         db=db,
         clock=clock,

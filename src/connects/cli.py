@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,9 @@ from connects.config import Settings
 from connects.domain.clock import SimulatedClock
 from connects.domain.errors import ConnectsError
 from connects.domain.policy import OPERATOR
+from connects.services.views import CSV_FIELDS, entries_csv
+
+__all__ = ["CSV_FIELDS", "app", "entries_csv", "main"]
 
 app = typer.Typer(help="connects: the Connects (bid-credit) engine.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -179,31 +180,6 @@ def history(
             e["note"] or "",
         )
     console.print(table)
-
-
-CSV_FIELDS = (
-    "id",
-    "at",
-    "kind",
-    "amount",
-    "balance_after",
-    "actor",
-    "member_id",
-    "proposal_id",
-    "purchase_id",
-    "topup_id",
-    "note",
-)
-
-
-def entries_csv(items: list[dict[str, Any]]) -> str:
-    """Ledger entries as CSV (the same columns as the API's ``?format=csv``)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for e in items:
-        writer.writerow({**e, "at": e["at"].isoformat()})
-    return out.getvalue()
 
 
 @app.command()

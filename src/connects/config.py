@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     clock: Literal["system", "simulated"] = "system"
     operator_token: str | None = None
+    # The auto top-up service's bearer token: it acts as the business manager
+    # ``topup-manager`` and may do only what an account granted it (R6).
+    business_manager_token: str | None = None
+    # ``connects serve``: run the background work (cycles, expiry, pending purchases)
+    # in the API process every this many seconds; 0 turns it off.
+    background_interval_seconds: float = 0
     secret_key: str = PLACEHOLDER
     plans_file: Path | None = None
     grant_sync_delay_seconds: int = 0

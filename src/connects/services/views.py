@@ -7,14 +7,17 @@ Connect is never shown as spendable.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from connects.db.schema import accounts, entries, lots, memberships, users
+from connects.db.schema import accounts, entries, jobs, lots, memberships, proposals, users
+from connects.db.schema import billing_methods as billing_methods_table
 from connects.domain.calendar import EXPIRING_WINDOW, month_start, zone
-from connects.domain.errors import InvalidRequest
+from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.policy import Action, Actor
 from connects.services.access import authorize
 from connects.services.context import Context
@@ -257,3 +260,197 @@ def all_accounts(ctx: Context) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+CSV_FIELDS = (
+    "id",
+    "at",
+    "kind",
+    "amount",
+    "balance_after",
+    "actor",
+    "member_id",
+    "proposal_id",
+    "purchase_id",
+    "topup_id",
+    "note",
+)
+
+
+def entries_csv(items: list[dict[str, Any]]) -> str:
+    """Ledger entries as CSV (the CLI's ``history --csv`` and the API's ``?format=csv``)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for e in items:
+        writer.writerow({**e, "at": e["at"].isoformat()})
+    return out.getvalue()
+
+
+def me(ctx: Context, user_id: str) -> dict[str, Any]:
+    """A person with the accounts they own and every membership they hold."""
+    with ctx.db.read() as conn:
+        user = conn.execute(select(users).where(users.c.id == user_id)).one_or_none()
+        if user is None:
+            raise NotFound("no such person", user_id=user_id)
+        rows = conn.execute(
+            select(
+                accounts.c.id,
+                accounts.c.kind,
+                accounts.c.name,
+                accounts.c.plan,
+                accounts.c.owner_id,
+                memberships.c.role,
+                memberships.c.monthly_budget,
+            )
+            .join(memberships, memberships.c.account_id == accounts.c.id)
+            .where(memberships.c.user_id == user_id)
+            .order_by(accounts.c.created_at, accounts.c.id)
+        ).all()
+    member_of = [
+        {
+            "account_id": r.id,
+            "kind": r.kind,
+            "name": r.name,
+            "plan": r.plan,
+            "role": r.role,
+            "monthly_budget": r.monthly_budget,
+        }
+        for r in rows
+    ]
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "created_at": user.created_at,
+        "accounts": [
+            {"id": r.id, "kind": r.kind, "name": r.name, "plan": r.plan}
+            for r in rows
+            if r.owner_id == user_id
+        ],
+        "memberships": member_of,
+    }
+
+
+def members(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
+    """An account's members with role, monthly budget and Connects spent this month (R4)."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.VIEW, now)
+        tz_name = conn.execute(
+            select(accounts.c.timezone).where(accounts.c.id == account_id)
+        ).scalar_one()
+        since = month_start(now, zone(tz_name))
+        spent = (
+            select(entries.c.member_id, func.sum(entries.c.amount).label("net"))
+            .where(
+                entries.c.account_id == account_id,
+                entries.c.kind.in_(("spend", "refund")),
+                entries.c.at >= since,
+            )
+            .group_by(entries.c.member_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            select(
+                memberships.c.user_id,
+                memberships.c.role,
+                memberships.c.monthly_budget,
+                memberships.c.created_at,
+                users.c.name,
+                users.c.email,
+                func.coalesce(spent.c.net, 0).label("net"),
+            )
+            .join(users, users.c.id == memberships.c.user_id)
+            .outerjoin(spent, spent.c.member_id == memberships.c.user_id)
+            .where(memberships.c.account_id == account_id)
+            .order_by(memberships.c.created_at, memberships.c.user_id)
+        ).all()
+    return [
+        {
+            "user_id": r.user_id,
+            "name": r.name,
+            "email": r.email,
+            "role": r.role,
+            "monthly_budget": r.monthly_budget,
+            "spent_this_month": -int(r.net),
+            "joined_at": r.created_at,
+        }
+        for r in rows
+    ]
+
+
+def member(ctx: Context, who: Actor, account_id: str, user_id: str) -> dict[str, Any]:
+    """One member of an account, as :func:`members` shows it."""
+    for m in members(ctx, who, account_id):
+        if m["user_id"] == user_id:
+            return m
+    raise NotFound("no such member", user_id=user_id)
+
+
+def billing_methods(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
+    """An account's cards: brand, last four digits and which is the default, nothing more.
+
+    Owner and admins only, like adding one; a business manager never reads them (R6).
+    """
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        rows = conn.execute(
+            select(
+                billing_methods_table.c.id,
+                billing_methods_table.c.brand,
+                billing_methods_table.c.last4,
+                billing_methods_table.c.is_default,
+                billing_methods_table.c.created_at,
+            )
+            .where(billing_methods_table.c.account_id == account_id)
+            .order_by(billing_methods_table.c.created_at, billing_methods_table.c.id)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "brand": r.brand,
+            "last4": r.last4,
+            "default": bool(r.is_default),
+            "created_at": r.created_at,
+        }
+        for r in rows
+    ]
+
+
+def job(ctx: Context, job_id: str) -> dict[str, Any]:
+    """A job as anyone on the marketplace sees it: title, live price, status."""
+    with ctx.db.read() as conn:
+        row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
+    if row is None:
+        raise NotFound("no such job", job_id=job_id)
+    return {
+        "id": row.id,
+        "client_id": row.client_id,
+        "title": row.title,
+        "connects_required": row.connects_required,
+        "status": row.status,
+        "hired_proposal_id": row.hired_proposal_id,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def proposal(ctx: Context, proposal_id: str) -> dict[str, Any]:
+    """A proposal's current state (callers check who may see it)."""
+    with ctx.db.read() as conn:
+        row = conn.execute(select(proposals).where(proposals.c.id == proposal_id)).one_or_none()
+    if row is None:
+        raise NotFound("no such proposal", proposal_id=proposal_id)
+    return {
+        "id": row.id,
+        "status": row.status,
+        "connects_spent": row.connects_spent,
+        "account_id": row.account_id,
+        "job_id": row.job_id,
+        "freelancer_id": row.freelancer_id,
+        "submitted_by": row.submitted_by,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
