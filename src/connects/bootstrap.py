@@ -32,4 +32,5 @@ def build(
         catalog=settings.catalog(),
         gateway=gateway or SimulatedGateway(db, clock),
         grant_sync_delay_seconds=settings.grant_sync_delay_seconds,
+        secret_key=settings.secret_key,
     )

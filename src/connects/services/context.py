@@ -18,6 +18,8 @@ class Context:
     catalog: Catalog
     gateway: PaymentGateway
     grant_sync_delay_seconds: int = 0
+    # Encrypts notification channel secrets (connects.notify.crypto); dev placeholder.
+    secret_key: str = "change-me"
     hooks: list[object] = field(default_factory=list)
 
     def now(self) -> datetime:
