@@ -430,3 +430,30 @@ delivery_attempts = Table(
     Column("worker", String(80)),
 )
 Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id, delivery_attempts.c.at)
+
+# -- dashboard sign-in (connects.web.auth) -------------------------------------------
+
+# One-time sign-in links printed by ``connects login-link``: stored as SHA-256 only,
+# single use (``used_at``), short-lived.
+login_links = Table(
+    "login_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+# Browser sessions: the cookie holds a random id, the table only its SHA-256.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("account_id", ID),  # the account (pool) the dashboard shows
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+Index("ix_web_sessions_user", web_sessions.c.user_id)
