@@ -1,0 +1,172 @@
+"""Auto top-up rules (R19-R22): the settings an owner chooses and how much to buy.
+
+Pure functions over plain values. The service layer reads the settings and what was
+already bought this month under the account's lock, asks :func:`decide`, and records
+the answer as a top-up before any money moves.
+
+Reasons a top-up buys nothing or fails are stable codes, shown in the history (R25)
+and sent with ``topup_failed``:
+
+=========================  ======================================================
+reason                     meaning
+=========================  ======================================================
+``monthly_limit_reached``  nothing is left of this month's limit (skipped, R21)
+``monthly_limit_too_low``  just-in-time: what is left cannot cover the proposal
+``no_grant``               the top-up manager holds no ``connects:purchase`` grant
+``grant_pending``          the grant is still in its sync delay (R19)
+``grant_revoked``          the grant was revoked (R6)
+``no_billing_method``      the account has no default payment method
+``payment_declined``       the card was declined (the decline code goes with it)
+``plan_cannot_purchase``   the plan does not sell extra Connects
+=========================  ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from connects.domain.errors import InvalidRequest
+
+TOPUP_MANAGER_ID = "topup-manager"  # the business manager that buys for the account (R6)
+DEFAULT_PER_TOPUP = 40  # R19, seed 000
+DEFAULT_PER_MONTH = 400
+MODES = ("fixed", "target")
+TRIGGERS = ("balance_zero", "threshold", "just_in_time")
+STATUSES = ("pending", "succeeded", "failed", "skipped")
+LIMIT_REACHED = "monthly_limit_reached"
+LIMIT_TOO_LOW = "monthly_limit_too_low"
+
+# Sanity bounds: a typo of an extra zero should be refused, not bought.
+MAX_PER_TOPUP = 10_000
+MAX_PER_MONTH = 100_000
+MAX_LEVEL = 10_000  # threshold and target
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpSettings:
+    """One account's auto top-up settings; the defaults are the seed's (R19)."""
+
+    enabled: bool = False
+    per_topup: int = DEFAULT_PER_TOPUP
+    per_month: int = DEFAULT_PER_MONTH
+    threshold: int = 0  # top up when the balance falls to this or below (R20)
+    just_in_time: bool = False  # R22
+    mode: str = "fixed"  # "fixed": buy per_topup; "target": buy up to ``target``
+    target: int | None = None
+
+    def changed(self, fields: Mapping[str, Any]) -> TopUpSettings:
+        """These settings with ``fields`` changed, or ``invalid_request`` naming every bad field."""
+        known = set(self.__dataclass_fields__)
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise InvalidRequest(
+                f"unknown auto top-up setting(s): {', '.join(unknown)}",
+                field=unknown[0],
+                fields={name: "unknown setting" for name in unknown},
+            )
+        new = replace(self, **fields)
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, naming each field and what is wrong."""
+        problems: dict[str, str] = {}
+        for name in ("enabled", "just_in_time"):
+            if not isinstance(getattr(self, name), bool):
+                problems[name] = "must be true or false"
+        if not _whole(self.per_topup, 1, MAX_PER_TOPUP):
+            problems["per_topup"] = f"must be a whole number from 1 to {MAX_PER_TOPUP}"
+        if not _whole(self.per_month, 0, MAX_PER_MONTH):
+            problems["per_month"] = f"must be a whole number from 0 to {MAX_PER_MONTH}"
+        if not _whole(self.threshold, 0, MAX_LEVEL):
+            problems["threshold"] = f"must be a whole number from 0 to {MAX_LEVEL}"
+        if self.mode not in MODES:
+            problems["mode"] = "must be 'fixed' or 'target'"
+        if self.target is not None and not _whole(self.target, 1, MAX_LEVEL):
+            problems["target"] = f"must be a whole number from 1 to {MAX_LEVEL}"
+        elif self.mode == "target" and self.target is None:
+            problems["target"] = "is required in target mode"
+        elif (
+            self.mode == "target"
+            and self.target is not None
+            and "threshold" not in problems
+            and self.target <= self.threshold
+        ):
+            problems["target"] = "must be above the threshold"
+        if problems:
+            first = next(iter(problems))
+            raise InvalidRequest(
+                "; ".join(f"{name} {why}" for name, why in problems.items()),
+                field=first,
+                fields=problems,
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def trigger(self) -> str:
+        """How a drop to the threshold is named: the seed's "hits zero", or a threshold."""
+        return "balance_zero" if self.threshold == 0 else "threshold"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """How many Connects one trigger buys; ``skipped`` says why it buys none."""
+
+    quantity: int
+    skipped: str | None = None
+
+    @property
+    def buys(self) -> bool:
+        return self.quantity > 0
+
+
+NOTHING = Decision(0)
+
+
+def crossed(before: int, after: int, threshold: int) -> bool:
+    """Whether a drop from ``before`` to ``after`` reached the threshold (R20).
+
+    Only the crossing counts: a balance already at or below it does not trigger again
+    until a credit lifts it above.
+    """
+    return before > threshold >= after
+
+
+def decide(
+    settings: TopUpSettings,
+    *,
+    balance: int,
+    bought_this_month: int,
+    need: int | None = None,
+) -> Decision:
+    """How many Connects to buy now (R20-R22).
+
+    ``bought_this_month`` counts succeeded and pending top-ups of the calendar month in
+    the account's time zone. ``need`` is a proposal's price for a just-in-time top-up:
+    it buys at least the shortfall, still in one purchase, or nothing when the month's
+    limit cannot cover it (a purchase that still leaves the proposal short is waste).
+    """
+    if settings.mode == "target" and settings.target is not None:
+        wanted = settings.target - balance
+    else:
+        wanted = settings.per_topup
+    shortfall = 0
+    if need is not None:
+        shortfall = max(need - balance, 0)
+        wanted = max(wanted, shortfall)
+    if wanted <= 0:
+        return NOTHING
+    left = settings.per_month - bought_this_month
+    if left <= 0:
+        return Decision(0, LIMIT_REACHED)
+    if shortfall > left:
+        return Decision(0, LIMIT_TOO_LOW)
+    return Decision(min(wanted, left))
