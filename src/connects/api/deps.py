@@ -1,0 +1,143 @@
+"""Who is calling, as ``Annotated`` dependencies the routes declare.
+
+``Authorization: Bearer <token>`` names one of three principals:
+
+- a person (their token is stored hashed, ``services.accounts.user_by_token``);
+- the operator (``CONNECTS_OPERATOR_TOKEN``), who acts only under ``/admin``;
+- the business manager (``CONNECTS_BUSINESS_MANAGER_TOKEN``), the auto top-up service
+  acting as ``topup-manager`` with only what an account granted it (R6).
+
+No token or an unknown one: 401. A known principal that may not do the thing: 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from connects.api.errors import Unauthorized
+from connects.config import Settings
+from connects.domain.errors import Forbidden
+from connects.domain.policy import OPERATOR, Actor
+from connects.services.accounts import user_by_token
+from connects.services.context import Context
+
+TOPUP_MANAGER = "topup-manager"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: ``kind`` is ``user``, ``operator`` or ``business_manager``."""
+
+    kind: str
+    actor: Actor
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        """A stable name for the caller (idempotency keys are kept per principal, R31)."""
+        return self.actor.label
+
+    @property
+    def user_id(self) -> str:
+        assert self.actor.id is not None
+        return self.actor.id
+
+
+def _same(given: str, expected: str | None) -> bool:
+    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def principal_for_token(ctx: Context, settings: Settings, token: str) -> Principal | None:
+    """The principal holding ``token``, or None when nobody does."""
+    if not token or len(token) > 512:
+        return None
+    if _same(token, settings.operator_token):
+        return Principal("operator", OPERATOR, "operator")
+    if _same(token, settings.business_manager_token):
+        return Principal(
+            "business_manager", Actor("business_manager", TOPUP_MANAGER), TOPUP_MANAGER
+        )
+    with ctx.db.read() as conn:
+        user = user_by_token(conn, token)
+    if user is None:
+        return None
+    return Principal("user", Actor("user", user.id), user.name)
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="A person's token, or the operator's.")
+
+
+def get_principal(
+    ctx: CtxDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller; 401 without a token or with one nobody holds."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send Authorization: Bearer <token>")
+    principal = principal_for_token(ctx, settings, credentials.credentials)
+    if principal is None:
+        raise Unauthorized("the token is not valid")
+    return principal
+
+
+def get_account_actor(principal: Annotated[Principal, Depends(get_principal)]) -> Actor:
+    """A person or the business manager acting on an account (the operator acts under /admin)."""
+    if principal.kind == "operator":
+        raise Forbidden("the operator token acts only under /admin")
+    return principal.actor
+
+
+def get_person(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """A person: the business manager and the operator are refused (403)."""
+    if principal.kind != "user":
+        raise Forbidden("only a person may do this")
+    return principal
+
+
+def get_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """The operator (``CONNECTS_OPERATOR_TOKEN``); anyone else is refused (403)."""
+    if principal.kind != "operator":
+        raise Forbidden("only the operator may do this")
+    return principal
+
+
+def idempotency_key_header(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            pattern=r"^[!-~]+$",
+            description="Retry-safe key (R31): the same key and body replay the first answer.",
+        ),
+    ] = None,
+) -> str | None:
+    """Declared for the docs; the idempotency middleware does the work."""
+    return idempotency_key
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+AccountActor = Annotated[Actor, Depends(get_account_actor)]
+CurrentPerson = Annotated[Principal, Depends(get_person)]
+OperatorDep = Annotated[Principal, Depends(get_operator)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key_header)]

@@ -1,0 +1,160 @@
+"""Connects: the overview, the ledger, expiring lots, cards and purchases (R12, R17-R18, R26)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from connects.api.common import (
+    API_PREFIX,
+    PAYMENT_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    AccountId,
+    Cursor,
+    Limit,
+    page,
+)
+from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
+from connects.api.schemas import (
+    BillingMethod,
+    Entry,
+    Expiring,
+    NewBillingMethod,
+    NewPurchase,
+    Overview,
+    Page,
+    Purchase,
+)
+from connects.services import purchases, views
+from connects.services.views import ENTRY_KINDS
+
+router = APIRouter(prefix=API_PREFIX, tags=["connects"])
+
+CSV_PAGE = 1000
+
+
+@router.get("/accounts/{account_id}/connects", response_model=Overview, responses=READ_ERRORS)
+def get_overview(account_id: AccountId, ctx: CtxDep, who: AccountActor) -> dict[str, Any]:
+    """The Connects overview: available, used and bought this month, expiring (R26)."""
+    return views.overview(ctx, who, account_id)
+
+
+@router.get(
+    "/accounts/{account_id}/connects/history",
+    response_model=Page[Entry],
+    responses={
+        **READ_ERRORS,
+        200: {
+            "description": "Ledger entries, newest first (JSON), or every entry as CSV.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+)
+def get_history(
+    account_id: AccountId,
+    ctx: CtxDep,
+    who: AccountActor,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    kind: Annotated[
+        Literal[ENTRY_KINDS] | None,  # type: ignore[valid-type]
+        Query(description="Only entries of this kind."),
+    ] = None,
+    member_id: Annotated[
+        str | None, Query(max_length=64, description="Only entries of this member.")
+    ] = None,
+    format: Annotated[
+        Literal["json", "csv"], Query(description="`csv` gives every matching entry as CSV.")
+    ] = "json",
+) -> Any:
+    """The ledger, newest first: who, when, why and the balance after each change (R30)."""
+    if format == "csv":
+        items: list[dict[str, Any]] = []
+        next_cursor = cursor
+        while True:
+            chunk = views.history(
+                ctx,
+                who,
+                account_id,
+                limit=CSV_PAGE,
+                cursor=next_cursor,
+                kind=kind,
+                member_id=member_id,
+            )
+            items.extend(chunk["items"])
+            next_cursor = chunk["next_cursor"]
+            if next_cursor is None:
+                break
+        return Response(
+            views.entries_csv(items),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{account_id}-history.csv"'},
+        )
+    return views.history(
+        ctx, who, account_id, limit=limit, cursor=cursor, kind=kind, member_id=member_id
+    )
+
+
+@router.get(
+    "/accounts/{account_id}/connects/expiring", response_model=Expiring, responses=READ_ERRORS
+)
+def get_expiring(account_id: AccountId, ctx: CtxDep, who: AccountActor) -> dict[str, Any]:
+    """Connects expiring in the next 30 days, lot by lot (R12)."""
+    return views.expiring(ctx, who, account_id)
+
+
+@router.get(
+    "/accounts/{account_id}/billing-methods",
+    response_model=Page[BillingMethod],
+    responses=READ_ERRORS,
+)
+def list_billing_methods(
+    account_id: AccountId,
+    ctx: CtxDep,
+    who: AccountActor,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The account's cards: brand and last four digits only (owner/admin)."""
+    return page(views.billing_methods(ctx, who, account_id), limit, cursor)
+
+
+@router.post(
+    "/accounts/{account_id}/billing-methods",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BillingMethod,
+    responses=WRITE_ERRORS,
+)
+def add_billing_method(
+    account_id: AccountId,
+    body: NewBillingMethod,
+    ctx: CtxDep,
+    who: AccountActor,
+    _key: IdempotencyKey,
+) -> dict[str, Any]:
+    """Attach a card from a gateway token (`tok_visa`, `tok_chargeDeclined`, ...)."""
+    method = purchases.add_billing_method(ctx, who, account_id, body.token)
+    return {**method, "created_at": ctx.now()}
+
+
+def purchase_out(data: dict[str, Any]) -> Purchase:
+    return Purchase.model_validate({**data, "amount": data["amount_cents"]})
+
+
+@router.post(
+    "/accounts/{account_id}/purchases",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Purchase,
+    responses=PAYMENT_ERRORS,
+)
+def buy_connects(
+    account_id: AccountId,
+    body: NewPurchase,
+    ctx: CtxDep,
+    who: AccountActor,
+    _key: IdempotencyKey,
+) -> Purchase:
+    """Buy Connects, paid whole by earnings or one card (owner/admin/granted manager, R17)."""
+    return purchase_out(purchases.buy(ctx, who, account_id, body.quantity, body.pay_with))

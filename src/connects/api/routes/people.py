@@ -1,0 +1,29 @@
+"""People: sign-up and the caller (``/users``, ``/me``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS
+from connects.api.deps import CtxDep, CurrentPerson, IdempotencyKey
+from connects.api.schemas import CreatedUser, Me, NewUser
+from connects.services import accounts, views
+
+router = APIRouter(prefix=API_PREFIX, tags=["people"])
+
+
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedUser,
+    responses=WRITE_ERRORS,
+)
+def create_user(body: NewUser, ctx: CtxDep, _key: IdempotencyKey) -> CreatedUser:
+    """Sign up: a new person and their bearer token, shown only in this answer."""
+    return CreatedUser.model_validate(accounts.create_user(ctx, body.name, body.email))
+
+
+@router.get("/me", response_model=Me, responses=READ_ERRORS)
+def get_me(ctx: CtxDep, who: CurrentPerson) -> Me:
+    """The caller, with the accounts they own and every membership they hold."""
+    return Me.model_validate(views.me(ctx, who.user_id))

@@ -1,0 +1,40 @@
+"""Liveness and metrics (``/healthz``, ``/metrics``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from connects.api.deps import CtxDep
+from connects.api.schemas import Health
+
+router = APIRouter(tags=["system"])
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database does not answer."}},
+)
+def healthz(ctx: CtxDep) -> Response:
+    """Liveness: the process answers and the database too."""
+    clock = "simulated" if ctx.clock.simulated else "system"
+    try:
+        with ctx.db.read() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        body = Health(status="unavailable", database="unreachable", clock=clock)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return JSONResponse(Health(status="ok", database="ok", clock=clock).model_dump())
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def metrics() -> Response:
+    """Prometheus metrics: requests and latency by route, Connects spent, top-ups."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
