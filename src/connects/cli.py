@@ -73,13 +73,21 @@ def demo(
 ) -> None:
     """Create a demo agency, members, a freelancer and a client, then play months of
     activity on the simulated clock up to now."""
-    from connects.demo import DEMO_OWNER_EMAIL, play
-    from connects.services.views import all_accounts
+    from connects.demo import DEMO_OWNER_EMAIL
 
     settings = _settings(database_url)
     if _demo_exists(settings, DEMO_OWNER_EMAIL):
         console.print("demo data is already there; nothing to do")
         return
+    token = _play_demo(settings, months, seed)
+    console.print(f"demo owner: [bold]{DEMO_OWNER_EMAIL}[/bold]  token: {token}")
+
+
+def _play_demo(settings: Settings, months: int, seed: int) -> str:
+    """Play the demo story into the database; the demo owner's token."""
+    from connects.demo import play
+    from connects.services.views import all_accounts
+
     end = datetime.now(UTC)
     clock = SimulatedClock(end - timedelta(days=months * 30))
     ctx = build(settings, clock=clock, migrate=True)
@@ -97,7 +105,8 @@ def demo(
 
         cast = play(ctx, clock, months, seed=seed, until=end, on_day=tick)
     _print_accounts(all_accounts(ctx))
-    console.print(f"demo owner: [bold]{cast.owner['email']}[/bold]  token: {cast.owner['token']}")
+    ctx.db.dispose()
+    return cast.owner["token"]
 
 
 def _demo_exists(settings: Settings, email: str) -> bool:
@@ -207,6 +216,67 @@ def run_due(database_url: DbUrl = None) -> None:
     console.print(
         f"cycles applied: {ran}; Connects expired: {expired}; purchases resumed: {resumed}"
     )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    load_demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo data first (once) and print a token.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn worker processes.")] = 1,
+    every: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds between runs of the background work (0: none)."),
+    ] = 5.0,
+    database_url: DbUrl = None,
+) -> None:
+    """Serve the API and run the background work (cycles, expiry, pending purchases)."""
+    import os
+
+    import uvicorn
+
+    from connects.db.migrate import upgrade
+    from connects.demo import DEMO_OWNER_EMAIL
+
+    settings = _settings(database_url)
+    upgrade(settings.database_url)
+    if load_demo:
+        if _demo_exists(settings, DEMO_OWNER_EMAIL):
+            token = _demo_token(settings, DEMO_OWNER_EMAIL)
+            console.print("demo data is already there (the owner's token was renewed)")
+        else:
+            token = _play_demo(settings, 3, 7)
+        console.print(f"demo owner: [bold]{DEMO_OWNER_EMAIL}[/bold]  token: {token}")
+    # Every worker builds its own app from the environment (uvicorn --factory); the
+    # state they share (idempotency keys, the simulated clock) is in the database.
+    os.environ["CONNECTS_DATABASE_URL"] = settings.database_url
+    os.environ["CONNECTS_BACKGROUND_INTERVAL_SECONDS"] = str(every)
+    console.print(f"serving on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(
+        "connects.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def _demo_token(settings: Settings, email: str) -> str:
+    """A new token for the demo owner (tokens are stored hashed: the old one is unknown)."""
+    from sqlalchemy import select
+
+    from connects.db.schema import users
+    from connects.services.accounts import rotate_token
+
+    ctx = build(settings)
+    with ctx.db.read() as conn:
+        user_id = conn.execute(select(users.c.id).where(users.c.email == email)).scalar_one()
+    token = rotate_token(ctx, user_id)
+    ctx.db.dispose()
+    return token
 
 
 def main() -> None:  # pragma: no cover
