@@ -24,6 +24,7 @@ from connects.domain.errors import NotFound
 from connects.domain.ids import new_id
 from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
+from connects.services import topup_trigger
 
 _LOT_DEBIT = (
     update(lots)
@@ -73,6 +74,8 @@ class AccountBook:
         self.seq: int = row.seq
         self._start = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         self._lots: dict[str, Lot] | None = None
+        # Auto top-ups decided in this transaction, for the handler to run after commit.
+        self.decided_topups: list[str] = []
 
     @classmethod
     def lock(cls, conn: Connection, account_id: str, now: datetime) -> AccountBook:
@@ -277,7 +280,14 @@ class AccountBook:
     # -- writing back ---------------------------------------------------------------
 
     def save(self) -> None:
-        """Write the balance, sequence, earnings and cycle date back to the row."""
+        """Write the balance, sequence, earnings and cycle date back to the row.
+
+        A transaction that took the balance down to the auto top-up threshold records
+        the decision to top up here, before it commits (R20, R23). Deciding on the
+        transaction's final balance means a sweep followed by a credit buys nothing.
+        """
+        if self.balance < self._start[0]:
+            topup_trigger.on_balance_drop(self, self._start[0])
         now = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         if now == self._start:
             return

@@ -18,6 +18,7 @@ from connects.domain.calendar import month_start, zone
 from connects.domain.errors import (
     AlreadyApplied,
     Forbidden,
+    InsufficientConnects,
     InvalidRequest,
     JobNotOpen,
     MemberBudgetExceeded,
@@ -27,6 +28,7 @@ from connects.domain.errors import (
 )
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor, Role, check_submitter
+from connects.services import topups
 from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
@@ -135,8 +137,42 @@ def submit_proposal(
 
     Refusals, each changing nothing: ``price_changed`` (with the live price),
     ``insufficient_connects``, ``member_budget_exceeded``, ``already_applied``,
-    ``job_not_open``, ``not_a_member``, ``cannot_submit_on_behalf``.
+    ``job_not_open``, ``not_a_member``, ``cannot_submit_on_behalf``. Short of
+    Connects with just-in-time auto top-up on, the top-up runs first and the proposal
+    is tried once more (R22).
     """
+
+    def attempt() -> dict[str, Any]:
+        return _submit(
+            ctx,
+            who,
+            job_id=job_id,
+            account_id=account_id,
+            freelancer_id=freelancer_id,
+            expected_connects=expected_connects,
+        )
+
+    try:
+        return attempt()
+    except InsufficientConnects as exc:
+        need = int(exc.details.get("required", 0))
+        covered = topups.just_in_time(
+            ctx, account_id, need=need, attempt=f"{job_id}:{freelancer_id}"
+        )
+        if covered is None:
+            raise
+    return attempt()
+
+
+def _submit(
+    ctx: Context,
+    who: Actor,
+    *,
+    job_id: str,
+    account_id: str,
+    freelancer_id: str,
+    expected_connects: int,
+) -> dict[str, Any]:
     expected = _price(expected_connects, "expected_connects")
     if who.kind != "user" or who.id is None:
         raise Forbidden("proposals are submitted by people")
@@ -217,6 +253,7 @@ def submit_proposal(
         if "proposals" in str(exc.orig) or "job_id" in str(exc.orig):
             raise AlreadyApplied("this freelancer already has a proposal on the job") from None
         raise
+    topups.execute_after_commit(ctx, book.decided_topups)  # R20: the pool hit the threshold
     return {
         "id": proposal_id,
         "status": "active",

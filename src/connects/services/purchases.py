@@ -97,17 +97,21 @@ def buy(
     pay_with: str,
     *,
     topup_id: str | None = None,
+    purchase_id: str | None = None,
 ) -> dict[str, Any]:
     """Buy ``quantity`` Connects paid whole by earnings or one billing method.
 
     ``pay_with`` is ``"earnings"``, a billing method id, or ``"default"``. Refusals:
     ``insufficient_earnings`` (never split), ``payment_declined`` (nothing credited),
     ``no_billing_method``, ``plan_cannot_purchase``, ``bundle_not_allowed``, ``forbidden``.
+    A caller may name the purchase (auto top-up derives it from the top-up, so a retry
+    reuses the gateway key); a second buy with a used id fails on the primary key:
+    finish that one with :func:`resume`.
     """
     if not isinstance(pay_with, str) or not pay_with:
         raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
     now = ctx.now()
-    purchase_id = new_id("pur")
+    purchase_id = purchase_id or new_id("pur")
     with ctx.db.begin() as conn:
         book = AccountBook.lock(conn, account_id, now)
         actor = authorize(conn, account_id, who, Action.BUY, now)
@@ -266,6 +270,22 @@ def _load(ctx: Context, purchase_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFound("no such purchase", purchase_id=purchase_id)
     return _summary(row)
+
+
+def resume(ctx: Context, purchase_id: str) -> dict[str, Any]:
+    """Finish one purchase: a pending card charge is retried with the same key."""
+    with ctx.db.read() as conn:
+        row = conn.execute(
+            select(purchases, billing_methods.c.gateway_ref)
+            .outerjoin(billing_methods, billing_methods.c.id == purchases.c.billing_method_id)
+            .where(purchases.c.id == purchase_id)
+        ).one_or_none()
+    if row is None:
+        raise NotFound("no such purchase", purchase_id=purchase_id)
+    if row.status != "pending":
+        return _summary(row)
+    result = _charge(ctx, row.id, row.gateway_ref, row.amount_cents, row.currency)
+    return complete(ctx, purchase_id, result) if result else _summary(row)
 
 
 def resume_pending(ctx: Context, older_than: timedelta = timedelta(seconds=30)) -> int:

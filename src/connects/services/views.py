@@ -16,11 +16,12 @@ from sqlalchemy import Connection, and_, case, func, select
 
 from connects.db.schema import accounts, entries, jobs, lots, memberships, proposals, users
 from connects.db.schema import billing_methods as billing_methods_table
-from connects.domain.calendar import EXPIRING_WINDOW, month_start, zone
+from connects.domain.calendar import EXPIRING_WINDOW, month_key, month_start, zone
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.policy import Action, Actor
 from connects.services.access import authorize
 from connects.services.context import Context
+from connects.services.topups import overview_settings
 
 ENTRY_KINDS = ("grant", "purchase", "spend", "refund", "reward", "expire", "rollover_forfeit")
 
@@ -66,7 +67,8 @@ def account(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
 
 
 def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
-    """The Connects overview (R26): available, used and bought this month, expiring."""
+    """The Connects overview (R26): available, used and bought this month, expiring,
+    and the auto top-up settings with what they bought this month."""
     now = ctx.now()
     with ctx.db.read() as conn:
         authorize(conn, account_id, who, Action.VIEW, now)
@@ -117,6 +119,7 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
             "purchased_this_month_auto": auto,
             "expiring_30d": expiring_total(conn, account_id, now),
             "month_starts_at": since,
+            "auto_topup": overview_settings(conn, account_id, month_key(now, zone(tz_name))),
         }
 
 

@@ -1,0 +1,143 @@
+"""The decision half of auto top-up, taken inside the account's transaction (R20-R23).
+
+When a transaction takes the balance down to the threshold, the decision to buy is a
+``topups`` row written in that same transaction, under the account's lock: concurrent
+spends are serialised, so each sees the top-ups decided before it and the monthly
+limit holds. The row's ``(account_id, trigger_key)`` is unique and the key names the
+ledger sequence number that crossed the line, so one crossing is one row. No money
+moves here: :mod:`connects.services.topups` executes pending rows after the commit.
+
+This module never imports :mod:`connects.services.book` at run time, so the book can
+call it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, func, select
+
+from connects.db.schema import auto_topup_settings, topups
+from connects.db.sql import insert_ignore
+from connects.domain.calendar import month_key, zone
+from connects.domain.ids import new_id
+from connects.domain.topup import LIMIT_REACHED, Decision, TopUpSettings, crossed, decide
+from connects.metrics import TOPUPS
+
+if TYPE_CHECKING:
+    from connects.services.book import AccountBook
+
+COUNTED = ("pending", "succeeded")  # what uses up the month's limit (R21)
+
+
+def load_settings(conn: Connection, account_id: str) -> TopUpSettings:
+    """The account's settings; the defaults, switched off, until someone saves them."""
+    row = conn.execute(
+        select(auto_topup_settings).where(auto_topup_settings.c.account_id == account_id)
+    ).one_or_none()
+    if row is None:
+        return TopUpSettings()
+    return TopUpSettings(
+        enabled=bool(row.enabled),
+        per_topup=row.per_topup,
+        per_month=row.per_month,
+        threshold=row.threshold,
+        just_in_time=bool(row.just_in_time),
+        mode=row.mode,
+        target=row.target,
+    )
+
+
+def bought_in_month(conn: Connection, account_id: str, month: str) -> int:
+    """Connects bought or being bought by auto top-up in ``month`` (``YYYY-MM``)."""
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(topups.c.quantity), 0)).where(
+                topups.c.account_id == account_id,
+                topups.c.month == month,
+                topups.c.status.in_(COUNTED),
+            )
+        ).scalar_one()
+    )
+
+
+def on_balance_drop(book: AccountBook, before: int) -> str | None:
+    """Decide a top-up if the balance fell from ``before`` to the threshold (R20)."""
+    settings = load_settings(book.conn, book.id)
+    if not settings.enabled or not crossed(before, book.balance, settings.threshold):
+        return None
+    return decide_in(book, settings, trigger=settings.trigger, key=f"{settings.trigger}:{book.seq}")
+
+
+def decide_in(
+    book: AccountBook,
+    settings: TopUpSettings,
+    *,
+    trigger: str,
+    key: str,
+    need: int | None = None,
+) -> str | None:
+    """Record the decision for one trigger; the top-up's id, or None when nothing is due.
+
+    A pending decision is added to ``book.decided_topups`` for the handler to execute
+    after its commit. With the month's limit used up the row is ``skipped`` and one
+    ``monthly_limit_reached`` event per account and month is sent (R21).
+    """
+    month = month_key(book.now, zone(book.timezone))
+    bought = bought_in_month(book.conn, book.id, month)
+    decision = decide(settings, balance=book.available(), bought_this_month=bought, need=need)
+    if not decision.buys and decision.skipped is None:
+        return None
+    topup_id = new_id("tup")
+    inserted = insert_ignore(
+        book.conn,
+        topups,
+        {
+            "id": topup_id,
+            "account_id": book.id,
+            "trigger": trigger,
+            "trigger_key": key,
+            "month": month,
+            "quantity": decision.quantity,
+            # The price is set when the purchase is attempted (the catalog lives in
+            # the context, not in the book); a skipped top-up costs nothing.
+            "amount_cents": 0,
+            "currency": "USD",
+            "status": "pending" if decision.buys else "skipped",
+            "reason": decision.skipped,
+            "purchase_id": None,
+            "created_at": book.now,
+            "completed_at": None if decision.buys else book.now,
+        },
+    )
+    if not inserted:  # this trigger was decided before: one trigger, one row (R23)
+        return None
+    _after_decision(book, decision, topup_id, month, settings, bought, trigger)
+    return topup_id
+
+
+def _after_decision(
+    book: AccountBook,
+    decision: Decision,
+    topup_id: str,
+    month: str,
+    settings: TopUpSettings,
+    bought: int,
+    trigger: str,
+) -> None:
+    if decision.buys:
+        book.decided_topups.append(topup_id)
+        return
+    TOPUPS.labels("skipped").inc()
+    if decision.skipped == LIMIT_REACHED:
+        book.emit(
+            "monthly_limit_reached",
+            {
+                "month": month,
+                "per_month": settings.per_month,
+                "bought_this_month": bought,
+                "topup_id": topup_id,
+                "trigger": trigger,
+            },
+            dedupe_key=f"monthly_limit_reached:{month}",
+        )

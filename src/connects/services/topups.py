@@ -1,0 +1,501 @@
+"""Auto top-up (R19-R26): the business manager's grants, the settings, execution, history.
+
+A top-up is decided inside the transaction that took the balance down
+(:mod:`connects.services.topup_trigger`) and executed after that transaction commits,
+as the business manager ``topup-manager`` through the ordinary purchase machinery, so
+its grant is checked when the money would move (R6). Exactly once (R23):
+
+* one trigger is one ``topups`` row (unique ``(account_id, trigger_key)``), decided
+  under the account's lock, so concurrent spends cannot both decide or pass the limit;
+* the purchase id, and with it the gateway's idempotency key, is derived from the
+  top-up id, so any retry (a crash, a second worker) reuses the one charge;
+* on PostgreSQL an executor claims the row with ``FOR UPDATE SKIP LOCKED`` and holds it
+  until the outcome is written, so two workers never both execute one; a killed
+  worker's claim dies with its connection and :func:`run_pending` finishes the job;
+* the outcome is written only while the row is still ``pending``, and its event once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from connects.db.schema import accounts, auto_topup_settings, grants, topups
+from connects.domain.errors import (
+    ConnectsError,
+    Forbidden,
+    InsufficientConnects,
+    InvalidRequest,
+    NotFound,
+    PaymentDeclined,
+)
+from connects.domain.ids import new_id
+from connects.domain.policy import KNOWN_PERMISSIONS, PURCHASE_PERMISSION, Action, Actor
+from connects.domain.topup import TOPUP_MANAGER_ID
+from connects.metrics import TOPUPS
+from connects.services import purchases
+from connects.services.access import authorize
+from connects.services.book import AccountBook
+from connects.services.context import Context
+from connects.services.topup_trigger import bought_in_month, decide_in, load_settings
+
+log = logging.getLogger(__name__)
+
+TOPUP_MANAGER = Actor("business_manager", TOPUP_MANAGER_ID)
+MAX_GRANTEE = 64
+JIT_WAIT_SECONDS = 10.0  # how long a proposal waits for a top-up another worker runs
+
+
+# -- grants (R6, R19) -------------------------------------------------------------------
+
+
+def _grant_status(row: Any, now: datetime) -> str:
+    if row.revoked_at is not None and row.revoked_at <= now:
+        return "revoked"
+    return "pending" if row.active_at > now else "active"
+
+
+def _grant_dict(row: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "grantee": row.grantee,
+        "permissions": row.permissions.split(),
+        "status": _grant_status(row, now),
+        "active_at": row.active_at,
+        "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
+    }
+
+
+def _permissions(value: Any) -> list[str]:
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidRequest("permissions must be a non-empty list", field="permissions")
+    unknown = sorted({p for p in value if p not in KNOWN_PERMISSIONS}, key=str)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown permission(s): {', '.join(map(str, unknown))}",
+            field="permissions",
+            unknown=[str(p) for p in unknown],
+            known=list(KNOWN_PERMISSIONS),
+        )
+    return sorted(set(value))
+
+
+def create_grant(
+    ctx: Context, who: Actor, account_id: str, grantee: str, permissions: list[str]
+) -> dict[str, Any]:
+    """Grant a business manager permissions (owner/admin, R6, R19).
+
+    The grant is ``pending`` for the configured sync delay, then ``active``.
+    """
+    if (
+        not isinstance(grantee, str)
+        or not grantee
+        or len(grantee) > MAX_GRANTEE
+        or any(c.isspace() for c in grantee)
+    ):
+        raise InvalidRequest(
+            f"grantee must be 1 to {MAX_GRANTEE} characters without spaces", field="grantee"
+        )
+    perms = _permissions(permissions)
+    now = ctx.now()
+    row = {
+        "id": new_id("grt"),
+        "account_id": account_id,
+        "grantee": grantee,
+        "permissions": " ".join(perms),
+        "created_at": now,
+        "active_at": now + _delay(ctx),
+        "revoked_at": None,
+        "created_by": who.id,
+    }
+    with ctx.db.begin() as conn:
+        AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        conn.execute(insert(grants), row)
+        saved = conn.execute(select(grants).where(grants.c.id == row["id"])).one()
+    return _grant_dict(saved, now)
+
+
+def _delay(ctx: Context) -> timedelta:
+    return timedelta(seconds=max(ctx.grant_sync_delay_seconds, 0))
+
+
+def revoke_grant(ctx: Context, who: Actor, account_id: str, grant_id: str) -> None:
+    """Revoke a grant: the business manager loses its power at once (R6)."""
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        row = conn.execute(
+            select(grants).where(grants.c.id == grant_id, grants.c.account_id == account_id)
+        ).one_or_none()
+        if row is None:
+            raise NotFound("no such grant", grant_id=grant_id)
+        if row.revoked_at is None:
+            conn.execute(update(grants).where(grants.c.id == grant_id).values(revoked_at=now))
+
+
+def list_grants(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
+    """The account's grants, oldest first, each ``pending``, ``active`` or ``revoked``."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        rows = conn.execute(
+            select(grants)
+            .where(grants.c.account_id == account_id)
+            .order_by(grants.c.created_at, grants.c.id)
+        ).all()
+    return [_grant_dict(r, now) for r in rows]
+
+
+def _grant_problem(ctx: Context, account_id: str) -> str:
+    """Why the top-up manager may not buy: ``grant_pending``, ``grant_revoked`` or ``no_grant``."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        rows = conn.execute(
+            select(grants).where(
+                grants.c.account_id == account_id, grants.c.grantee == TOPUP_MANAGER_ID
+            )
+        ).all()
+    buying = [r for r in rows if PURCHASE_PERMISSION in r.permissions.split()]
+    statuses = {_grant_status(r, now) for r in buying}
+    if "pending" in statuses:
+        return "grant_pending"
+    if "revoked" in statuses:
+        return "grant_revoked"
+    return "no_grant"
+
+
+# -- settings (R19-R22) -----------------------------------------------------------------
+
+
+def get_settings(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
+    """The auto top-up settings; every member may read them."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.VIEW, now)
+        return load_settings(conn, account_id).as_dict()
+
+
+def put_settings(ctx: Context, who: Actor, account_id: str, **fields: Any) -> dict[str, Any]:
+    """Change some settings (owner/admin, R3); the rest keep their values.
+
+    ``invalid_request`` names every bad field and changes nothing.
+    """
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        new = load_settings(conn, account_id).changed(fields)
+        values = {**new.as_dict(), "updated_at": now}
+        done = conn.execute(
+            update(auto_topup_settings)
+            .where(auto_topup_settings.c.account_id == account_id)
+            .values(**values)
+        ).rowcount
+        if not done:
+            conn.execute(insert(auto_topup_settings), {"account_id": account_id, **values})
+    return new.as_dict()
+
+
+def overview_settings(conn: Connection, account_id: str, month: str) -> dict[str, Any]:
+    """The settings with this month's auto purchases and what is left (R26)."""
+    settings = load_settings(conn, account_id)
+    bought = bought_in_month(conn, account_id, month)
+    return {
+        **settings.as_dict(),
+        "bought_this_month": bought,
+        "left_this_month": max(settings.per_month - bought, 0),
+    }
+
+
+# -- history (R25) ----------------------------------------------------------------------
+
+
+def _item(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "at": r.created_at,
+        "quantity": r.quantity,
+        "amount": r.amount_cents,
+        "currency": r.currency,
+        "trigger": r.trigger,
+        "status": r.status,
+        "reason": r.reason,
+        "purchase_id": r.purchase_id,
+        "completed_at": r.completed_at,
+    }
+
+
+def history(
+    ctx: Context, who: Actor, account_id: str, *, limit: int = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    """Every top-up attempt, newest first: time, quantity, cost, trigger, status, reason."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be from 1 to 1000", field="limit")
+    if cursor is not None and (
+        not isinstance(cursor, str) or not cursor.startswith("tup_") or len(cursor) > 40
+    ):
+        raise InvalidRequest("cursor is not one this API gave", field="cursor")
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.VIEW, now)
+        query = select(topups).where(topups.c.account_id == account_id)
+        if cursor is not None:
+            query = query.where(topups.c.id < cursor)
+        rows = conn.execute(query.order_by(topups.c.id.desc()).limit(limit + 1)).all()
+    items = [_item(r) for r in rows[:limit]]
+    return {"items": items, "next_cursor": rows[limit - 1].id if len(rows) > limit else None}
+
+
+# -- execution (R23, R24) ---------------------------------------------------------------
+
+
+def purchase_id_for(topup_id: str) -> str:
+    """The one purchase a top-up may make; its id is the gateway's idempotency key."""
+    return "pur_" + topup_id.split("_", 1)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # succeeded | failed
+    reason: str | None
+    purchase_id: str | None
+    amount_cents: int
+    currency: str
+    decline_code: str | None = None
+
+
+def _price(ctx: Context, account_id: str, quantity: int) -> tuple[int, str]:
+    with ctx.db.read() as conn:
+        plan_id = conn.execute(
+            select(accounts.c.plan).where(accounts.c.id == account_id)
+        ).scalar_one()
+    plan = ctx.catalog.get(plan_id)
+    return plan.cost_cents(quantity), plan.currency
+
+
+def _attempt(ctx: Context, row: Any) -> Outcome | None:
+    """Buy as the business manager; None while the gateway's answer is unknown."""
+    purchase_id = purchase_id_for(row.id)
+    try:
+        try:
+            bought = purchases.buy(
+                ctx,
+                TOPUP_MANAGER,
+                row.account_id,
+                row.quantity,
+                "default",
+                topup_id=row.id,
+                purchase_id=purchase_id,
+            )
+        except IntegrityError:  # bought before (a crash, a twin): finish that one
+            bought = purchases.resume(ctx, purchase_id)
+            if bought["status"] == "failed":
+                raise PaymentDeclined(
+                    "the card was declined", decline_code=bought["failure_code"]
+                ) from None
+    except PaymentDeclined as exc:
+        amount, currency = _price(ctx, row.account_id, row.quantity)
+        return Outcome(
+            "failed",
+            "payment_declined",
+            purchase_id,
+            amount,
+            currency,
+            exc.details.get("decline_code"),
+        )
+    except ConnectsError as exc:
+        reason = _grant_problem(ctx, row.account_id) if isinstance(exc, Forbidden) else exc.code
+        amount, currency = _price(ctx, row.account_id, row.quantity)
+        return Outcome("failed", reason, None, amount, currency)
+    if bought["status"] == "pending":
+        return None  # the gateway did not answer: the same key is tried again later
+    return Outcome(
+        "succeeded", None, purchase_id, int(bought["amount_cents"]), str(bought["currency"])
+    )
+
+
+def _finish(ctx: Context, conn: Connection, row: Any, outcome: Outcome) -> bool:
+    """Write the outcome while the top-up is still pending; its event goes once."""
+    now = ctx.now()
+    book = AccountBook.lock(conn, row.account_id, now)
+    done = conn.execute(
+        update(topups)
+        .where(topups.c.id == row.id, topups.c.status == "pending")
+        .values(
+            status=outcome.status,
+            reason=outcome.reason,
+            purchase_id=outcome.purchase_id,
+            amount_cents=outcome.amount_cents,
+            currency=outcome.currency,
+            completed_at=now,
+        )
+    ).rowcount
+    if not done:
+        return False
+    payload: dict[str, Any] = {
+        "topup_id": row.id,
+        "trigger": row.trigger,
+        "quantity": row.quantity,
+        "amount_cents": outcome.amount_cents,
+        "currency": outcome.currency,
+        "purchase_id": outcome.purchase_id,
+    }
+    if outcome.status == "succeeded":
+        book.emit("topup_succeeded", payload, dedupe_key=f"topup:{row.id}")
+    else:
+        payload |= {"reason": outcome.reason, "decline_code": outcome.decline_code}
+        book.emit("topup_failed", payload, dedupe_key=f"topup:{row.id}")
+    return True
+
+
+def execute(ctx: Context, topup_id: str, *, wait: bool = False) -> str:
+    """Run one decided top-up; its status afterwards.
+
+    On PostgreSQL the row is claimed (``FOR UPDATE``, skipping a row another worker
+    holds unless ``wait``) until the outcome is written. On SQLite writers are
+    serialised and the derived purchase id makes a second executor reuse the one charge.
+    """
+    return _execute(ctx, topup_id, wait=wait)[0]
+
+
+def _execute(ctx: Context, topup_id: str, *, wait: bool = False) -> tuple[str, bool]:
+    """``(status, finished by this call)``."""
+    pending = select(topups).where(topups.c.id == topup_id, topups.c.status == "pending")
+    if ctx.db.dialect == "postgresql":
+        with ctx.db.begin() as conn:
+            row = conn.execute(pending.with_for_update(skip_locked=not wait)).one_or_none()
+            if row is None:  # finished, or another worker holds it
+                return _status(conn, topup_id), False
+            outcome = _attempt(ctx, row)
+            if outcome is None:
+                return "pending", False
+            finished = _finish(ctx, conn, row, outcome)
+    else:
+        with ctx.db.read() as conn:
+            row = conn.execute(pending).one_or_none()
+            if row is None:
+                return _status(conn, topup_id), False
+        outcome = _attempt(ctx, row)
+        if outcome is None:
+            return "pending", False
+        with ctx.db.begin() as conn:
+            finished = _finish(ctx, conn, row, outcome)
+    if not finished:
+        with ctx.db.read() as conn:
+            return _status(conn, topup_id), False
+    TOPUPS.labels(outcome.status).inc()
+    return outcome.status, True
+
+
+def _status(conn: Connection, topup_id: str) -> str:
+    status = conn.execute(select(topups.c.status).where(topups.c.id == topup_id)).scalar()
+    if status is None:
+        raise NotFound("no such top-up", topup_id=topup_id)
+    return str(status)
+
+
+def execute_after_commit(ctx: Context, topup_ids: Iterable[str]) -> None:
+    """Run the top-ups a handler just decided. Never fails the handler: what cannot
+    run now stays pending for :func:`run_pending`."""
+    for topup_id in topup_ids:
+        try:
+            execute(ctx, topup_id)
+        except Exception:  # the decision is committed; the worker finishes it
+            log.exception("auto top-up %s left pending for the worker", topup_id)
+
+
+def run_pending(ctx: Context, batch: int = 200) -> int:
+    """Execute (or resume after a crash) every pending top-up; how many finished here."""
+    with ctx.db.read() as conn:
+        ids = (
+            conn.execute(
+                select(topups.c.id)
+                .where(topups.c.status == "pending")
+                .order_by(topups.c.created_at, topups.c.id)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
+    return sum(_execute(ctx, topup_id)[1] for topup_id in ids)
+
+
+def _pending_of(conn: Connection, account_id: str) -> list[str]:
+    return list(
+        conn.execute(
+            select(topups.c.id)
+            .where(topups.c.account_id == account_id, topups.c.status == "pending")
+            .order_by(topups.c.id)
+        ).scalars()
+    )
+
+
+# -- just in time (R22) -----------------------------------------------------------------
+
+
+def just_in_time(
+    ctx: Context, account_id: str, *, need: int, attempt: str
+) -> dict[str, Any] | None:
+    """Top up before a proposal that needs ``need`` Connects is tried again (R22).
+
+    ``None`` when just-in-time is off: the caller keeps its refusal. Otherwise the
+    Connects are there when this returns, or ``insufficient_connects`` says why the
+    top-up could not buy them. ``attempt`` names the proposal; with the ledger's
+    sequence number it keys the trigger, so a double submit shares one top-up.
+    """
+    with ctx.db.read() as conn:
+        settings = load_settings(conn, account_id)
+        earlier = _pending_of(conn, account_id)
+    if not (settings.enabled and settings.just_in_time):
+        return None
+    for waiting in earlier:  # a top-up already on its way comes first
+        execute(ctx, waiting, wait=True)
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        book = AccountBook.lock(conn, account_id, now)
+        settings = load_settings(conn, account_id)
+        available = book.available()
+        if not (settings.enabled and settings.just_in_time):
+            return None
+        if available >= need:
+            return {"topup_id": None, "status": "not_needed"}
+        base = f"just_in_time:{attempt}:{book.seq}:"
+        tries = conn.execute(
+            select(topups.c.id, topups.c.status)
+            .where(
+                topups.c.account_id == account_id,
+                topups.c.trigger_key.startswith(base, autoescape=True),
+            )
+            .order_by(topups.c.id)
+        ).all()
+        live = [str(t.id) for t in tries if t.status in ("pending", "succeeded")]
+        topup_id: str | None = live[0] if live else None
+        if topup_id is None:
+            key = f"{base}{len(tries) + 1}"
+            topup_id = decide_in(book, settings, trigger="just_in_time", key=key, need=need)
+    if topup_id is None:  # nothing to buy: cannot happen while short, but never loop
+        return None
+    status = execute(ctx, topup_id, wait=True)
+    if status == "succeeded":
+        return {"topup_id": topup_id, "status": status}
+    with ctx.db.read() as conn:
+        recorded = conn.execute(select(topups.c.reason).where(topups.c.id == topup_id)).scalar()
+    reason = str(recorded or ("topup_pending" if status == "pending" else status))
+    raise InsufficientConnects(
+        f"this needs {need} Connects and {available} are available; the just-in-time "
+        f"auto top-up {status}: {reason}",
+        required=need,
+        available=available,
+        topup_id=topup_id,
+        topup_status=status,
+        topup_reason=reason,
+    )
