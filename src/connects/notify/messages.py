@@ -1,0 +1,165 @@
+"""What a person reads for each event (R27): what happened, the balance, what to do.
+
+Pure functions of an event's kind and payload; the channel adapters only format them.
+Payload fields are read with defaults, so an event from an older or newer writer
+still reads well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+EVENT_KINDS = (
+    "balance_low",
+    "balance_empty",
+    "topup_succeeded",
+    "topup_failed",
+    "monthly_limit_reached",
+    "connects_refunded",
+    "connects_purchased",
+    "connects_expiring",
+)
+
+# Why a top-up failed (connects.domain.topup reason codes), and what to do about it.
+_TOPUP_REASONS: dict[str, tuple[str, str]] = {
+    "payment_declined": ("the card was declined", "Update the billing method."),
+    "no_billing_method": (
+        "the account has no default billing method",
+        "Add a billing method in Settings.",
+    ),
+    "no_grant": (
+        "the top-up manager has no connects:purchase permission",
+        "Grant the permission in Settings > Permissions.",
+    ),
+    "grant_pending": (
+        "the top-up manager's permission is still syncing",
+        "It becomes active shortly; nothing to do.",
+    ),
+    "grant_revoked": (
+        "the top-up manager's permission was revoked",
+        "Grant connects:purchase again to resume auto top-up.",
+    ),
+    "plan_cannot_purchase": (
+        "the plan does not sell extra Connects",
+        "Change the plan to one that sells Connects.",
+    ),
+    "monthly_limit_reached": (
+        "this month's auto top-up limit is used up",
+        "Raise the monthly limit or buy Connects yourself.",
+    ),
+    "monthly_limit_too_low": (
+        "what is left of this month's limit cannot cover the proposal",
+        "Raise the monthly limit or buy Connects yourself.",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A notification as people read it: a short title and a body of a few sentences."""
+
+    title: str
+    body: str
+
+    def text(self) -> str:
+        return f"{self.title}\n\n{self.body}"
+
+
+def _n(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _connects(n: int) -> str:
+    return f"{n} Connect" if n == 1 else f"{n} Connects"
+
+
+def _money(cents: Any, currency: Any = "USD") -> str:
+    amount = _n(cents)
+    symbol = "$" if str(currency or "USD").upper() == "USD" else f"{currency} "
+    return f"{symbol}{amount // 100}.{amount % 100:02d}"
+
+
+def _day(value: Any) -> str:
+    return str(value)[:10] if value else "soon"
+
+
+def render(kind: str, payload: Mapping[str, Any], account_name: str | None = None) -> Message:
+    """The message for an event of ``kind`` with ``payload`` (its ``balance`` included)."""
+    balance = _n(payload.get("balance"))
+    where = f" on {account_name}" if account_name else ""
+    now_have = f"Your balance{where} is now {_connects(balance)}."
+    if kind == "balance_low":
+        threshold = _n(payload.get("threshold"))
+        return Message(
+            "Connects balance is low",
+            f"Your balance{where} is {_connects(balance)}, at or below your alert level "
+            f"of {threshold}. Buy Connects or turn on auto top-up so proposals are not "
+            "blocked.",
+        )
+    if kind == "balance_empty":
+        return Message(
+            "You are out of Connects",
+            f"Your balance{where} is 0 Connects: new proposals will be refused. Buy "
+            "Connects, or turn on auto top-up to refill automatically when it hits zero.",
+        )
+    if kind == "topup_succeeded":
+        quantity = _n(payload.get("quantity"))
+        cost = _money(payload.get("amount_cents"), payload.get("currency"))
+        return Message(
+            "Auto top-up bought Connects",
+            f"Auto top-up bought {_connects(quantity)} for {cost}. {now_have}",
+        )
+    if kind == "topup_failed":
+        reason = str(payload.get("reason") or "unknown")
+        what, todo = _TOPUP_REASONS.get(
+            reason, (reason.replace("_", " "), "Check the auto top-up settings.")
+        )
+        return Message(
+            "Auto top-up failed",
+            f"Auto top-up could not buy Connects: {what}. {todo} {now_have}",
+        )
+    if kind == "monthly_limit_reached":
+        per_month = _n(payload.get("per_month"))
+        month = payload.get("month") or "this month"
+        return Message(
+            "Auto top-up monthly limit reached",
+            f"Auto top-up has bought its limit of {_connects(per_month)} for {month}; it "
+            f"buys nothing more until next month. {now_have} Raise the monthly limit or "
+            "buy Connects yourself if you need more.",
+        )
+    if kind == "connects_refunded":
+        amount = _n(payload.get("amount"))
+        title = payload.get("job_title")
+        job = f' for "{title}"' if title else ""
+        why = payload.get("reason")
+        because = f" ({why})" if why else ""
+        return Message(
+            "Connects refunded",
+            f"{_connects(amount)} spent on a proposal{job} came back{because}. They keep "
+            f"their original expiry dates. {now_have}",
+        )
+    if kind == "connects_purchased":
+        quantity = _n(payload.get("quantity"))
+        cost = _money(payload.get("amount_cents"), payload.get("currency"))
+        how = "Auto top-up bought" if payload.get("auto") else "You bought"
+        return Message("Connects purchased", f"{how} {_connects(quantity)} for {cost}. {now_have}")
+    if kind == "connects_expiring":
+        within = _n(payload.get("within_30d"))
+        first = _day(payload.get("first_expires_at"))
+        return Message(
+            "Connects expiring soon",
+            f"{_connects(within)}{where} expire in the next 30 days, the first on {first}. "
+            f"Use them on proposals before then: expired Connects cannot be spent. "
+            f"Your balance is {_connects(balance)}.",
+        )
+    if kind == "channel_test":
+        return Message(
+            "Connects notifications work",
+            f"This is a test message: this channel will receive Connects alerts{where}.",
+        )
+    return Message(kind.replace("_", " ").capitalize(), f"Event {kind}{where}. {now_have}")
