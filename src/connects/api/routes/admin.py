@@ -88,15 +88,16 @@ def move_clock(
     now = ctx.now()
     if (body.advance is None) == (body.to is None):
         raise InvalidRequest("send exactly one of advance or to", field="advance")
+    field = "advance" if body.advance is not None else "to"
     if body.advance is not None:
-        target = now + parse_duration(body.advance)
+        delta = parse_duration(body.advance)
     else:
         assert body.to is not None
-        target = ensure_utc(body.to)
-    field = "advance" if body.advance is not None else "to"
-    if target < now:
+        delta = ensure_utc(body.to) - now
+    if delta < timedelta(0):
         raise InvalidRequest("the simulated clock only moves forward", field=field, now=now)
-    if target - now > MAX_MOVE:
+    if delta > MAX_MOVE:
         raise InvalidRequest("move the clock at most ten years at a time", field=field)
+    target = now + delta
     moved: datetime = clock.set(target)
     return {"now": moved, "ran": run_due(ctx)}
