@@ -27,6 +27,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, auto_topup_settings, grants, topups
+from connects.db.schema import purchases as purchases_table
 from connects.domain.errors import (
     ConnectsError,
     Forbidden,
@@ -282,12 +283,19 @@ def _price(ctx: Context, account_id: str, quantity: int) -> tuple[int, str]:
     return plan.cost_cents(quantity), plan.currency
 
 
-def _attempt(ctx: Context, row: Any) -> Outcome | None:
-    """Buy as the business manager; None while the gateway's answer is unknown."""
-    purchase_id = purchase_id_for(row.id)
+def _buy_once(ctx: Context, row: Any, purchase_id: str) -> dict[str, Any]:
+    """The top-up's one purchase: made now, or finished if an earlier run made it.
+
+    A purchase already recorded is finished without asking for the grant again: its
+    money may have moved already (a crash after the charge), so only its outcome counts.
+    """
+    with ctx.db.read() as conn:
+        made = conn.execute(
+            select(purchases_table.c.id).where(purchases_table.c.id == purchase_id)
+        ).first()
     try:
-        try:
-            bought = purchases.buy(
+        if made is None:
+            return purchases.buy(
                 ctx,
                 TOPUP_MANAGER,
                 row.account_id,
@@ -296,22 +304,23 @@ def _attempt(ctx: Context, row: Any) -> Outcome | None:
                 topup_id=row.id,
                 purchase_id=purchase_id,
             )
-        except IntegrityError:  # bought before (a crash, a twin): finish that one
-            bought = purchases.resume(ctx, purchase_id)
-            if bought["status"] == "failed":
-                raise PaymentDeclined(
-                    "the card was declined", decline_code=bought["failure_code"]
-                ) from None
+    except IntegrityError:  # a twin recorded it between our read and our insert
+        pass
+    bought = purchases.resume(ctx, purchase_id)
+    if bought["status"] == "failed":
+        raise PaymentDeclined("the card was declined", decline_code=bought["failure_code"])
+    return bought
+
+
+def _attempt(ctx: Context, row: Any) -> Outcome | None:
+    """Buy as the business manager; None while the gateway's answer is unknown."""
+    purchase_id = purchase_id_for(row.id)
+    try:
+        bought = _buy_once(ctx, row, purchase_id)
     except PaymentDeclined as exc:
         amount, currency = _price(ctx, row.account_id, row.quantity)
-        return Outcome(
-            "failed",
-            "payment_declined",
-            purchase_id,
-            amount,
-            currency,
-            exc.details.get("decline_code"),
-        )
+        decline = exc.details.get("decline_code")
+        return Outcome("failed", "payment_declined", purchase_id, amount, currency, decline)
     except ConnectsError as exc:
         reason = _grant_problem(ctx, row.account_id) if isinstance(exc, Forbidden) else exc.code
         amount, currency = _price(ctx, row.account_id, row.quantity)
