@@ -514,6 +514,7 @@ def emit_expiring_digests(ctx: Context) -> int:
                     dedupe_key=key,
                 )
                 .on_conflict_do_nothing()
+                .returning(events.c.id)
             )
-            emitted += int(bool(result.rowcount))
+            emitted += int(result.first() is not None)
     return emitted
