@@ -279,5 +279,45 @@ def _demo_token(settings: Settings, email: str) -> str:
     return token
 
 
+@app.command()
+def worker(
+    interval: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait between runs when idle.")
+    ] = 2.0,
+    once: Annotated[bool, typer.Option("--once", help="Run the due work once and exit.")] = False,
+    lease_seconds: Annotated[
+        float, typer.Option(min=1, help="How long a claimed notification is held.")
+    ] = 60.0,
+    database_url: DbUrl = None,
+) -> None:
+    """Run the background work: cycles, expiry, pending purchases and top-ups, the
+    expiring digest, and notification delivery. Run as many as you like on PostgreSQL."""
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from connects.notify.crypto import check_key
+    from connects.notify.outbox import DeliveryPolicy
+    from connects.services.notifications import default_notifier
+    from connects.worker import Worker
+
+    settings = _settings(database_url)
+    check_key(settings.secret_key, production=settings.mode == "production")
+    ctx = build(settings)
+    runner = Worker(
+        ctx, default_notifier(ctx), policy=DeliveryPolicy(lease=timedelta(seconds=lease_seconds))
+    )
+    if once:
+        sys.stdout.write(json.dumps(runner.run_once()) + "\n")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    sys.stdout.write(f"worker {runner.name} started\n")
+    sys.stdout.flush()
+    runner.run_forever(stop, interval)
+    ctx.db.dispose()
+
+
 def main() -> None:  # pragma: no cover
     app()
