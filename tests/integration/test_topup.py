@@ -13,7 +13,7 @@ import pytest
 from connects.domain.clock import SimulatedClock
 from connects.domain.errors import Forbidden, InsufficientConnects, InvalidRequest, NotFound
 from connects.domain.policy import PURCHASE_PERMISSION
-from connects.services import accounts, cycles, purchases, views
+from connects.services import accounts, cycles, purchases, topup_runner, views
 from connects.services import topups as svc
 from connects.services.context import Context
 from tests.integration.topup_support import (
@@ -75,7 +75,7 @@ def test_balance_hits_zero_buys_one_top_up_of_40(any_ctx: Context) -> None:
         4000,
         "USD",
     )
-    assert t.purchase_id == svc.purchase_id_for(t.id)
+    assert t.purchase_id == topup_runner.purchase_id_for(t.id)
     assert charges(any_ctx, t.purchase_id) == 1
     [entry] = purchase_entries(any_ctx, a.id)
     assert (entry.amount, entry.topup_id, entry.purchase_id) == (40, t.id, t.purchase_id)

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from connects.db.schema import purchases, topups
 from connects.domain.errors import ConnectsError, InsufficientConnects
-from connects.services import proposals
+from connects.services import proposals, topup_runner
 from connects.services import topups as svc
 from connects.services.book import AccountBook
 from connects.services.context import Context
@@ -208,8 +208,8 @@ def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
 # purchase and top-up were completed.
 _KILL_POINTS = {
     "after_decision": """
-        from connects.services import topups
-        topups.execute_after_commit = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        from connects.services import topup_runner
+        topup_runner.execute_after_commit = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     """,
     "before_charge": """
         ctx.gateway.charge = lambda **kw: os.kill(os.getpid(), signal.SIGKILL)
@@ -250,7 +250,7 @@ def test_killed_between_decision_and_payment_finishes_once(
     [t] = rows(pg_ctx, a.id)
     assert t.status == "pending"  # the decision committed with the spend
     assert a.available() == 0
-    purchase_id = svc.purchase_id_for(t.id)
+    purchase_id = topup_runner.purchase_id_for(t.id)
     assert charges(pg_ctx, purchase_id) == (1 if kill_point == "after_charge" else 0)
     assert svc.run_pending(pg_ctx) == 1
     [t] = rows(pg_ctx, a.id)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from connects.domain.errors import InvalidRequest
@@ -129,6 +130,13 @@ class Decision:
 
 
 NOTHING = Decision(0)
+
+
+def grant_status(active_at: datetime, revoked_at: datetime | None, now: datetime) -> str:
+    """A grant is ``pending`` through its sync delay, then ``active`` until revoked (R6, R19)."""
+    if revoked_at is not None and revoked_at <= now:
+        return "revoked"
+    return "pending" if active_at > now else "active"
 
 
 def crossed(before: int, after: int, threshold: int) -> bool:

@@ -28,7 +28,7 @@ from connects.domain.errors import (
 )
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor, Role, check_submitter
-from connects.services import topups
+from connects.services import topup_runner
 from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
@@ -156,7 +156,7 @@ def submit_proposal(
         return attempt()
     except InsufficientConnects as exc:
         need = int(exc.details.get("required", 0))
-        covered = topups.just_in_time(
+        covered = topup_runner.just_in_time(
             ctx, account_id, need=need, attempt=f"{job_id}:{freelancer_id}"
         )
         if covered is None:
@@ -253,7 +253,7 @@ def _submit(
         if "proposals" in str(exc.orig) or "job_id" in str(exc.orig):
             raise AlreadyApplied("this freelancer already has a proposal on the job") from None
         raise
-    topups.execute_after_commit(ctx, book.decided_topups)  # R20: the pool hit the threshold
+    topup_runner.execute_after_commit(ctx, book.decided_topups)  # R20: the pool hit the threshold
     return {
         "id": proposal_id,
         "status": "active",

@@ -1,65 +1,32 @@
-"""Auto top-up (R19-R26): the business manager's grants, the settings, execution, history.
+"""Auto top-up (R19-R26): the business manager's grants, the settings, the history.
 
-A top-up is decided inside the transaction that took the balance down
-(:mod:`connects.services.topup_trigger`) and executed after that transaction commits,
-as the business manager ``topup-manager`` through the ordinary purchase machinery, so
-its grant is checked when the money would move (R6). Exactly once (R23):
-
-* one trigger is one ``topups`` row (unique ``(account_id, trigger_key)``), decided
-  under the account's lock, so concurrent spends cannot both decide or pass the limit;
-* the purchase id, and with it the gateway's idempotency key, is derived from the
-  top-up id, so any retry (a crash, a second worker) reuses the one charge;
-* on PostgreSQL an executor claims the row with ``FOR UPDATE SKIP LOCKED`` and holds it
-  until the outcome is written, so two workers never both execute one; a killed
-  worker's claim dies with its connection and :func:`run_pending` finishes the job;
-* the outcome is written only while the row is still ``pending``, and its event once.
+The public face of auto top-up for the API and the CLI. Decisions are taken in
+:mod:`connects.services.topup_trigger`, inside the transaction that took the balance
+down; :mod:`connects.services.topup_runner` executes them exactly once (R23).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from connects.db.schema import accounts, auto_topup_settings, grants, topups
-from connects.db.schema import purchases as purchases_table
-from connects.domain.errors import (
-    ConnectsError,
-    Forbidden,
-    InsufficientConnects,
-    InvalidRequest,
-    NotFound,
-    PaymentDeclined,
-)
+from connects.db.schema import auto_topup_settings, grants, topups
+from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.ids import new_id
-from connects.domain.policy import KNOWN_PERMISSIONS, PURCHASE_PERMISSION, Action, Actor
-from connects.domain.topup import TOPUP_MANAGER_ID
-from connects.metrics import TOPUPS
-from connects.services import purchases
+from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor
+from connects.domain.topup import grant_status
+from connects.services import topup_runner
 from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
-from connects.services.topup_trigger import bought_in_month, decide_in, load_settings
+from connects.services.topup_trigger import bought_in_month, load_settings
 
-log = logging.getLogger(__name__)
-
-TOPUP_MANAGER = Actor("business_manager", TOPUP_MANAGER_ID)
 MAX_GRANTEE = 64
-JIT_WAIT_SECONDS = 10.0  # how long a proposal waits for a top-up another worker runs
 
 
 # -- grants (R6, R19) -------------------------------------------------------------------
-
-
-def _grant_status(row: Any, now: datetime) -> str:
-    if row.revoked_at is not None and row.revoked_at <= now:
-        return "revoked"
-    return "pending" if row.active_at > now else "active"
 
 
 def _grant_dict(row: Any, now: datetime) -> dict[str, Any]:
@@ -67,7 +34,7 @@ def _grant_dict(row: Any, now: datetime) -> dict[str, Any]:
         "id": row.id,
         "grantee": row.grantee,
         "permissions": row.permissions.split(),
-        "status": _grant_status(row, now),
+        "status": grant_status(row.active_at, row.revoked_at, now),
         "active_at": row.active_at,
         "created_at": row.created_at,
         "revoked_at": row.revoked_at,
@@ -156,24 +123,6 @@ def list_grants(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any
     return [_grant_dict(r, now) for r in rows]
 
 
-def _grant_problem(ctx: Context, account_id: str) -> str:
-    """Why the top-up manager may not buy: ``grant_pending``, ``grant_revoked`` or ``no_grant``."""
-    now = ctx.now()
-    with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(grants).where(
-                grants.c.account_id == account_id, grants.c.grantee == TOPUP_MANAGER_ID
-            )
-        ).all()
-    buying = [r for r in rows if PURCHASE_PERMISSION in r.permissions.split()]
-    statuses = {_grant_status(r, now) for r in buying}
-    if "pending" in statuses:
-        return "grant_pending"
-    if "revoked" in statuses:
-        return "grant_revoked"
-    return "no_grant"
-
-
 # -- settings (R19-R22) -----------------------------------------------------------------
 
 
@@ -256,255 +205,10 @@ def history(
     return {"items": items, "next_cursor": rows[limit - 1].id if len(rows) > limit else None}
 
 
-# -- execution (R23, R24) ---------------------------------------------------------------
+def run_pending(ctx: Context) -> int:
+    """Execute (or resume after a crash) every pending top-up; how many finished here.
 
-
-def purchase_id_for(topup_id: str) -> str:
-    """The one purchase a top-up may make; its id is the gateway's idempotency key."""
-    return "pur_" + topup_id.split("_", 1)[1]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: str  # succeeded | failed
-    reason: str | None
-    purchase_id: str | None
-    amount_cents: int
-    currency: str
-    decline_code: str | None = None
-
-
-def _price(ctx: Context, account_id: str, quantity: int) -> tuple[int, str]:
-    with ctx.db.read() as conn:
-        plan_id = conn.execute(
-            select(accounts.c.plan).where(accounts.c.id == account_id)
-        ).scalar_one()
-    plan = ctx.catalog.get(plan_id)
-    return plan.cost_cents(quantity), plan.currency
-
-
-def _buy_once(ctx: Context, row: Any, purchase_id: str) -> dict[str, Any]:
-    """The top-up's one purchase: made now, or finished if an earlier run made it.
-
-    A purchase already recorded is finished without asking for the grant again: its
-    money may have moved already (a crash after the charge), so only its outcome counts.
+    The worker's entry point (``connects.services.due``); see
+    :mod:`connects.services.topup_runner` for how each runs exactly once.
     """
-    with ctx.db.read() as conn:
-        made = conn.execute(
-            select(purchases_table.c.id).where(purchases_table.c.id == purchase_id)
-        ).first()
-    try:
-        if made is None:
-            return purchases.buy(
-                ctx,
-                TOPUP_MANAGER,
-                row.account_id,
-                row.quantity,
-                "default",
-                topup_id=row.id,
-                purchase_id=purchase_id,
-            )
-    except IntegrityError:  # a twin recorded it between our read and our insert
-        pass
-    bought = purchases.resume(ctx, purchase_id)
-    if bought["status"] == "failed":
-        raise PaymentDeclined("the card was declined", decline_code=bought["failure_code"])
-    return bought
-
-
-def _attempt(ctx: Context, row: Any) -> Outcome | None:
-    """Buy as the business manager; None while the gateway's answer is unknown."""
-    purchase_id = purchase_id_for(row.id)
-    try:
-        bought = _buy_once(ctx, row, purchase_id)
-    except PaymentDeclined as exc:
-        amount, currency = _price(ctx, row.account_id, row.quantity)
-        decline = exc.details.get("decline_code")
-        return Outcome("failed", "payment_declined", purchase_id, amount, currency, decline)
-    except ConnectsError as exc:
-        reason = _grant_problem(ctx, row.account_id) if isinstance(exc, Forbidden) else exc.code
-        amount, currency = _price(ctx, row.account_id, row.quantity)
-        return Outcome("failed", reason, None, amount, currency)
-    if bought["status"] == "pending":
-        return None  # the gateway did not answer: the same key is tried again later
-    return Outcome(
-        "succeeded", None, purchase_id, int(bought["amount_cents"]), str(bought["currency"])
-    )
-
-
-def _finish(ctx: Context, conn: Connection, row: Any, outcome: Outcome) -> bool:
-    """Write the outcome while the top-up is still pending; its event goes once."""
-    now = ctx.now()
-    book = AccountBook.lock(conn, row.account_id, now)
-    done = conn.execute(
-        update(topups)
-        .where(topups.c.id == row.id, topups.c.status == "pending")
-        .values(
-            status=outcome.status,
-            reason=outcome.reason,
-            purchase_id=outcome.purchase_id,
-            amount_cents=outcome.amount_cents,
-            currency=outcome.currency,
-            completed_at=now,
-        )
-    ).rowcount
-    if not done:
-        return False
-    payload: dict[str, Any] = {
-        "topup_id": row.id,
-        "trigger": row.trigger,
-        "quantity": row.quantity,
-        "amount_cents": outcome.amount_cents,
-        "currency": outcome.currency,
-        "purchase_id": outcome.purchase_id,
-    }
-    if outcome.status == "succeeded":
-        book.emit("topup_succeeded", payload, dedupe_key=f"topup:{row.id}")
-    else:
-        payload |= {"reason": outcome.reason, "decline_code": outcome.decline_code}
-        book.emit("topup_failed", payload, dedupe_key=f"topup:{row.id}")
-    return True
-
-
-def execute(ctx: Context, topup_id: str, *, wait: bool = False) -> str:
-    """Run one decided top-up; its status afterwards.
-
-    On PostgreSQL the row is claimed (``FOR UPDATE``, skipping a row another worker
-    holds unless ``wait``) until the outcome is written. On SQLite writers are
-    serialised and the derived purchase id makes a second executor reuse the one charge.
-    """
-    return _execute(ctx, topup_id, wait=wait)[0]
-
-
-def _execute(ctx: Context, topup_id: str, *, wait: bool = False) -> tuple[str, bool]:
-    """``(status, finished by this call)``."""
-    pending = select(topups).where(topups.c.id == topup_id, topups.c.status == "pending")
-    if ctx.db.dialect == "postgresql":
-        with ctx.db.begin() as conn:
-            row = conn.execute(pending.with_for_update(skip_locked=not wait)).one_or_none()
-            if row is None:  # finished, or another worker holds it
-                return _status(conn, topup_id), False
-            outcome = _attempt(ctx, row)
-            if outcome is None:
-                return "pending", False
-            finished = _finish(ctx, conn, row, outcome)
-    else:
-        with ctx.db.read() as conn:
-            row = conn.execute(pending).one_or_none()
-            if row is None:
-                return _status(conn, topup_id), False
-        outcome = _attempt(ctx, row)
-        if outcome is None:
-            return "pending", False
-        with ctx.db.begin() as conn:
-            finished = _finish(ctx, conn, row, outcome)
-    if not finished:
-        with ctx.db.read() as conn:
-            return _status(conn, topup_id), False
-    TOPUPS.labels(outcome.status).inc()
-    return outcome.status, True
-
-
-def _status(conn: Connection, topup_id: str) -> str:
-    status = conn.execute(select(topups.c.status).where(topups.c.id == topup_id)).scalar()
-    if status is None:
-        raise NotFound("no such top-up", topup_id=topup_id)
-    return str(status)
-
-
-def execute_after_commit(ctx: Context, topup_ids: Iterable[str]) -> None:
-    """Run the top-ups a handler just decided. Never fails the handler: what cannot
-    run now stays pending for :func:`run_pending`."""
-    for topup_id in topup_ids:
-        try:
-            execute(ctx, topup_id)
-        except Exception:  # the decision is committed; the worker finishes it
-            log.exception("auto top-up %s left pending for the worker", topup_id)
-
-
-def run_pending(ctx: Context, batch: int = 200) -> int:
-    """Execute (or resume after a crash) every pending top-up; how many finished here."""
-    with ctx.db.read() as conn:
-        ids = (
-            conn.execute(
-                select(topups.c.id)
-                .where(topups.c.status == "pending")
-                .order_by(topups.c.created_at, topups.c.id)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-    return sum(_execute(ctx, topup_id)[1] for topup_id in ids)
-
-
-def _pending_of(conn: Connection, account_id: str) -> list[str]:
-    return list(
-        conn.execute(
-            select(topups.c.id)
-            .where(topups.c.account_id == account_id, topups.c.status == "pending")
-            .order_by(topups.c.id)
-        ).scalars()
-    )
-
-
-# -- just in time (R22) -----------------------------------------------------------------
-
-
-def just_in_time(
-    ctx: Context, account_id: str, *, need: int, attempt: str
-) -> dict[str, Any] | None:
-    """Top up before a proposal that needs ``need`` Connects is tried again (R22).
-
-    ``None`` when just-in-time is off: the caller keeps its refusal. Otherwise the
-    Connects are there when this returns, or ``insufficient_connects`` says why the
-    top-up could not buy them. ``attempt`` names the proposal; with the ledger's
-    sequence number it keys the trigger, so a double submit shares one top-up.
-    """
-    with ctx.db.read() as conn:
-        settings = load_settings(conn, account_id)
-        earlier = _pending_of(conn, account_id)
-    if not (settings.enabled and settings.just_in_time):
-        return None
-    for waiting in earlier:  # a top-up already on its way comes first
-        execute(ctx, waiting, wait=True)
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
-        settings = load_settings(conn, account_id)
-        available = book.available()
-        if not (settings.enabled and settings.just_in_time):
-            return None
-        if available >= need:
-            return {"topup_id": None, "status": "not_needed"}
-        base = f"just_in_time:{attempt}:{book.seq}:"
-        tries = conn.execute(
-            select(topups.c.id, topups.c.status)
-            .where(
-                topups.c.account_id == account_id,
-                topups.c.trigger_key.startswith(base, autoescape=True),
-            )
-            .order_by(topups.c.id)
-        ).all()
-        live = [str(t.id) for t in tries if t.status in ("pending", "succeeded")]
-        topup_id: str | None = live[0] if live else None
-        if topup_id is None:
-            key = f"{base}{len(tries) + 1}"
-            topup_id = decide_in(book, settings, trigger="just_in_time", key=key, need=need)
-    if topup_id is None:  # nothing to buy: cannot happen while short, but never loop
-        return None
-    status = execute(ctx, topup_id, wait=True)
-    if status == "succeeded":
-        return {"topup_id": topup_id, "status": status}
-    with ctx.db.read() as conn:
-        recorded = conn.execute(select(topups.c.reason).where(topups.c.id == topup_id)).scalar()
-    reason = str(recorded or ("topup_pending" if status == "pending" else status))
-    raise InsufficientConnects(
-        f"this needs {need} Connects and {available} are available; the just-in-time "
-        f"auto top-up {status}: {reason}",
-        required=need,
-        available=available,
-        topup_id=topup_id,
-        topup_status=status,
-        topup_reason=reason,
-    )
+    return topup_runner.run_pending(ctx)
