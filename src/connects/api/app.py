@@ -26,6 +26,7 @@ from connects.bootstrap import build
 from connects.config import Settings
 from connects.metrics import LATENCY, REQUESTS
 from connects.services.context import Context
+from connects.web import install as install_dashboard
 
 DESCRIPTION = """The Connects (bid-credit) engine of a freelance marketplace.
 
@@ -114,6 +115,8 @@ def create_app(ctx: Context, settings: Settings, *, owns_ctx: bool = False) -> F
     app.add_api_route(
         f"{API_PREFIX}/metrics", system.metrics, include_in_schema=False, name="metrics_v1"
     )
+
+    install_dashboard(app)  # the web dashboard at / (connects.web)
 
     app.add_middleware(IdempotencyMiddleware, ctx=ctx, settings=settings)
     app.add_middleware(MetricsMiddleware)

@@ -159,9 +159,7 @@ def session_for_cookie(ctx: Context, cookie_value: str | None) -> WebSession | N
         ).one_or_none()
     if row is None or row.expires_at <= wall_now():
         return None
-    return WebSession(
-        row.id_hash, row.user_id, row.name, row.email, row.csrf_token, row.account_id
-    )
+    return WebSession(row.id_hash, row.user_id, row.name, row.email, row.csrf_token, row.account_id)
 
 
 def csrf_ok(session: WebSession, given: str | None) -> bool:

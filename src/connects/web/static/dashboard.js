@@ -1,0 +1,133 @@
+// connects dashboard: draws the charts (Chart.js) from JSON the server put in the page.
+// Runs on load and again after htmx swaps a section that holds a chart.
+(function () {
+  "use strict";
+
+  var MARKS = [
+    { key: "auto_topup", label: "Auto top-up", color: "#16a34a", style: "triangle", sign: "+" },
+    { key: "purchase", label: "Purchase", color: "#2563eb", style: "rectRot", sign: "+" },
+    { key: "expire", label: "Expired", color: "#d97706", style: "crossRot", sign: "-" },
+  ];
+
+  function css(name, fallback) {
+    var v = getComputedStyle(document.body).getPropertyValue(name).trim();
+    return v || fallback;
+  }
+
+  function shortDay(iso) {
+    var d = new Date(iso + "T00:00:00Z");
+    return d.toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
+  }
+
+  function balanceChart(canvas, data) {
+    var pool = css("--pool", "#108a00");
+    var datasets = [
+      {
+        label: "Balance",
+        data: data.balance,
+        borderColor: pool,
+        backgroundColor: pool + "1a",
+        fill: true,
+        stepped: "after",
+        borderWidth: 2,
+        pointRadius: 0,
+        pointHoverRadius: 3,
+        order: 2,
+      },
+    ];
+    MARKS.forEach(function (m) {
+      var points = data.balance.map(function (b, i) { return data[m.key][i] ? b : null; });
+      if (!points.some(function (p) { return p !== null; })) return;
+      datasets.push({
+        label: m.label,
+        data: points,
+        amounts: data[m.key],
+        sign: m.sign,
+        showLine: false,
+        pointStyle: m.style,
+        pointRadius: 6,
+        pointHoverRadius: 8,
+        borderWidth: 2,
+        borderColor: m.color,
+        backgroundColor: m.color,
+        order: 1,
+      });
+    });
+    return new Chart(canvas, {
+      type: "line",
+      data: { labels: data.labels.map(shortDay), datasets: datasets },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        interaction: { mode: "index", intersect: false },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            filter: function (item) { return item.raw !== null; },
+            callbacks: {
+              label: function (item) {
+                var ds = item.dataset;
+                if (ds.amounts) return ds.label + ": " + ds.sign + ds.amounts[item.dataIndex];
+                return "Balance: " + item.formattedValue;
+              },
+            },
+          },
+        },
+        scales: {
+          x: { grid: { display: false }, ticks: { maxTicksLimit: 7, maxRotation: 0, autoSkip: true } },
+          y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: "#eef0f3" } },
+        },
+      },
+    });
+  }
+
+  function membersChart(canvas, data) {
+    var pool = css("--pool", "#108a00");
+    return new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.labels,
+        datasets: [
+          { label: "Spent this month", data: data.spent, backgroundColor: pool, borderRadius: 4, maxBarThickness: 42 },
+          {
+            label: "Monthly budget",
+            data: data.budget,
+            backgroundColor: "rgba(0,0,0,0)",
+            borderColor: "#9ca3af",
+            borderWidth: 1.5,
+            borderDash: [4, 3],
+            borderRadius: 4,
+            maxBarThickness: 42,
+          },
+        ],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+        scales: {
+          x: { grid: { display: false } },
+          y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: "#eef0f3" } },
+        },
+      },
+    });
+  }
+
+  var KINDS = { balance: balanceChart, members: membersChart };
+
+  function draw(root) {
+    if (typeof Chart === "undefined") return;
+    (root || document).querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var source = document.getElementById(canvas.dataset.source);
+      var make = KINDS[canvas.dataset.chart];
+      if (!source || !make) return;
+      var old = Chart.getChart(canvas);
+      if (old) old.destroy();
+      make(canvas, JSON.parse(source.textContent));
+      canvas.dataset.drawn = "true";
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("htmx:afterSettle", function (e) { draw(e.target); });
+})();
