@@ -10,7 +10,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
-    """``INSERT ... ON CONFLICT DO NOTHING``; True when the row was inserted."""
+    """``INSERT ... ON CONFLICT DO NOTHING``; True when the row was inserted.
+
+    Whether it was is read from ``RETURNING``, not ``rowcount``: on PostgreSQL (psycopg 3
+    with SQLAlchemy 2.1) ``rowcount`` is -1 here whether or not a row went in.
+    """
     maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    result = conn.execute(maker(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    stmt = maker(table).values(**values).on_conflict_do_nothing()
+    key = next(iter(table.primary_key.columns), None)
+    if key is None:
+        return bool(conn.execute(stmt).rowcount > 0)
+    return conn.execute(stmt.returning(key)).first() is not None
