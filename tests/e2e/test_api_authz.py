@@ -1,0 +1,293 @@
+"""The authorization matrix: every endpoint x every kind of caller -> the status (R3-R6).
+
+Roles: the agency's owner, an admin, a manager, a member; the business manager holding an
+active ``connects:purchase`` grant on the agency; an outsider (a person who is not a
+member); the operator; no token at all. Objects of an account the caller is not a member
+of answer 404 (never leak that they exist); known callers who may not act answer 403;
+no token answers 401.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Api
+
+ROLES = ("owner", "admin", "manager", "member", "bm", "outsider", "operator", "anon")
+PEOPLE = {"owner": "olga", "admin": "ada", "manager": "max", "member": "mia", "outsider": "otto"}
+_fresh = itertools.count(1)
+
+
+@dataclass
+class World:
+    api: Api
+    agency: str
+
+    def uid(self, role: str) -> str:
+        return self.api.ids[PEOPLE.get(role, "olga")]
+
+    def fresh_person(self) -> str:
+        return self.api.person(f"p{next(_fresh)}")
+
+    def fresh_member(self) -> str:
+        uid = self.fresh_person()
+        body = {"user_id": uid, "role": "member"}
+        self.api.ok("POST", f"/v1/accounts/{self.agency}/members", "olga", body)
+        return uid
+
+    def fresh_job(self, client: str = "client", price: int = 1) -> str:
+        return self.api.job(price, client)
+
+    def fresh_proposal(self, client: str = "client") -> str:
+        r = self.api.propose("mia", self.fresh_job(client), self.agency)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    def fresh_grant(self) -> str:
+        body = {"grantee": "other-manager", "permissions": ["connects:purchase"]}
+        return str(self.api.ok("POST", f"/v1/accounts/{self.agency}/grants", "olga", body)["id"])
+
+
+Setup = Callable[[World, str], tuple[str, Any]]
+A = "/v1/accounts/{a}"
+
+# (operation id, method, setup -> (path, body), expected status per role in ROLES order)
+MATRIX: list[tuple[str, str, Setup, str]] = [
+    ("healthz", "GET", lambda w, r: ("/healthz", None), "200 200 200 200 200 200 200 200"),
+    ("metrics", "GET", lambda w, r: ("/metrics", None), "200 200 200 200 200 200 200 200"),
+    (
+        "create_user",
+        "POST",
+        lambda w, r: ("/v1/users", {"name": "N", "email": f"n{next(_fresh)}@x.io"}),
+        "201 201 201 201 201 201 201 201",
+    ),
+    ("get_me", "GET", lambda w, r: ("/v1/me", None), "200 200 200 200 403 200 403 401"),
+    (
+        "create_account",
+        "POST",
+        lambda w, r: ("/v1/accounts", {"kind": "freelancer", "name": "Solo"}),
+        "201 201 201 201 403 201 403 401",
+    ),
+    ("get_account", "GET", lambda w, r: (A, None), "200 200 200 200 403 404 403 401"),
+    (
+        "update_account",
+        "PATCH",
+        lambda w, r: (A, {"low_balance_threshold": 1}),
+        "200 200 403 403 403 404 403 401",
+    ),
+    ("list_members", "GET", lambda w, r: (f"{A}/members", None), "200 200 200 200 403 404 403 401"),
+    (
+        "add_member",
+        "POST",
+        lambda w, r: (f"{A}/members", {"user_id": w.fresh_person(), "role": "member"}),
+        "201 201 403 403 403 404 403 401",
+    ),
+    (
+        "change_member_role",
+        "PATCH",
+        lambda w, r: (f"{A}/members/{w.fresh_member()}", {"role": "manager"}),
+        "200 200 403 403 403 404 403 401",
+    ),
+    (
+        "remove_member",
+        "DELETE",
+        lambda w, r: (f"{A}/members/{w.fresh_member()}", None),
+        "204 204 403 403 403 404 403 401",
+    ),
+    (
+        "set_member_budget",
+        "PUT",
+        lambda w, r: (f"{A}/members/{w.fresh_member()}/budget", {"monthly_connects": 5}),
+        "200 200 403 403 403 404 403 401",
+    ),
+    (
+        "get_overview",
+        "GET",
+        lambda w, r: (f"{A}/connects", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "get_history",
+        "GET",
+        lambda w, r: (f"{A}/connects/history", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "get_expiring",
+        "GET",
+        lambda w, r: (f"{A}/connects/expiring", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "list_billing_methods",
+        "GET",
+        lambda w, r: (f"{A}/billing-methods", None),
+        "200 200 403 403 403 404 403 401",
+    ),
+    (
+        "add_billing_method",
+        "POST",
+        lambda w, r: (f"{A}/billing-methods", {"token": "tok_visa"}),
+        "201 201 403 403 403 404 403 401",
+    ),
+    (
+        "buy_connects",
+        "POST",
+        lambda w, r: (f"{A}/purchases", {"quantity": 1, "pay_with": "earnings"}),
+        "201 201 403 403 201 404 403 401",
+    ),
+    ("list_grants", "GET", lambda w, r: (f"{A}/grants", None), "200 200 403 403 403 404 403 401"),
+    (
+        "create_grant",
+        "POST",
+        lambda w, r: (
+            f"{A}/grants",
+            {"grantee": "other-manager", "permissions": ["connects:purchase"]},
+        ),
+        "201 201 403 403 403 404 403 401",
+    ),
+    (
+        "revoke_grant",
+        "DELETE",
+        lambda w, r: (f"{A}/grants/{w.fresh_grant()}", None),
+        "204 204 403 403 403 404 403 401",
+    ),
+    (
+        "get_auto_topup",
+        "GET",
+        lambda w, r: (f"{A}/auto-topup", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "put_auto_topup",
+        "PUT",
+        lambda w, r: (f"{A}/auto-topup", {"per_month": 300}),
+        "200 200 403 403 403 404 403 401",
+    ),
+    ("list_topups", "GET", lambda w, r: (f"{A}/topups", None), "200 200 200 200 403 404 403 401"),
+    (
+        "create_job",
+        "POST",
+        lambda w, r: ("/v1/jobs", {"title": "T", "connects_required": 1}),
+        "201 201 201 201 403 201 403 401",
+    ),
+    (
+        "get_job",
+        "GET",
+        lambda w, r: (f"/v1/jobs/{w.fresh_job()}", None),
+        "200 200 200 200 200 200 200 401",
+    ),
+    (
+        "change_job_price",
+        "PATCH",
+        lambda w, r: (f"/v1/jobs/{w.fresh_job('olga')}", {"connects_required": 2}),
+        "200 403 403 403 403 403 403 401",
+    ),
+    (
+        "cancel_job",
+        "POST",
+        lambda w, r: (f"/v1/jobs/{w.fresh_job('olga')}/cancel", None),
+        "200 403 403 403 403 403 403 401",
+    ),
+    (
+        "close_job",
+        "POST",
+        lambda w, r: (f"/v1/jobs/{w.fresh_job('olga')}/close", {}),
+        "200 403 403 403 403 403 403 401",
+    ),
+    (
+        "submit_proposal",
+        "POST",
+        lambda w, r: (
+            "/v1/proposals",
+            {
+                "job_id": w.fresh_job(),
+                "account_id": w.agency,
+                "freelancer_id": w.uid(r),
+                "expected_connects": 1,
+            },
+        ),
+        "201 201 201 201 403 404 403 401",
+    ),
+    (
+        "withdraw_proposal",
+        "POST",
+        lambda w, r: (f"/v1/proposals/{w.fresh_proposal()}/withdraw", None),
+        "200 200 403 200 403 404 403 401",
+    ),
+    (
+        "start_interview",
+        "POST",
+        lambda w, r: (f"/v1/proposals/{w.fresh_proposal('olga')}/interview", None),
+        "200 404 404 404 403 404 403 401",
+    ),
+    (
+        "remove_job",
+        "POST",
+        lambda w, r: (f"/v1/admin/jobs/{w.fresh_job()}/remove", None),
+        "403 403 403 403 403 403 200 401",
+    ),
+    (
+        "expire_job",
+        "POST",
+        lambda w, r: (f"/v1/admin/jobs/{w.fresh_job()}/expire", None),
+        "403 403 403 403 403 403 200 401",
+    ),
+    (
+        "credit_earnings",
+        "POST",
+        lambda w, r: (f"/v1/admin{A[3:]}/earnings", {"amount": 100}),
+        "403 403 403 403 403 403 200 401",
+    ),
+    (
+        "move_clock",
+        "POST",
+        lambda w, r: ("/v1/admin/clock", {"advance": "PT1M"}),
+        "403 403 403 403 403 403 200 401",
+    ),
+]
+
+
+def _caller(role: str) -> str | None:
+    if role == "anon":
+        return None
+    if role in ("bm", "operator"):
+        return role
+    return PEOPLE[role]
+
+
+def _world(api: Api) -> World:
+    agency = api.agency("olga", ada="admin", max="manager", mia="member")
+    api.person("otto")
+    api.person("client")
+    api.earnings(agency, 1_000_000)
+    grant = {"grantee": "topup-manager", "permissions": ["connects:purchase"]}
+    api.ok("POST", f"/v1/accounts/{agency}/grants", "olga", grant)  # R6
+    return World(api, agency)
+
+
+def test_authorization_matrix(api: Api) -> None:
+    """Each row: one endpoint called by every kind of caller, fresh objects each time."""
+    w = _world(api)
+    failures = []
+    for name, method, setup, expected in MATRIX:
+        for role, want in zip(ROLES, expected.split(), strict=True):
+            path, body = setup(w, role)
+            r = api.call(method, path.replace("{a}", w.agency), _caller(role), body)
+            if r.status_code != int(want):
+                failures.append(f"{name} as {role}: {r.status_code} (want {want}) {r.text[:120]}")
+            elif r.status_code >= 400:
+                assert set(r.json()["error"]) == {"code", "message", "details"}
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("kind", ["sqlite"])
+def test_matrix_covers_every_operation(api_sqlite: Api, kind: str) -> None:
+    spec = api_sqlite.client.get("/openapi.json").json()
+    operations = {op["operationId"] for ops in spec["paths"].values() for op in ops.values()}
+    assert operations == {row[0] for row in MATRIX}
