@@ -319,5 +319,25 @@ def worker(
     ctx.db.dispose()
 
 
+@app.command("login-link")
+def login_link(
+    email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
+    base_url: Annotated[
+        str, typer.Option(help="Where the dashboard is served.")
+    ] = "http://127.0.0.1:8000",
+    database_url: DbUrl = None,
+) -> None:
+    """Print a one-time dashboard sign-in link (valid 15 minutes, works once)."""
+    from connects.web.auth import create_login_link
+
+    ctx = build(_settings(database_url))
+    try:
+        sys.stdout.write(create_login_link(ctx, email, base_url) + "\n")
+    except ConnectsError as exc:
+        _fail(exc)
+    finally:
+        ctx.db.dispose()
+
+
 def main() -> None:  # pragma: no cover
     app()
