@@ -251,6 +251,14 @@ class LiveNotifier(Notifier):
     def __init__(self, *, timeout: float = 10.0, http: httpx.Client | None = None) -> None:
         self.timeout = timeout
         self._http = http
+        self._lock = threading.Lock()
+
+    def _client(self) -> httpx.Client:
+        # One pooled client (building one per send costs a TLS context each time).
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
+            return self._http
 
     def send(self, channel: Channel, event: Event) -> None:
         if channel.kind == "webhook":
@@ -268,16 +276,18 @@ class LiveNotifier(Notifier):
         }
         if channel.secret:
             headers[SIGNATURE_HEADER] = sign(channel.secret, body)
-        client = self._http or httpx.Client(timeout=self.timeout, follow_redirects=False)
         try:
-            response = client.post(channel.target, content=body, headers=headers)
+            response = self._client().post(channel.target, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
-        finally:
-            if self._http is None:
-                client.close()
         if not 200 <= response.status_code < 300:
             raise DeliveryFailed(f"the receiver answered HTTP {response.status_code}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
 
     def _notify_apprise(self, channel: Channel, event: Event) -> None:
         apprise = _apprise()
