@@ -189,6 +189,8 @@ def history(
     now = ctx.now()
     with ctx.db.read() as conn:
         authorize(conn, account_id, who, Action.VIEW, now)
+        if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
+            raise NotFound("no such account", account_id=account_id)  # the operator asked (R32)
         query = select(entries).where(entries.c.account_id == account_id)
         if before is not None:
             query = query.where(entries.c.seq < before)
