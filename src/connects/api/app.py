@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connects import __version__
-from connects.api import errors
+from connects.api import errors, routes_notifications
 from connects.api.background import BackgroundWork
 from connects.api.common import API_PREFIX
 from connects.api.idempotency import IdempotencyMiddleware
@@ -103,7 +103,7 @@ def create_app(ctx: Context, settings: Settings, *, owns_ctx: bool = False) -> F
 
     # Routers carry their full prefix, so route templates (metrics) read as served.
     routers = [system.router, people.router, accounts.router, connects.router, jobs.router]
-    routers += [admin.router, *_optional_routers()]
+    routers += [admin.router, *_optional_routers(), routes_notifications.router]
     if ctx.clock.simulated:  # R33: /admin/clock exists only on the simulated clock
         routers.append(admin.clock_router)
     for router in routers:
