@@ -11,13 +11,15 @@ import logging
 import threading
 
 from connects.services.context import Context
-from connects.services.due import run_due
+from connects.services.notifications import default_notifier
+from connects.worker import Worker
 
 log = logging.getLogger("connects.background")
 
 
 class BackgroundWork:
-    """A thread that runs :func:`run_due` every ``interval`` seconds until stopped."""
+    """A thread that runs :meth:`Worker.run_once` (the ``services.due`` jobs, then the
+    notifications) every ``interval`` seconds until stopped."""
 
     def __init__(self, ctx: Context, interval: float) -> None:
         self.ctx = ctx
@@ -25,6 +27,8 @@ class BackgroundWork:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="connects-due", daemon=True)
         self.runs = 0
+        # The worker's whole run: due jobs, then the notifications (R29).
+        self.worker = Worker(ctx, default_notifier(ctx))
 
     def start(self) -> None:
         self._thread.start()
@@ -38,7 +42,7 @@ class BackgroundWork:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                ran = run_due(self.ctx)
+                ran = self.worker.run_once()
                 self.runs += 1
                 if any(ran.values()):
                     log.info("ran what fell due: %s", ran)
