@@ -275,6 +275,26 @@ def test_member_budget_is_net_of_refunds(world: World) -> None:
     assert available(ctx, agency) == 80 - 8
 
 
+def test_refund_of_last_months_proposal_does_not_widen_this_months_budget(
+    world: World, clock: SimulatedClock
+) -> None:
+    # R4: the budget counts this month's proposals net of their refunds; a refund of a
+    # January proposal in February gives back Connects, not February budget
+    ctx = world.ctx
+    agency = world.agency("olga", mo="member")
+    acc.set_budget(ctx, world.actor("olga"), agency, world.people["mo"], 10)
+    january = world.job(10, title="january")
+    world.submit("mo", january, agency)
+    clock.set(datetime(2026, 2, 1, 9, tzinfo=UTC))
+    world.submit("mo", world.job(10, title="february"), agency)
+    clock.set(datetime(2026, 2, 2, 9, tzinfo=UTC))
+    proposals.end_job(ctx, world.actor("client"), january, "cancelled")
+    assert available(ctx, agency) == 70
+    job = world.job(1)
+    exc = refused(lambda: world.submit("mo", job, agency), ctx, MemberBudgetExceeded)
+    assert exc.details == {"budget": 10, "spent_this_month": 10, "required": 1}
+
+
 def test_member_budget_is_per_calendar_month(world: World, clock: SimulatedClock) -> None:
     # R4: the budget is monthly, by calendar month in the account's time zone
     ctx = world.ctx
