@@ -193,7 +193,11 @@ def history_page(
     cursor: Annotated[str | None, Query()] = None,
 ) -> Response:
     """The ledger, newest first, filtered by kind and member (R30)."""
-    context = pages.history(ctx, viewer, kind or None, member or None, cursor)
+    try:
+        context = pages.history(ctx, viewer, kind or None, member or None, cursor)
+    except InvalidRequest as exc:  # a hand-edited filter: show the engine's words inline
+        context = {**pages.history(ctx, viewer, None, None, None), "error": error_view(exc)}
+        return render(request, "history.html", context, viewer=viewer, status_code=422)
     return render(request, "history.html", context, viewer=viewer)
 
 

@@ -149,7 +149,8 @@ def capture(out: Path) -> list[Path]:
                 page.goto(server.url + path)
                 page.wait_for_load_state("networkidle")
                 target = out / f"{name}.png"
-                page.screenshot(path=str(target), full_page=True)
+                # The ledger is long: its picture is the first screen of it.
+                page.screenshot(path=str(target), full_page=name != "history")
                 written.append(target)
             phone = browser.new_page(viewport={"width": 375, "height": 812}, device_scale_factor=2)
             phone.goto(create_login_link(ctx, cast["owner_email"], server.url))
