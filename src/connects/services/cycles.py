@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from connects.db.schema import accounts, lots
+from connects.db.schema import accounts, allocations, entries, lots
 from connects.domain import lots as lotrules
 from connects.domain.calendar import next_cycle_start, zone
 from connects.domain.policy import SYSTEM
@@ -27,6 +27,10 @@ def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
     forfeit_key = f"forfeit:{key}"
     if not book.has_entry(forfeit_key):
         takes = lotrules.rollover_forfeit(book.open_lots(), plan.rollover_cap, cycle_at)
+        if takes:  # over the cap: refunded Connects in grant lots are never cut (R9, R15)
+            takes = lotrules.rollover_forfeit(
+                book.open_lots(), plan.rollover_cap, cycle_at, refunded_into_lots(book)
+            )
         if takes:
             book.debit(
                 kind="rollover_forfeit",
@@ -46,6 +50,17 @@ def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
             dedupe_key=grant_key,
             note=f"{plan.id} cycle grant",
         )
+
+
+def refunded_into_lots(book: AccountBook) -> dict[str, int]:
+    """Connects refunded into each of the account's lots (R15), by lot id."""
+    rows = book.conn.execute(
+        select(allocations.c.lot_id, func.sum(allocations.c.amount))
+        .join(entries, entries.c.id == allocations.c.entry_id)
+        .where(entries.c.account_id == book.id, entries.c.kind == "refund")
+        .group_by(allocations.c.lot_id)
+    ).all()
+    return {lot_id: int(total) for lot_id, total in rows}
 
 
 def catch_up(ctx: Context, book: AccountBook) -> int:
@@ -112,3 +127,11 @@ def sweep_expired(ctx: Context, batch: int = 500) -> int:
                 book.save()
         if len(due) < batch:
             return removed
+
+
+def run_cycles_bulk(ctx: Context, batch: int = 20_000) -> int:
+    """Every due cycle as set-based SQL on PostgreSQL (same ledger as
+    :func:`run_due_cycles`); see :mod:`connects.services.cycles_bulk`."""
+    from connects.services.cycles_bulk import run_cycles_bulk as bulk
+
+    return bulk(ctx, batch)

@@ -1,0 +1,418 @@
+"""The monthly cycle for many accounts at once, as set-based SQL (PostgreSQL).
+
+:func:`run_cycles_bulk` does what :func:`connects.services.cycles.catch_up` does for
+every account whose cycle day has come: sweep expired lots, then for each due cycle
+forfeit plan grants above the rollover cap (R9), grant the plan's Connects (R8) and
+move ``next_cycle_at`` on. It writes the same entries (kind, amount, seq,
+balance_after, note, dedupe key), allocations, lots and threshold events, but with a
+few ``INSERT ... SELECT`` / ``UPDATE ... FROM`` statements per batch of accounts
+instead of a transaction per account.
+
+Accounts are locked with ``FOR UPDATE SKIP LOCKED``, so a per-account runner or a
+second bulk runner never works on the same account at once. Calendar arithmetic
+(cycle days clamped to the month, time zones, Feb 29) stays in Python, in
+:mod:`connects.domain.calendar`: it is computed once per distinct
+(anchor day, time zone, cycle start), a handful per batch, and joined in.
+
+Accounts with auto top-up on are left to the per-account path, whose balance-drop
+hook decides top-ups; so are all accounts on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from connects.domain.calendar import lot_expiry, next_cycle_start, zone
+from connects.services import cycles
+from connects.services.context import Context
+
+_NEW_ID = "'{p}_' || replace(gen_random_uuid()::text, '-', '')"
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def run_cycles_bulk(ctx: Context, batch: int = 20_000) -> int:
+    """Apply every due cycle, set-based; returns how many cycles ran. On SQLite this
+    is :func:`cycles.run_due_cycles`. Accounts the bulk path leaves (auto top-up on)
+    are then caught up one by one."""
+    if ctx.db.dialect != "postgresql":
+        return cycles.run_due_cycles(ctx)
+    total = 0
+    while True:
+        now = ctx.now()
+        with ctx.db.begin() as conn:
+            took, ran = _batch(ctx, conn, _naive(now), batch)
+        total += ran
+        if took < batch:
+            break
+    return total + cycles.run_due_cycles(ctx)
+
+
+def _exec(conn: Connection, sql: str, **params: Any) -> Any:
+    return conn.execute(text(sql), params)
+
+
+def _batch(ctx: Context, conn: Connection, now: datetime, batch: int) -> tuple[int, int]:
+    _exec(
+        conn,
+        """
+        CREATE TEMP TABLE bulk_due (
+            id varchar(40) PRIMARY KEY, plan varchar(64), balance bigint, seq bigint,
+            anchor_day int, timezone varchar(64), next_cycle_at timestamp,
+            threshold int
+        ) ON COMMIT DROP
+        """,
+    )
+    took = _exec(
+        conn,
+        """
+        INSERT INTO bulk_due
+        SELECT a.id, a.plan, a.balance, a.seq, a.anchor_day, a.timezone, a.next_cycle_at,
+               a.low_balance_threshold
+        FROM accounts a
+        WHERE a.next_cycle_at <= :now
+          AND NOT EXISTS (SELECT 1 FROM auto_topup_settings t
+                          WHERE t.account_id = a.id AND t.enabled)
+        ORDER BY a.id
+        LIMIT :batch
+        FOR UPDATE OF a SKIP LOCKED
+        """,
+        now=now,
+        batch=batch,
+    ).rowcount
+    if not took:
+        return 0, 0
+    _exec(conn, "ANALYZE bulk_due")
+    _plans(ctx, conn)
+    _exec(
+        conn,
+        """
+        CREATE TEMP TABLE bulk_debits (
+            entry_id varchar(40), account_id varchar(40), amount bigint,
+            balance_after bigint
+        ) ON COMMIT DROP
+        """,
+    )
+    _sweep(conn, now)
+    ran = 0
+    while True:
+        n = _round(conn, now)
+        if not n:
+            break
+        ran += n
+    _events(conn, now)
+    _exec(
+        conn,
+        """
+        UPDATE accounts a SET balance = d.balance, seq = d.seq, next_cycle_at = d.next_cycle_at
+        FROM bulk_due d WHERE a.id = d.id
+        """,
+    )
+    return took, ran
+
+
+def _plans(ctx: Context, conn: Connection) -> None:
+    _exec(
+        conn,
+        """
+        CREATE TEMP TABLE bulk_plans (
+            id varchar(64) PRIMARY KEY, monthly int, cap int
+        ) ON COMMIT DROP
+        """,
+    )
+    used = [r[0] for r in _exec(conn, "SELECT DISTINCT plan FROM bulk_due")]
+    rows = []
+    for plan_id in used:
+        plan = ctx.catalog.get(plan_id)
+        rows.append({"id": plan_id, "monthly": plan.monthly_connects, "cap": plan.rollover_cap})
+    if rows:
+        conn.execute(text("INSERT INTO bulk_plans VALUES (:id, :monthly, :cap)"), rows)
+
+
+def _sweep(conn: Connection, now: datetime) -> None:
+    """``AccountBook.sweep_expired`` for every due account: one entry per expired lot,
+    in lot-id order, each with its own seq and balance after."""
+    _exec(
+        conn,
+        f"""
+        CREATE TEMP TABLE bulk_exp ON COMMIT DROP AS
+        SELECT {_NEW_ID.format(p="ent")} AS entry_id, x.*
+        FROM (
+            SELECT l.id AS lot_id, l.account_id, l.remaining, l.issued_at, l.expires_at,
+                   d.seq + row_number() OVER w AS seq,
+                   d.balance - sum(l.remaining) OVER w AS balance_after
+            FROM lots l JOIN bulk_due d ON d.id = l.account_id
+            WHERE l.remaining > 0 AND l.expires_at <= :now
+            WINDOW w AS (PARTITION BY l.account_id ORDER BY l.id
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        ) x
+        """,
+        now=now,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after,
+                             actor_kind, note)
+        SELECT entry_id, account_id, seq, :now, 'expire', -remaining, balance_after, 'system',
+               'lot issued ' || to_char(issued_at, 'YYYY-MM-DD') || ' expired '
+               || to_char(expires_at, 'YYYY-MM-DD')
+        FROM bulk_exp ORDER BY account_id, seq
+        """,
+        now=now,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO allocations (account_id, entry_id, lot_id, amount)
+        SELECT account_id, entry_id, lot_id, remaining FROM bulk_exp
+        """,
+    )
+    _exec(
+        conn,
+        "UPDATE lots l SET remaining = 0 FROM bulk_exp e WHERE l.id = e.lot_id",
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO bulk_debits
+        SELECT entry_id, account_id, -remaining, balance_after FROM bulk_exp
+        """,
+    )
+    _exec(
+        conn,
+        """
+        UPDATE bulk_due d SET seq = s.seq, balance = s.balance_after
+        FROM (SELECT DISTINCT ON (account_id) account_id, seq, balance_after
+              FROM bulk_exp ORDER BY account_id, seq DESC) s
+        WHERE d.id = s.account_id
+        """,
+    )
+
+
+def _calendar(conn: Connection, now: datetime) -> None:
+    """Next cycle start and grant expiry for each distinct due cycle, from the domain."""
+    _exec(conn, "DROP TABLE IF EXISTS bulk_cal")
+    _exec(
+        conn,
+        """
+        CREATE TEMP TABLE bulk_cal (
+            anchor_day int, timezone varchar(64), cycle_at timestamp,
+            next_at timestamp, lot_expires timestamp, cycle_key varchar(20)
+        ) ON COMMIT DROP
+        """,
+    )
+    rows = []
+    for anchor, tz, cycle_at in _exec(
+        conn,
+        """
+        SELECT DISTINCT anchor_day, timezone, next_cycle_at FROM bulk_due
+        WHERE next_cycle_at <= :now
+        """,
+        now=now,
+    ):
+        at = _aware(cycle_at)
+        rows.append(
+            {
+                "a": anchor,
+                "tz": tz,
+                "c": cycle_at,
+                "n": _naive(next_cycle_start(anchor, at, zone(tz))),
+                "e": _naive(lot_expiry(at)),
+                "k": at.strftime("%Y-%m-%dT%H:%M"),
+            }
+        )
+    if rows:
+        conn.execute(text("INSERT INTO bulk_cal VALUES (:a, :tz, :c, :n, :e, :k)"), rows)
+
+
+def _round(conn: Connection, now: datetime) -> int:
+    """One cycle for every account still due: rollover forfeit, grant, next date."""
+    _calendar(conn, now)
+    _exec(conn, "DROP TABLE IF EXISTS bulk_cur")
+    count = _exec(
+        conn,
+        """
+        CREATE TEMP TABLE bulk_cur ON COMMIT DROP AS
+        SELECT d.id, d.plan, d.next_cycle_at AS cycle_at, c.next_at, c.lot_expires,
+               c.cycle_key, p.monthly, p.cap
+        FROM bulk_due d
+        JOIN bulk_cal c ON c.anchor_day = d.anchor_day AND c.timezone = d.timezone
+                       AND c.cycle_at = d.next_cycle_at
+        JOIN bulk_plans p ON p.id = d.plan
+        WHERE d.next_cycle_at <= :now
+        """,
+        now=now,
+    ).rowcount
+    if not count:
+        return 0
+    _forfeit(conn, now)
+    _grant(conn, now)
+    _exec(
+        conn,
+        "UPDATE bulk_due d SET next_cycle_at = c.next_at FROM bulk_cur c WHERE d.id = c.id",
+    )
+    return int(count)
+
+
+def _forfeit(conn: Connection, now: datetime) -> None:
+    """Plan-grant Connects live at the cycle start above the cap, taken soonest-expiring
+    first (``domain.lots.rollover_forfeit``)."""
+    _exec(conn, "DROP TABLE IF EXISTS bulk_takes")
+    _exec(
+        conn,
+        """
+        CREATE TEMP TABLE bulk_takes ON COMMIT DROP AS
+        WITH live AS (
+            SELECT l.id AS lot_id, l.account_id, l.remaining, c.cap, c.cycle_key,
+                   sum(l.remaining) OVER (PARTITION BY l.account_id) - c.cap AS excess,
+                   coalesce(sum(l.remaining) OVER (
+                       PARTITION BY l.account_id ORDER BY l.expires_at, l.issued_at, l.id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS taken_before
+            FROM lots l JOIN bulk_cur c ON c.id = l.account_id
+            WHERE c.cap IS NOT NULL AND l.source = 'grant' AND l.remaining > 0
+              AND l.expires_at > c.cycle_at
+        )
+        SELECT lot_id, account_id, cap, cycle_key, excess,
+               least(remaining, excess - taken_before) AS take
+        FROM live WHERE excess > 0 AND excess - taken_before > 0
+        """,
+    )
+    _exec(
+        conn,
+        f"""
+        CREATE TEMP TABLE bulk_forfeits ON COMMIT DROP AS
+        SELECT {_NEW_ID.format(p="ent")} AS entry_id, t.account_id, t.excess, t.cap,
+               t.cycle_key, d.seq + 1 AS seq, d.balance - t.excess AS balance_after
+        FROM (SELECT DISTINCT account_id, excess, cap, cycle_key FROM bulk_takes) t
+        JOIN bulk_due d ON d.id = t.account_id
+        """,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after,
+                             actor_kind, note, dedupe_key)
+        SELECT entry_id, account_id, seq, :now, 'rollover_forfeit', -excess, balance_after,
+               'system', 'plan grants above the rollover cap of ' || cap,
+               'forfeit:' || cycle_key
+        FROM bulk_forfeits
+        """,
+        now=now,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO allocations (account_id, entry_id, lot_id, amount)
+        SELECT t.account_id, f.entry_id, t.lot_id, t.take
+        FROM bulk_takes t JOIN bulk_forfeits f ON f.account_id = t.account_id
+        """,
+    )
+    _exec(
+        conn,
+        """
+        UPDATE lots l SET remaining = l.remaining - t.take
+        FROM bulk_takes t WHERE l.id = t.lot_id
+        """,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO bulk_debits
+        SELECT entry_id, account_id, -excess, balance_after FROM bulk_forfeits
+        """,
+    )
+    _exec(
+        conn,
+        """
+        UPDATE bulk_due d SET seq = f.seq, balance = f.balance_after
+        FROM bulk_forfeits f WHERE d.id = f.account_id
+        """,
+    )
+    _exec(conn, "DROP TABLE bulk_forfeits")
+
+
+def _grant(conn: Connection, now: datetime) -> None:
+    """The plan's Connects as a new lot issued at the cycle start (R8, R10)."""
+    _exec(conn, "DROP TABLE IF EXISTS bulk_grants")
+    _exec(
+        conn,
+        f"""
+        CREATE TEMP TABLE bulk_grants ON COMMIT DROP AS
+        SELECT {_NEW_ID.format(p="ent")} AS entry_id, {_NEW_ID.format(p="lot")} AS lot_id,
+               c.id AS account_id, c.plan, c.monthly, c.cycle_at, c.lot_expires, c.cycle_key,
+               d.seq + 1 AS seq, d.balance + c.monthly AS balance_after
+        FROM bulk_cur c JOIN bulk_due d ON d.id = c.id
+        WHERE c.monthly > 0
+        """,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO lots (id, account_id, source, issued_at, expires_at, amount, remaining)
+        SELECT lot_id, account_id, 'grant', cycle_at, lot_expires, monthly, monthly
+        FROM bulk_grants
+        """,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after,
+                             actor_kind, note, dedupe_key)
+        SELECT entry_id, account_id, seq, :now, 'grant', monthly, balance_after, 'system',
+               plan || ' cycle grant', 'grant:' || cycle_key
+        FROM bulk_grants
+        """,
+        now=now,
+    )
+    _exec(
+        conn,
+        """
+        INSERT INTO allocations (account_id, entry_id, lot_id, amount)
+        SELECT account_id, entry_id, lot_id, monthly FROM bulk_grants
+        """,
+    )
+    _exec(
+        conn,
+        """
+        UPDATE bulk_due d SET seq = g.seq, balance = g.balance_after
+        FROM bulk_grants g WHERE d.id = g.account_id
+        """,
+    )
+
+
+def _events(conn: Connection, now: datetime) -> None:
+    """``balance_empty`` / ``balance_low`` for debits that crossed the thresholds, as
+    ``AccountBook._after_debit`` emits them (R27)."""
+    _exec(
+        conn,
+        f"""
+        INSERT INTO events (id, account_id, kind, payload, created_at)
+        SELECT {_NEW_ID.format(p="evt")}, b.account_id,
+               CASE WHEN b.balance_after = 0 THEN 'balance_empty' ELSE 'balance_low' END,
+               CASE WHEN b.balance_after = 0
+                 THEN json_build_object('account_id', b.account_id,
+                        'balance', b.balance_after,
+                        'previous', b.balance_after - b.amount)::text
+                 ELSE json_build_object('account_id', b.account_id,
+                        'balance', b.balance_after,
+                        'previous', b.balance_after - b.amount,
+                        'threshold', d.threshold)::text
+               END,
+               :now
+        FROM bulk_debits b JOIN bulk_due d ON d.id = b.account_id
+        WHERE (b.balance_after - b.amount > 0 AND b.balance_after = 0)
+           OR (b.balance_after - b.amount > d.threshold AND d.threshold >= b.balance_after
+               AND b.balance_after > 0)
+        """,
+        now=now,
+    )

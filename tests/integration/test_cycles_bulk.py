@@ -1,0 +1,144 @@
+"""The set-based monthly cycle writes the same ledger as the per-account one (R8-R10, R30)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from connects.db.schema import accounts, allocations, entries, events, lots
+from connects.domain.clock import SimulatedClock
+from connects.services import cycles
+from connects.services.context import Context
+from connects.services.cycles_bulk import run_cycles_bulk
+from connects.services.verify import verify
+from tests.conftest import PG_SKIP_REASON, PG_URL, MakeCtx, pg_schema_url
+from tests.world import World
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def second_pg_url() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip(PG_SKIP_REASON)
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield pg_schema_url(schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _cast(ctx: Context) -> World:
+    w = World(ctx)
+    big = w.agency("olga")
+    w.agency("pete")
+    w.agency("quinn", plan="agency-basic")
+    w.freelancer("rita")
+    w.freelancer("sam", plan="freelancer-plus")
+    w.submit("olga", w.job(30, client="c1"), big)
+    return w
+
+
+def _runs(ents: list[Any]) -> list[Any]:
+    """Entries in order; a sweep's expire entries follow lot-id order, and lot ids are
+    random per database, so each run of them compares as a set with its final balance."""
+    out: list[Any] = []
+    run: list[Any] = []
+
+    def flush() -> None:
+        if run:
+            notes = sorted((e.amount, e.note) for e in run)
+            out.append(("expire", run[0].seq, run[-1].seq, run[0].at, notes, run[-1].balance_after))
+            run.clear()
+
+    for e in ents:
+        if e.kind == "expire" and (not run or run[-1].at == e.at):
+            run.append(e)
+            continue
+        flush()
+        if e.kind == "expire":
+            run.append(e)
+            continue
+        out.append(
+            (e.seq, e.at, e.kind, e.amount, e.balance_after, e.actor_kind, e.note, e.dedupe_key)
+        )
+    flush()
+    return out
+
+
+def _snapshot(ctx: Context) -> dict[str, Any]:
+    """Every account's ledger by account name, without the random ids."""
+    out: dict[str, Any] = {}
+    with ctx.db.read() as conn:
+        for acct in conn.execute(select(accounts).order_by(accounts.c.name)):
+            lot_rows = conn.execute(
+                select(lots).where(lots.c.account_id == acct.id).order_by(lots.c.issued_at)
+            ).all()
+            lot_key = {r.id: (r.source, r.issued_at, r.expires_at, r.amount) for r in lot_rows}
+            ents = conn.execute(
+                select(entries).where(entries.c.account_id == acct.id).order_by(entries.c.seq)
+            ).all()
+            allocs = conn.execute(
+                select(allocations.c.entry_id, allocations.c.lot_id, allocations.c.amount).where(
+                    allocations.c.account_id == acct.id
+                )
+            ).all()
+            kind_of = {e.id: (e.kind, e.at) for e in ents}
+            evs = conn.execute(
+                select(events.c.kind, events.c.payload).where(events.c.account_id == acct.id)
+            ).all()
+            out[acct.name] = {
+                "account": (acct.balance, acct.seq, acct.next_cycle_at),
+                "entries": _runs(ents),
+                "lots": sorted((*lot_key[r.id], r.remaining) for r in lot_rows),
+                "allocations": sorted(
+                    (kind_of[a.entry_id], lot_key[a.lot_id], a.amount) for a in allocs
+                ),
+                "events": sorted(
+                    (
+                        k,
+                        json.loads(p).get("balance"),
+                        json.loads(p).get("previous"),
+                        json.loads(p).get("threshold"),
+                    )
+                    for k, p in evs
+                ),
+            }
+    return out
+
+
+def test_bulk_and_per_account_cycles_write_the_same_ledger(
+    make_ctx: MakeCtx, pg_url: str, second_pg_url: str, clock: SimulatedClock
+) -> None:
+    # R8 R9 R10 R30: grants, rollover forfeits above the cap and expiry, over a
+    # 14-month gap (many cycles per account, lots issued already expired).
+    per_account, bulk = make_ctx(pg_url), make_ctx(second_pg_url)
+    for ctx in (per_account, bulk):
+        _cast(ctx)
+    clock.advance(timedelta(days=70))
+    for ctx in (per_account, bulk):
+        cycles.run_due_cycles(ctx)
+    clock.advance(timedelta(days=430))
+    ran_a = cycles.run_due_cycles(per_account)
+    ran_b = run_cycles_bulk(bulk)
+    assert ran_a == ran_b > 0
+    a, b = _snapshot(per_account), _snapshot(bulk)
+    assert a.keys() == b.keys()
+    for name in a:
+        for part in a[name]:
+            assert a[name][part] == b[name][part], (name, part)
+    kinds = {e[0] if e[0] == "expire" else e[2] for acct in b.values() for e in acct["entries"]}
+    assert {"grant", "rollover_forfeit", "expire"} <= kinds
+    assert verify(bulk) == []
+    assert run_cycles_bulk(bulk) == 0  # nothing due twice
