@@ -546,6 +546,28 @@ def test_rollover_after_spending(world: World, clock: SimulatedClock) -> None:
     assert available(ctx, agency) == 240
 
 
+def test_refunded_connects_are_never_forfeited_by_rollover(
+    world: World, clock: SimulatedClock
+) -> None:
+    # R9 + R15: a refund goes back into the January grant lot, and is not forfeited
+    ctx = world.ctx
+    agency = world.agency("olga")
+    job = world.job(80)
+    world.submit("olga", job, agency)
+    clock.set(APR_15)
+    cycles.run_due_cycles(ctx)
+    assert available(ctx, agency) == 240
+    proposals.end_job(ctx, world.actor("client"), job, "cancelled")
+    assert [lot.remaining for lot in lots_of(ctx, agency)] == [80, 80, 80, 80]
+    clock.set(datetime(2026, 5, 15, tzinfo=UTC))
+    cycles.run_due_cycles(ctx)
+    [forfeit] = entries_of(ctx, agency, "rollover_forfeit")
+    assert forfeit.amount == -80  # only the granted Connects above 160
+    assert [lot.remaining for lot in lots_of(ctx, agency)] == [80, 0, 80, 80, 80]
+    assert available(ctx, agency) == 320
+    assert verify(ctx) == []
+
+
 def test_no_cap_rolls_everything_over(world: World, clock: SimulatedClock) -> None:
     # R9: freelancer plans have no cap
     ctx = world.ctx

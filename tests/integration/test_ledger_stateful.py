@@ -57,6 +57,7 @@ class ModelLot:
     issued: datetime
     expires: datetime
     remaining: int
+    refunded: int = 0  # Connects refunded into this lot (R15)
 
     def live(self, now: datetime) -> bool:
         return self.remaining > 0 and self.expires > now  # R12
@@ -75,10 +76,10 @@ class ModelAccount:
     def available(self, now: datetime) -> int:
         return sum(lot.remaining for lot in self.lots if lot.live(now))
 
-    def take(self, amount: int, now: datetime, only: str | None = None) -> list[tuple[int, int]]:
+    def take(self, amount: int, now: datetime) -> list[tuple[int, int]]:
         """Soonest expiry, then oldest (R11)."""
         order = sorted(
-            (lot for lot in self.lots if lot.live(now) and only in (None, lot.source)),
+            (lot for lot in self.lots if lot.live(now)),
             key=lambda lot: (lot.expires, lot.issued, lot.n),
         )
         takes = []
@@ -93,11 +94,23 @@ class ModelAccount:
         return takes
 
     def cycle(self, at: datetime) -> None:
-        """Rollover of plan grants above the cap (R9), then the grant (R8)."""
+        """Rollover of plan grants above the cap (R9), then the grant (R8).
+
+        Refunded Connects sit in grant lots but are neither counted nor cut (R9, R15).
+        """
         if self.cap is not None:
-            held = sum(lot.remaining for lot in self.lots if lot.source == "grant" and lot.live(at))
-            if held > self.cap:
-                self.take(held - self.cap, at, only="grant")
+            grants = sorted(
+                (lot for lot in self.lots if lot.source == "grant" and lot.live(at)),
+                key=lambda lot: (lot.expires, lot.issued, lot.n),
+            )
+            free = {lot.n: lot.remaining - min(lot.remaining, lot.refunded) for lot in grants}
+            excess = sum(free.values()) - self.cap
+            for lot in grants:
+                if excess <= 0:
+                    break
+                cut = min(excess, free[lot.n])
+                lot.remaining -= cut
+                excess -= cut
         if self.monthly:
             self.credit("grant", self.monthly, at)
 
@@ -251,6 +264,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if outcome in ("cancelled", "closed", "removed"):  # R15
                 for n, t in takes:
                     self.model[name].lots[n].remaining += t
+                    self.model[name].lots[n].refunded += t
                     refunded += t
         assert out["refunded_connects"] == refunded
 

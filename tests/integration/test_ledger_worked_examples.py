@@ -113,16 +113,17 @@ def test_an_agency_year_on_agency_plus(plus_with_reward: Context, clock: Simulat
     assert available(ctx, agency) == 250
     assert entries_of(ctx, agency, "rollover_forfeit") == []
 
-    # Apr 15: 208 granted Connects held, 48 above the cap: the January grant goes (R9);
-    # the bought 40 and the rewarded 2 are never forfeited
+    # Apr 15: 208 granted Connects held; Mia's 10 refunded into the January grant do not
+    # count, so 198 are, 38 above the cap: cut from the January grant (R9, R15); the
+    # refunded 10, the bought 40 and the rewarded 2 are never forfeited
     clock.set(day(4, 15))
     assert cycles.run_due_cycles(ctx) == 1
     [forfeit] = entries_of(ctx, agency, "rollover_forfeit")
-    assert (forfeit.amount, forfeit.balance_after) == (-48, 202)
-    assert available(ctx, agency) == 282
+    assert (forfeit.amount, forfeit.balance_after) == (-38, 212)
+    assert available(ctx, agency) == 292
     left = [(lot.source, lot.remaining) for lot in lots_of(ctx, agency)]
     assert left == [
-        ("grant", 0),
+        ("grant", 10),
         ("reward", 2),
         ("purchase", 40),
         ("grant", 80),
@@ -130,21 +131,22 @@ def test_an_agency_year_on_agency_plus(plus_with_reward: Context, clock: Simulat
         ("grant", 80),
     ]
 
-    # A year on (Jan 26, 2027): the reward and the purchase have expired (R10); they are
-    # not available even before the sweep (R12)
+    # A year on (Jan 26, 2027): what is left of the January grant, the reward and the
+    # purchase have expired (R10); they are not available even before the sweep (R12)
     clock.set(day(1, 26, year=2027))
-    assert stored_balance(ctx, agency) == 282
+    assert stored_balance(ctx, agency) == 292
     assert available(ctx, agency) == 240
     over = views.overview(ctx, olga, agency)
     assert (over["available"], over["expiring_30d"]) == (240, 80)  # the Feb 15 grant
-    assert cycles.sweep_expired(ctx) == 42
+    assert cycles.sweep_expired(ctx) == 52
     assert [(e.amount, e.balance_after) for e in entries_of(ctx, agency, "expire")] == [
+        (-10, 282),
         (-2, 280),
         (-40, 240),
     ]
     # the missed cycles May..Jan are applied late, each capped (R8, R9)
     assert cycles.run_due_cycles(ctx) == 9
-    assert [e.amount for e in entries_of(ctx, agency, "rollover_forfeit")] == [-48] + [-80] * 9
+    assert [e.amount for e in entries_of(ctx, agency, "rollover_forfeit")] == [-38] + [-80] * 9
     assert available(ctx, agency) == 240
     assert stored_balance(ctx, agency) == 240
 

@@ -158,3 +158,16 @@ def test_expiring_soon_window_is_now_exclusive_to_30_days_inclusive() -> None:
     soon = expiring_soon(lots, NOW)
     assert [x.id for x in soon] == ["in1s", "day30"]
     assert sum(x.remaining for x in soon) == 6
+
+
+def test_rollover_never_forfeits_refunded_connects() -> None:
+    # R9 + R15: Connects refunded into a grant lot are neither counted nor cut
+    lots = [lot("g1", 80, days_old=90), lot("g2", 80, days_old=60), lot("g3", 80, days_old=30)]
+    assert rollover_forfeit(lots, 160, NOW) == [("g1", 80)]
+    assert rollover_forfeit(lots, 160, NOW, {"g1": 80}) == []
+    assert rollover_forfeit(lots, 160, NOW, {"g1": 30}) == [("g1", 50)]
+    assert rollover_forfeit(lots, 100, NOW, {"g1": 30}) == [("g1", 50), ("g2", 60)]
+    # a lot holds fewer than were refunded into it: all that is left is kept
+    short = [lot("g1", 20, days_old=90), lot("g2", 150, days_old=60)]
+    assert rollover_forfeit(short, 100, NOW, {"g1": 60}) == [("g2", 50)]
+    assert rollover_forfeit(short, 150, NOW, {"g1": 60}) == []

@@ -7,7 +7,7 @@ answer back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,16 +75,35 @@ def expired(lots: Iterable[Lot], now: datetime) -> list[Take]:
     return [(lot.id, lot.remaining) for lot in lots if lot.remaining > 0 and lot.expires_at <= now]
 
 
-def rollover_forfeit(lots: Sequence[Lot], cap: int | None, now: datetime) -> list[Take]:
+def rollover_forfeit(
+    lots: Sequence[Lot],
+    cap: int | None,
+    now: datetime,
+    refunded: Mapping[str, int] | None = None,
+) -> list[Take]:
     """Plan-grant Connects above the rollover cap, forfeited before a new grant (R9).
 
     Only ``grant`` lots count and only they are cut; purchased and rewarded Connects
-    never are. The cut takes from the soonest-expiring grant lots first. ``cap=None``
-    means everything rolls over.
+    never are. Refunded Connects go back into the grant lots they came from (R15) but
+    are never forfeited by rollover either (R9): ``refunded`` maps a lot id to the
+    Connects refunded into it, and up to that much of what is left in the lot is kept
+    out of the count and the cut. The cut takes from the soonest-expiring grant lots
+    first. ``cap=None`` means everything rolls over.
     """
     if cap is None:
         return []
-    grants = [lot for lot in lots if lot.source == "grant" and lot.live(now)]
+    kept = refunded or {}
+    grants = [
+        Lot(
+            lot.id,
+            lot.source,
+            lot.issued_at,
+            lot.expires_at,
+            lot.remaining - min(lot.remaining, kept.get(lot.id, 0)),
+        )
+        for lot in lots
+        if lot.source == "grant" and lot.live(now)
+    ]
     excess = sum(lot.remaining for lot in grants) - cap
     if excess <= 0:
         return []
