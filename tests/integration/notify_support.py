@@ -106,8 +106,10 @@ class Mailbox:
 @contextmanager
 def smtp_server() -> Iterator[Mailbox]:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 collecting what it is sent."""
-    from aiosmtpd.controller import Controller
+    import pytest
 
+    controller_mod = pytest.importorskip("aiosmtpd.controller")
+    Controller = controller_mod.Controller
     box = Mailbox(port=free_port())
 
     class Handler:
