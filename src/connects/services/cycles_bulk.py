@@ -272,15 +272,29 @@ def _forfeit(conn: Connection, now: datetime) -> None:
         conn,
         """
         CREATE TEMP TABLE bulk_takes ON COMMIT DROP AS
-        WITH live AS (
-            SELECT l.id AS lot_id, l.account_id, l.remaining, c.cap, c.cycle_key,
-                   sum(l.remaining) OVER (PARTITION BY l.account_id) - c.cap AS excess,
-                   coalesce(sum(l.remaining) OVER (
-                       PARTITION BY l.account_id ORDER BY l.expires_at, l.issued_at, l.id
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS taken_before
+        WITH refunded AS (
+            -- Connects refunded into a grant lot are never forfeited (R9, R15).
+            SELECT al.lot_id, sum(al.amount) AS amount
+            FROM entries e
+            JOIN bulk_cur c ON c.id = e.account_id AND c.cap IS NOT NULL
+            JOIN allocations al ON al.entry_id = e.id
+            WHERE e.kind = 'refund'
+            GROUP BY al.lot_id
+        ), grant_lots AS (
+            SELECT l.id AS lot_id, l.account_id, l.expires_at, l.issued_at, c.cap,
+                   c.cycle_key,
+                   l.remaining - least(l.remaining, coalesce(r.amount, 0)) AS remaining
             FROM lots l JOIN bulk_cur c ON c.id = l.account_id
+            LEFT JOIN refunded r ON r.lot_id = l.id
             WHERE c.cap IS NOT NULL AND l.source = 'grant' AND l.remaining > 0
               AND l.expires_at > c.cycle_at
+        ), live AS (
+            SELECT lot_id, account_id, remaining, cap, cycle_key,
+                   sum(remaining) OVER (PARTITION BY account_id) - cap AS excess,
+                   coalesce(sum(remaining) OVER (
+                       PARTITION BY account_id ORDER BY expires_at, issued_at, lot_id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS taken_before
+            FROM grant_lots WHERE remaining > 0
         )
         SELECT lot_id, account_id, cap, cycle_key, excess,
                least(remaining, excess - taken_before) AS take
