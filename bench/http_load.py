@@ -7,7 +7,7 @@ earlier ones have answered, so latency includes queueing) and reports requests/s
 p50/p99 latency. The same run measures the raw-database baseline of the same writes
 (``bench/ledger.py``'s raw loop) for the ratio. Prints JSON.
 
-``python bench/http.py --rate 300 --seconds 10``
+``python bench/http_load.py --rate 300 --seconds 10``
 """
 
 from __future__ import annotations
