@@ -184,6 +184,13 @@ class LedgerMachine(RuleBasedStateMachine):
         if soonest:
             self.clock.set(min(soonest))
 
+    @rule(n=st.integers(1, 4))
+    def next_cycles(self, n: int) -> None:
+        """Move to each of the next ``n`` cycle days and run them, as the worker would (R8)."""
+        for _ in range(n):
+            self.clock.set(max(self.now(), min(m.next_cycle for m in self.model.values())))
+            self.run_cycles()
+
     @rule()
     def run_cycles(self) -> None:
         expected = 0
