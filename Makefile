@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test bench screenshots venv clean
 
 venv: $(STAMP)
 
@@ -18,9 +18,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: $(STAMP)
-	$(BIN)/connects db upgrade
-	$(BIN)/connects demo
-	$(BIN)/connects accounts
+	$(BIN)/connects serve --demo --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -28,7 +26,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/ledger.py
+	$(BIN)/python -m bench
+
+screenshots: $(STAMP)
+	$(BIN)/python -m connects.web.screenshots --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) connects.db connects.db-wal connects.db-shm .pytest_cache

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-# Run as a script, Python puts bench/ first on the path, where bench/http.py would shadow
-# the standard library's http: put the repository root there instead.
+# Run as a script, Python puts bench/ first on the path: put the repository root there.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.common import machine, pg_database  # noqa: E402
