@@ -271,6 +271,9 @@ def _submit(
         "account_id": account_id,
         "job_id": job_id,
         "freelancer_id": freelancer_id,
+        "submitted_by": who.id,
+        "created_at": now,
+        "updated_at": now,
         "balance": book.balance,
     }
 

@@ -86,9 +86,7 @@ def submit_proposal(
         expected_connects=body.expected_connects,
     )
     CONNECTS_SPENT.inc(result["connects_spent"])
-    return Proposal.model_validate(
-        {**views.proposal(ctx, result["id"]), "balance": result["balance"]}
-    )
+    return Proposal.model_validate(result)
 
 
 @router.post("/proposals/{proposal_id}/withdraw", response_model=Proposal, responses=WRITE_ERRORS)
