@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 SUITE: list[tuple[str, list[str]]] = [
     ("ledger", ["ledger.py", "--spends", "2000"]),
     ("http", ["http_load.py", "--rate", "300", "--seconds", "10"]),
+    ("topup", ["topup.py", "--rounds", "200"]),
     ("cycle", ["cycle.py", "--accounts", "100000"]),
 ]
 
@@ -63,6 +64,16 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
                 f"raw {http['raw']['spends_per_s']}/s, ratio {http['ratio']} (>= 0.25)",
             )
         )
+    for db in ("sqlite", "postgresql"):
+        t = results.get("topup", {}).get(db, {})
+        if "p99_ms" in t:
+            rows.append(
+                (
+                    f"spend -> completed top-up, {db}",
+                    f"p50 {t['p50_ms']} ms, p99 {t['p99_ms']} ms",
+                    "p99 < 50 ms",
+                )
+            )
     cycle = results.get("cycle", {})
     if "bulk" in cycle:
         rows.append(
