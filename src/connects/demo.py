@@ -13,6 +13,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from connects.db.schema import jobs
 from connects.domain.clock import SimulatedClock
 from connects.domain.errors import ConnectsError
 from connects.domain.policy import Actor
@@ -122,10 +125,6 @@ def play(
 
 
 def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> None:
-    from sqlalchemy import select
-
-    from connects.db.schema import jobs
-
     with ctx.db.read() as conn:
         price = conn.execute(select(jobs.c.connects_required).where(jobs.c.id == job_id)).scalar()
     proposals.submit_proposal(

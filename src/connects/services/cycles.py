@@ -3,7 +3,9 @@
 Each cycle is applied once: its grant and forfeit carry a dedupe key naming the cycle
 (unique per account in the database), and the account's ``next_cycle_at`` moves on in
 the same transaction. A job that runs twice finds nothing due; a job that runs late
-applies every missed cycle in order, each dated at its own cycle start.
+applies every missed cycle in order: each grant's lot is issued at its own cycle start
+(so it expires a year after that date), while its entry is dated when written, keeping
+the ledger in time order.
 """
 
 from __future__ import annotations
