@@ -69,12 +69,16 @@ def principal_for_token(ctx: Context, settings: Settings, token: str) -> Princip
     return Principal("user", Actor("user", user.id), user.name)
 
 
-def get_ctx(request: Request) -> Context:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency
+# in the thread pool, a hop that costs more than the work itself.
+
+
+async def get_ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -99,28 +103,28 @@ def get_principal(
     return principal
 
 
-def get_account_actor(principal: Annotated[Principal, Depends(get_principal)]) -> Actor:
+async def get_account_actor(principal: Annotated[Principal, Depends(get_principal)]) -> Actor:
     """A person or the business manager acting on an account (the operator acts under /admin)."""
     if principal.kind == "operator":
         raise Forbidden("the operator token acts only under /admin")
     return principal.actor
 
 
-def get_person(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def get_person(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """A person: the business manager and the operator are refused (403)."""
     if principal.kind != "user":
         raise Forbidden("only a person may do this")
     return principal
 
 
-def get_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def get_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """The operator (``CONNECTS_OPERATOR_TOKEN``); anyone else is refused (403)."""
     if principal.kind != "operator":
         raise Forbidden("only the operator may do this")
     return principal
 
 
-def idempotency_key_header(
+async def idempotency_key_header(
     idempotency_key: Annotated[
         str | None,
         Header(

@@ -3,18 +3,27 @@
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE``: it takes the
 database's write lock up front, so two writers queue instead of one failing half way
 with ``database is locked``. Reads use a second engine with plain deferred
-transactions and run beside writers thanks to WAL. On PostgreSQL writes lock the
-account row (``SELECT ... FOR UPDATE``) and reads are plain.
+transactions and run beside writers thanks to WAL.
+
+On PostgreSQL writes lock the account row (``SELECT ... FOR UPDATE``). Reads run in
+autocommit: at READ COMMITTED every statement takes its own snapshot anyway, so a
+read-only transaction would add a ``BEGIN`` and a ``ROLLBACK`` round trip and nothing
+else. A pooled connection is pinged only when it has sat idle a while
+(:data:`PING_IDLE_SECONDS`), not on every checkout: a connection that died while busy
+fails its transaction, which rolls back whole and is retried by the caller (R31).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+
+PING_IDLE_SECONDS = 10.0
 
 
 def _sqlite_engine(url: str, *, immediate: bool, **kw: Any) -> Engine:
@@ -37,6 +46,30 @@ def _sqlite_engine(url: str, *, immediate: bool, **kw: Any) -> Engine:
     return engine
 
 
+def _pg_engine(url: str, **kw: Any) -> Engine:
+    engine = create_engine(url, **kw)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(
+        dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+            if not dbapi_conn.autocommit:
+                dbapi_conn.rollback()
+        except Exception as error:  # the server went away: the pool opens a new one
+            raise exc.DisconnectionError(str(error)) from error
+
+    return engine
+
+
 class Database:
     """The one handle on storage: ``begin()`` for writes, ``read()`` for reads."""
 
@@ -50,8 +83,9 @@ class Database:
             kw: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size * 2}
             if pool_size == 0:
                 kw = {"poolclass": NullPool}
-            self.engine = create_engine(url, pool_pre_ping=True, echo=echo, **kw)
-            self.read_engine = self.engine
+            self.engine = _pg_engine(url, echo=echo, **kw)
+            # The same pool: a connection is switched to autocommit on the client side.
+            self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -65,7 +99,11 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction (rolled back at the end)."""
+        """A connection for reads: a read-only transaction on SQLite, autocommit on PG."""
+        if not self.is_sqlite:
+            with self.read_engine.connect() as conn:
+                yield conn
+            return
         with self.read_engine.connect() as conn, conn.begin() as tx:
             yield conn
             tx.rollback()
