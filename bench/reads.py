@@ -34,12 +34,14 @@ import json
 import random
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 # Run as a script, Python puts bench/ first on the path: put the repository root there.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -165,10 +167,32 @@ def _seed_sql(n: int, per: int) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-# Secondary indexes are dropped before the bulk load and built again after it (much
-# faster than maintaining them row by row); the definitions are read back from
-# PostgreSQL, so they are exactly the migrated ones.
-BULK_TABLES = ("lots", "entries")
+@contextmanager
+def bulk_load(conn: Connection, tables: tuple[str, ...]) -> Iterator[None]:
+    """Make a set-based seed in this transaction fast: no per-row foreign-key triggers
+    (the rows are consistent by construction) and ``tables``' secondary indexes dropped
+    before the load and built again after it (much faster than maintaining them row by
+    row). The definitions are read back from PostgreSQL, so they are the migrated ones;
+    primary keys and unique constraints stay."""
+    conn.execute(text("SET LOCAL session_replication_role = replica"))
+    conn.execute(text("SET LOCAL synchronous_commit = off"))
+    conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+    conn.execute(text("SET LOCAL work_mem = '256MB'"))
+    indexes = conn.execute(
+        text(
+            """
+            SELECT i.indexname, i.indexdef FROM pg_indexes i
+            WHERE i.schemaname = current_schema() AND i.tablename = ANY(:t)
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+            """
+        ),
+        {"t": list(tables)},
+    ).all()
+    for name, _ in indexes:
+        conn.execute(text(f"DROP INDEX {name}"))
+    yield
+    for _, definition in indexes:
+        conn.execute(text(definition))
 
 
 def seed(url: str, n: int, per: int) -> dict[str, Any]:
@@ -176,33 +200,14 @@ def seed(url: str, n: int, per: int) -> dict[str, Any]:
     ctx = build(Settings(database_url=url), clock=SimulatedClock(NOW), migrate=True)
     steps: dict[str, float] = {}
     with ctx.db.begin() as conn:
-        # Rows are consistent by construction: skip the per-row foreign key triggers.
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text("SET LOCAL synchronous_commit = off"))
-        conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
-        conn.execute(text("SET LOCAL work_mem = '256MB'"))
-        indexes = conn.execute(
-            text(
-                """
-                SELECT i.indexname, i.indexdef FROM pg_indexes i
-                WHERE i.schemaname = current_schema() AND i.tablename = ANY(:t)
-                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c
-                                  WHERE c.conname = i.indexname)
-                """
-            ),
-            {"t": list(BULK_TABLES)},
-        ).all()
-        for name, _ in indexes:
-            conn.execute(text(f"DROP INDEX {name}"))
-        for sql, params in _seed_sql(n, per):
-            t0 = time.perf_counter()
-            conn.execute(text(sql), params)
-            table = sql.split()[2] if sql.split()[0] == "INSERT" else "accounts.balance"
-            steps[table] = round(steps.get(table, 0) + time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        for _, definition in indexes:
-            conn.execute(text(definition))
-        steps["indexes"] = round(time.perf_counter() - t0, 2)
+        with bulk_load(conn, ("lots", "entries")):
+            for sql, params in _seed_sql(n, per):
+                t1 = time.perf_counter()
+                conn.execute(text(sql), params)
+                table = sql.split()[2] if sql.split()[0] == "INSERT" else "accounts.balance"
+                steps[table] = round(steps.get(table, 0) + time.perf_counter() - t1, 2)
+            t1 = time.perf_counter()
+        steps["indexes"] = round(time.perf_counter() - t1, 2)
     t0 = time.perf_counter()
     with ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(
