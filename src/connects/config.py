@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     secret_key: str = PLACEHOLDER
     plans_file: Path | None = None
     grant_sync_delay_seconds: int = 0
+    # Rate limits on everything that hands out a token (connects.services.ratelimit),
+    # counted in the database so they hold across processes; 0 turns one off. Per
+    # window: sign-ups (POST /v1/users) per e-mail address and per client address, and
+    # failed dashboard sign-ins (unknown or used links, the demo sign-in) per address.
+    signin_limit_window_seconds: int = 900
+    signin_limit_per_email: int = 5
+    signin_limit_per_ip: int = 20
+    signup_limit_per_ip: int = 500
+    # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

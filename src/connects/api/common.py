@@ -44,6 +44,9 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
         "flight (`idempotency_key_in_flight`)."
     ),
 }
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: _error("Too many attempts (`rate_limited`); the `Retry-After` header says when."),
+}
 PAYMENT_ERRORS: dict[int | str, dict[str, Any]] = {
     **WRITE_ERRORS,
     402: _error("The card was declined; nothing was bought (`payment_declined`)."),

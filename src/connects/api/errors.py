@@ -31,6 +31,7 @@ _HTTP_CODES = {
     406: "not_acceptable",
     413: "request_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
 }
 
 
@@ -73,6 +74,8 @@ def connects_error_response(exc: ConnectsError) -> JSONResponse:
     if "field" in details and "fields" not in details:
         details["fields"] = [details["field"]]
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429 and "retry_after" in details:
+        headers = {"Retry-After": str(details["retry_after"])}
     return error_response(exc.status, exc.code, exc.message, details, headers)
 
 

@@ -457,3 +457,17 @@ web_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 Index("ix_web_sessions_user", web_sessions.c.user_id)
+
+# -- rate limits (connects.services.ratelimit) ---------------------------------------
+
+# Fixed-window counters of sign-in and sign-up attempts, shared by every process: one
+# row per (scope, SHA-256 of the e-mail or address, window start).
+rate_limit_hits = Table(
+    "rate_limit_hits",
+    metadata,
+    Column("scope", String(32), primary_key=True),
+    Column("key_hash", String(64), primary_key=True),
+    Column("window_start", UTCDateTime, primary_key=True),
+    Column("hits", Integer, nullable=False),
+)
+Index("ix_rate_limit_hits_window_start", rate_limit_hits.c.window_start)

@@ -28,6 +28,7 @@ no_billing_method          409     the account has no such (or no default) billi
 bundle_not_allowed         409     the plan sells Connects only in listed bundle sizes
 plan_cannot_purchase       409     the account's plan does not sell extra Connects
 agency_only                409     members and budgets exist only on agency accounts
+rate_limited               429     too many sign-in or sign-up attempts; ``Retry-After`` says when
 =========================  ======  =========================================================
 """
 
@@ -153,3 +154,12 @@ class PlanCannotPurchase(Conflict):
 
 class AgencyOnly(Conflict):
     code = "agency_only"
+
+
+class RateLimited(ConnectsError):
+    """Too many sign-in or sign-up attempts from one address or for one e-mail.
+
+    ``details.retry_after`` (seconds) is also sent as the ``Retry-After`` header.
+    """
+
+    code, status = "rate_limited", 429

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from connects.config import Settings
 from connects.db.schema import users
-from connects.domain.errors import ConnectsError, InvalidRequest
-from connects.services import views
+from connects.domain.errors import ConnectsError, InvalidRequest, RateLimited
+from connects.services import ratelimit, views
 from connects.services.context import Context
 from connects.web import auth, pages
 from connects.web.forms import router as forms_router
@@ -101,13 +101,35 @@ def login(request: Request, ctx: CtxDep, settings: SettingsDep) -> Response:
     return _login_page(request, ctx, settings)
 
 
+def _rate_limited(request: Request, ctx: Context, settings: Settings, exc: RateLimited) -> Response:
+    response = _login_page(request, ctx, settings, error=error_view(exc), status_code=429)
+    response.headers["Retry-After"] = str(exc.details["retry_after"])
+    return response
+
+
+def _count_failure(request: Request, ctx: Context, settings: Settings) -> None:
+    """One more failed sign-in from this address (``rate_limited`` past the limit)."""
+    address = ratelimit.client_address(request.client)
+    ratelimit.hit(ctx, ratelimit.signin_failures_per_ip(settings), address)
+
+
 @router.get("/login/{token}")
 def login_with_link(request: Request, token: str, ctx: CtxDep, settings: SettingsDep) -> Response:
-    """Use a one-time sign-in link printed by ``connects login-link``."""
+    """Use a one-time sign-in link printed by ``connects login-link``.
+
+    Failed attempts are rate limited per client address (guessing links is hopeless
+    anyway, but costs us a query each): past the limit even a good link waits.
+    """
+    limit = ratelimit.signin_failures_per_ip(settings)
     try:
-        new = auth.redeem_login_link(ctx, token)
-    except ConnectsError as exc:
-        return _login_page(request, ctx, settings, error=error_view(exc), status_code=400)
+        ratelimit.check(ctx, limit, ratelimit.client_address(request.client))
+        try:
+            new = auth.redeem_login_link(ctx, token)
+        except ConnectsError as exc:
+            _count_failure(request, ctx, settings)
+            return _login_page(request, ctx, settings, error=error_view(exc), status_code=400)
+    except RateLimited as exc:
+        return _rate_limited(request, ctx, settings, exc)
     return _signed_in(request, new)
 
 
@@ -120,9 +142,18 @@ def login_demo(
 ) -> Response:
     """Dev mode only: sign in as the demo owner (when the demo data exists)."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    if not expected or not secrets.compare_digest(expected, csrf_token):
-        exc = InvalidRequest("the sign-in form expired; try again", field="csrf_token")
-        return _login_page(request, ctx, settings, error=error_view(exc), status_code=403)
+    try:
+        ratelimit.check(
+            ctx,
+            ratelimit.signin_failures_per_ip(settings),
+            ratelimit.client_address(request.client),
+        )
+        if not expected or not secrets.compare_digest(expected, csrf_token):
+            _count_failure(request, ctx, settings)
+            exc = InvalidRequest("the sign-in form expired; try again", field="csrf_token")
+            return _login_page(request, ctx, settings, error=error_view(exc), status_code=403)
+    except RateLimited as limited:
+        return _rate_limited(request, ctx, settings, limited)
     owner = _demo_owner_id(ctx, settings)
     if owner is None:
         return RedirectResponse("/login", status_code=303)

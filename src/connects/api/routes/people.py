@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
-from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS
-from connects.api.deps import CtxDep, CurrentPerson, IdempotencyKey
+from connects.api.common import API_PREFIX, RATE_LIMITED, READ_ERRORS, WRITE_ERRORS
+from connects.api.deps import CtxDep, CurrentPerson, IdempotencyKey, SettingsDep
 from connects.api.schemas import CreatedUser, Me, NewUser
-from connects.services import accounts, views
+from connects.services import accounts, ratelimit, views
 
 router = APIRouter(prefix=API_PREFIX, tags=["people"])
 
@@ -16,10 +16,17 @@ router = APIRouter(prefix=API_PREFIX, tags=["people"])
     "/users",
     status_code=status.HTTP_201_CREATED,
     response_model=CreatedUser,
-    responses=WRITE_ERRORS,
+    responses={**WRITE_ERRORS, **RATE_LIMITED},
 )
-def create_user(body: NewUser, ctx: CtxDep, _key: IdempotencyKey) -> CreatedUser:
-    """Sign up: a new person and their bearer token, shown only in this answer."""
+def create_user(
+    body: NewUser, request: Request, ctx: CtxDep, settings: SettingsDep, _key: IdempotencyKey
+) -> CreatedUser:
+    """Sign up: a new person and their bearer token, shown only in this answer.
+
+    Rate limited per client address and per e-mail address (429 ``rate_limited``).
+    """
+    ratelimit.hit(ctx, ratelimit.signup_per_ip(settings), ratelimit.client_address(request.client))
+    ratelimit.hit(ctx, ratelimit.signup_per_email(settings), body.email)
     return CreatedUser.model_validate(accounts.create_user(ctx, body.name, body.email))
 
 
