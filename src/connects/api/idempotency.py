@@ -12,6 +12,9 @@ path, the SHA-256 of the body, and (once answered) the status and body of the an
 - while the first request is still running: 409 ``idempotency_key_in_flight``;
 - a 5xx (or a crash) releases the key, so the request may be retried.
 
+Every POST, PUT, PATCH and DELETE body, with a key or without, is bounded by
+:data:`MAX_BODY`: past it the answer is 413 ``request_too_large`` and nothing runs.
+
 A request with no token is kept under ``anonymous`` (``POST /users``): the key itself,
 random and known only to the client, is what tells one such client from another.
 """
@@ -163,9 +166,19 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            await _too_large(send)
+            return
         key = headers.get(HEADER)
         if key is None:
-            await self.app(scope, receive, send)
+            # No key to keep, but the body is bounded all the same (read once, at most
+            # MAX_BODY, then handed on).
+            body = await _read_body(receive)
+            if body is None:
+                await _too_large(send)
+                return
+            await self.app(scope, _replaying(body, receive), send)
             return
         if not KEY_PATTERN.match(key):
             await _send_json(
@@ -194,9 +207,7 @@ class IdempotencyMiddleware:
             principal = found.key
         body = await _read_body(receive)
         if body is None:
-            await _send_json(
-                send, 413, _error("request_too_large", "the request body is too large"), []
-            )
+            await _too_large(send)
             return
         method = scope["method"]
         path = scope["path"]
@@ -248,14 +259,7 @@ class IdempotencyMiddleware:
     async def _run(
         self, scope: Scope, body: bytes, receive: Receive, send: Send, principal: str, key: str
     ) -> None:
-        sent_body = False
-
-        async def replay_receive() -> Message:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        replay_receive = _replaying(body, receive)
 
         status = 500
         content_type: str | None = None
@@ -293,6 +297,25 @@ class IdempotencyMiddleware:
             raise
         if not recorded:
             await record()
+
+
+async def _too_large(send: Send) -> None:
+    message = f"the request body is larger than {MAX_BODY} bytes"
+    await _send_json(send, 413, _error("request_too_large", message), [(b"connection", b"close")])
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app the body read already, then the real channel."""
+    sent_body = False
+
+    async def replay_receive() -> Message:
+        nonlocal sent_body
+        if not sent_body:
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay_receive
 
 
 async def _read_body(receive: Receive) -> bytes | None:
