@@ -16,7 +16,15 @@ token                                  brand       last4  charging it
 ``tok_chargeDeclined``                 visa        0002   declines: card_declined
 ``tok_chargeDeclinedInsufficientFunds`` visa       9995   declines: insufficient_funds
 ``tok_chargeDeclinedExpiredCard``      visa        0069   declines: expired_card
+``tok_chargeTimeout``                  visa        0119   times out once, then succeeds
 =====================================  ==========  =====  ==========================
+
+``tok_chargeTimeout`` is not Stripe's: it is the gateway that takes the money and then
+does not answer in time. The first charge with an idempotency key is recorded as taken
+and raises :class:`GatewayUnavailable`; every later call with that key answers
+``succeeded`` with the same charge, as a real gateway's idempotent retry would. It
+exercises the pending purchase that :func:`connects.services.purchases.resume_pending`
+(and the top-up runner) finish with the same key.
 """
 
 from __future__ import annotations
@@ -74,7 +82,10 @@ _TEST_TOKENS: dict[str, tuple[str, str, str | None]] = {
     "tok_chargeDeclined": ("visa", "0002", "card_declined"),
     "tok_chargeDeclinedInsufficientFunds": ("visa", "9995", "insufficient_funds"),
     "tok_chargeDeclinedExpiredCard": ("visa", "0069", "expired_card"),
+    "tok_chargeTimeout": ("visa", "0119", None),
 }
+# Tokens whose first charge for a key is taken but answered by a time-out.
+_TIMES_OUT = frozenset({"tok_chargeTimeout"})
 
 
 class SimulatedGateway:
@@ -100,9 +111,12 @@ class SimulatedGateway:
         return CardInfo(ref=f"pm_sim_{os.urandom(6).hex()}_{token}", brand=brand, last4=last4)
 
     @staticmethod
-    def _decline_code(method_ref: str) -> str | None:
-        token = method_ref.split("_", 3)[-1]
-        return _TEST_TOKENS.get(token, ("", "", "card_declined"))[2]
+    def _token(method_ref: str) -> str:
+        return method_ref.split("_", 3)[-1]
+
+    @classmethod
+    def _decline_code(cls, method_ref: str) -> str | None:
+        return _TEST_TOKENS.get(cls._token(method_ref), ("", "", "card_declined"))[2]
 
     def charge(
         self, *, method_ref: str, amount_cents: int, currency: str, idempotency_key: str
@@ -110,7 +124,7 @@ class SimulatedGateway:
         with self.db.begin() as conn:
             # The first call with a key decides the outcome; a retry (or a concurrent
             # duplicate) finds the row and answers the same.
-            insert_ignore(
+            first = insert_ignore(
                 conn,
                 gateway_charges,
                 {
@@ -127,6 +141,8 @@ class SimulatedGateway:
                 select(gateway_charges).where(gateway_charges.c.idempotency_key == idempotency_key)
             ).one()
             outcome, charge_id = row.outcome, row.charge_id
+        if first and self._token(method_ref) in _TIMES_OUT:
+            raise GatewayUnavailable(f"the gateway timed out (charge {idempotency_key} was taken)")
         ok = outcome == "succeeded"
         return ChargeResult(
             ok=ok, charge_id=str(charge_id), decline_code=None if ok else str(outcome)

@@ -14,10 +14,12 @@ A crash or gateway time-out between 1 and 3 leaves a pending purchase that
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import billing_methods, purchases
 from connects.domain.errors import (
@@ -167,6 +169,48 @@ def buy(
             purchase_id=purchase_id,
         )
     return final
+
+
+def request_purchase_id(who: Actor, account_id: str, request_key: str) -> str:
+    """The one purchase a client's request (its ``Idempotency-Key``) may make."""
+    digest = hashlib.sha256(f"{who.kind}:{who.id}:{account_id}:{request_key}".encode()).digest()
+    value = int.from_bytes(digest[:17], "big")
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    return "pur_" + "".join(alphabet[(value >> (5 * i)) & 31] for i in range(26))
+
+
+def buy_for_request(
+    ctx: Context,
+    who: Actor,
+    account_id: str,
+    quantity: int,
+    pay_with: str,
+    request_key: str,
+) -> dict[str, Any]:
+    """:func:`buy`, at most once per client request (R31).
+
+    The purchase id comes from the caller, the account and the request's
+    ``Idempotency-Key``. A request that runs again after its first run's answer was
+    lost (the process was killed, the database connection dropped after the purchase
+    was recorded, a 5xx that released the key) finds the purchase the first run made
+    and finishes it with the same gateway key, instead of buying a second time.
+    """
+    purchase_id = request_purchase_id(who, account_id, request_key)
+    with ctx.db.read() as conn:
+        made = conn.execute(select(purchases.c.id).where(purchases.c.id == purchase_id)).first()
+    if made is None:
+        try:
+            return buy(ctx, who, account_id, quantity, pay_with, purchase_id=purchase_id)
+        except IntegrityError:  # a twin of this request recorded it first
+            pass
+    bought = resume(ctx, purchase_id)
+    if bought["status"] == "failed":
+        raise PaymentDeclined(
+            "the card was declined; no Connects were bought",
+            decline_code=bought["failure_code"],
+            purchase_id=purchase_id,
+        )
+    return bought
 
 
 def _method(conn: Any, account_id: str, pay_with: str) -> Any:

@@ -17,6 +17,7 @@ from connects.api.common import (
     page,
 )
 from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
+from connects.api.errors import IdempotencyKeyReused
 from connects.api.schemas import (
     BillingMethod,
     Entry,
@@ -157,4 +158,14 @@ def buy_connects(
     _key: IdempotencyKey,
 ) -> Purchase:
     """Buy Connects, paid whole by earnings or one card (owner/admin/granted manager, R17)."""
-    return purchase_out(purchases.buy(ctx, who, account_id, body.quantity, body.pay_with))
+    if _key is None:
+        return purchase_out(purchases.buy(ctx, who, account_id, body.quantity, body.pay_with))
+    # With a key the request buys at most once, even when it runs again (R31).
+    bought = purchases.buy_for_request(ctx, who, account_id, body.quantity, body.pay_with, _key)
+    paid_with = "earnings" if bought["pay_with"] == "earnings" else bought["billing_method_id"]
+    if bought["quantity"] != body.quantity or body.pay_with not in (paid_with, "default"):
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key already made a purchase with another body",
+            purchase_id=bought["id"],
+        )
+    return purchase_out(bought)
