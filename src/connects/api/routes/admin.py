@@ -98,6 +98,13 @@ def move_clock(
         raise InvalidRequest("the simulated clock only moves forward", field=field, now=now)
     if delta > MAX_MOVE:
         raise InvalidRequest("move the clock at most ten years at a time", field=field)
-    target = now + delta
-    moved: datetime = clock.set(target)
+    # Moved under the clock's own lock: a concurrent move (another request, another
+    # process) between our read of ``now`` and the write is not a 500. An advance adds
+    # to whatever time it finds; a ``to`` another move has already passed is refused.
+    try:
+        moved: datetime = clock.advance(delta) if field == "advance" else clock.set(now + delta)
+    except ValueError:
+        raise InvalidRequest(
+            "the simulated clock only moves forward", field=field, now=ctx.now()
+        ) from None
     return {"now": moved, "ran": run_due(ctx)}
