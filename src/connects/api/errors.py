@@ -135,6 +135,15 @@ async def _on_data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_unicode_error(request: Request, exc: Exception) -> JSONResponse:
+    # Text that is not Unicode (a lone surrogate from JSON's "\ud800") reached a place
+    # that encodes it: bad input, not a server fault (R32).
+    log.warning("refused text that is not valid Unicode: %s", type(exc).__name__)
+    return error_response(
+        422, "invalid_request", "a text in the request is not valid Unicode", {"fields": []}
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "something went wrong on our side")
@@ -146,4 +155,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(DataError, _on_data_error)
+    app.add_exception_handler(UnicodeError, _on_unicode_error)
     app.add_exception_handler(Exception, _on_unexpected)

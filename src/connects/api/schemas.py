@@ -28,6 +28,10 @@ MAX_CENTS = 10**12
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800"): not text at all
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 
