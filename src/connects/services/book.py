@@ -6,6 +6,11 @@ done through the book is serialised per account: no two spenders see the same ba
 Every change to Connects is an immutable entry with the actor, the reason and the
 balance after (R30), and every credit is a lot (R10). The book keeps the account's
 balance and entry sequence in memory and writes them back in :meth:`save`.
+
+A book opened with ``buffered=True`` also keeps its lot changes, entries, allocations
+and events in memory and writes each kind in one statement at :meth:`flush` (which
+:meth:`save` calls): a batch of proposals (group commit) costs a handful of round
+trips, however many it holds. Anything that reads those tables back flushes first.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from connects.db.schema import accounts, allocations, entries, events, lots
+from connects.db.schema import accounts, allocations, auto_topup_settings, entries, events, lots
 from connects.domain import lots as lotrules
 from connects.domain.calendar import lot_expiry
 from connects.domain.errors import NotFound
@@ -31,7 +36,28 @@ _LOT_DEBIT = (
     .where(lots.c.id == bindparam("lot_id"))
     .values(remaining=lots.c.remaining - bindparam("take"))
 )
-_LOCK = select(accounts).where(accounts.c.id == bindparam("account_id")).with_for_update()
+_TOPUP_COLUMNS = (
+    "enabled",
+    "per_topup",
+    "per_month",
+    "threshold",
+    "just_in_time",
+    "mode",
+    "target",
+)
+# The account row, locked, with its auto top-up settings (read at save) in one round trip.
+_LOCK = (
+    select(accounts, *(auto_topup_settings.c[c].label(f"topup_{c}") for c in _TOPUP_COLUMNS))
+    .select_from(accounts.outerjoin(auto_topup_settings))
+    .where(accounts.c.id == bindparam("account_id"))
+    .with_for_update(of=accounts)
+)
+_LOT_ADD = (
+    update(lots)
+    .where(lots.c.id == bindparam("lot_id"))
+    .values(remaining=lots.c.remaining + bindparam("delta"))
+)
+_INSERT_EVENTS = insert(events)
 _OPEN_LOTS = select(
     lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining
 ).where(lots.c.account_id == bindparam("account_id"), lots.c.remaining > 0)
@@ -57,9 +83,12 @@ _LOT_CREDIT = (
 class AccountBook:
     """One account, locked for the length of the transaction."""
 
-    def __init__(self, conn: Connection, row: Any, now: datetime) -> None:
+    def __init__(
+        self, conn: Connection, row: Any, now: datetime, *, buffered: bool = False
+    ) -> None:
         self.conn = conn
         self.now = now
+        self.buffered = buffered
         self.id: str = row.id
         self.kind: str = row.kind
         self.name: str = row.name
@@ -76,20 +105,52 @@ class AccountBook:
         self._lots: dict[str, Lot] | None = None
         # Auto top-ups decided in this transaction, for the handler to run after commit.
         self.decided_topups: list[str] = []
+        # The auto top-up settings as loaded with the lock: a dict, None when the
+        # account never saved any, or ``loaded`` False when the row came from elsewhere.
+        self.topup_loaded = "topup_enabled" in row._mapping
+        self.topup_row: dict[str, Any] | None = None
+        if self.topup_loaded and row.topup_enabled is not None:
+            self.topup_row = {c: getattr(row, f"topup_{c}") for c in _TOPUP_COLUMNS}
+        # Writes held back until flush() (buffered books only).
+        self._lot_deltas: dict[str, int] = {}
+        self._entry_rows: list[dict[str, Any]] = []
+        self._allocation_rows: list[dict[str, Any]] = []
+        self._event_rows: list[dict[str, Any]] = []
 
     @classmethod
-    def lock(cls, conn: Connection, account_id: str, now: datetime) -> AccountBook:
+    def lock(
+        cls, conn: Connection, account_id: str, now: datetime, *, buffered: bool = False
+    ) -> AccountBook:
         """Lock the account row and load it; ``not_found`` if there is none."""
         row = conn.execute(_LOCK, {"account_id": account_id}).one_or_none()
         if row is None:
             raise NotFound("no such account", account_id=account_id)
-        return cls(conn, row, now)
+        return cls(conn, row, now, buffered=buffered)
+
+    def flush(self) -> None:
+        """Write the held-back lot changes, entries, allocations and events."""
+        if self._lot_deltas:
+            self.conn.execute(
+                _LOT_ADD,
+                [{"lot_id": k, "delta": d} for k, d in self._lot_deltas.items() if d],
+            )
+            self._lot_deltas = {}
+        if self._entry_rows:
+            self.conn.execute(_INSERT_ENTRY, self._entry_rows)
+            self._entry_rows = []
+        if self._allocation_rows:
+            self.conn.execute(_INSERT_ALLOCATIONS, self._allocation_rows)
+            self._allocation_rows = []
+        if self._event_rows:
+            self.conn.execute(_INSERT_EVENTS, self._event_rows)
+            self._event_rows = []
 
     # -- lots -----------------------------------------------------------------------
 
     def open_lots(self) -> list[Lot]:
         """Lots with Connects left (expired ones included until swept)."""
         if self._lots is None:
+            self.flush()  # a reload must see this transaction's own lot changes
             rows = self.conn.execute(_OPEN_LOTS, {"account_id": self.id}).all()
             self._lots = {
                 r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining) for r in rows
@@ -103,10 +164,14 @@ class AccountBook:
     def _adjust_lots(self, takes: Sequence[Take], sign: int) -> None:
         if not takes:
             return
-        self.conn.execute(
-            _LOT_DEBIT if sign < 0 else _LOT_CREDIT,
-            [{"lot_id": lot_id, "take": take} for lot_id, take in takes],
-        )
+        if self.buffered:
+            for lot_id, take in takes:
+                self._lot_deltas[lot_id] = self._lot_deltas.get(lot_id, 0) + sign * take
+        else:
+            self.conn.execute(
+                _LOT_DEBIT if sign < 0 else _LOT_CREDIT,
+                [{"lot_id": lot_id, "take": take} for lot_id, take in takes],
+            )
         if self._lots is not None:
             for lot_id, take in takes:
                 lot = self._lots.get(lot_id)
@@ -137,38 +202,39 @@ class AccountBook:
         if self.balance < 0:  # the allocation rules make this unreachable
             raise AssertionError(f"account {self.id} would go below zero")
         entry_id = refs.get("entry_id") or new_id("ent")
-        self.conn.execute(
-            _INSERT_ENTRY,
-            {
-                "id": entry_id,
-                "account_id": self.id,
-                "seq": self.seq,
-                "at": self.now,
-                "kind": kind,
-                "amount": amount,
-                "balance_after": self.balance,
-                "actor_kind": actor.kind,
-                "actor_id": actor.id,
-                "member_id": refs.get("member_id"),
-                "proposal_id": refs.get("proposal_id"),
-                "purchase_id": refs.get("purchase_id"),
-                "topup_id": refs.get("topup_id"),
-                "note": refs.get("note"),
-                "dedupe_key": refs.get("dedupe_key"),
-            },
-        )
-        if takes:
-            self.conn.execute(
-                _INSERT_ALLOCATIONS,
-                [
-                    {"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
-                    for lot_id, t in takes
-                ],
-            )
+        row = {
+            "id": entry_id,
+            "account_id": self.id,
+            "seq": self.seq,
+            "at": self.now,
+            "kind": kind,
+            "amount": amount,
+            "balance_after": self.balance,
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "member_id": refs.get("member_id"),
+            "proposal_id": refs.get("proposal_id"),
+            "purchase_id": refs.get("purchase_id"),
+            "topup_id": refs.get("topup_id"),
+            "note": refs.get("note"),
+            "dedupe_key": refs.get("dedupe_key"),
+        }
+        shares = [
+            {"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
+            for lot_id, t in takes
+        ]
+        if self.buffered:
+            self._entry_rows.append(row)
+            self._allocation_rows.extend(shares)
+            return entry_id
+        self.conn.execute(_INSERT_ENTRY, row)
+        if shares:
+            self.conn.execute(_INSERT_ALLOCATIONS, shares)
         return entry_id
 
     def has_entry(self, dedupe_key: str) -> bool:
         """Whether an entry with this dedupe key was already written (under the lock)."""
+        self.flush()
         return (
             self.conn.execute(
                 select(entries.c.id).where(
@@ -250,6 +316,7 @@ class AccountBook:
         """Record an event in the outbox, in this transaction (R29)."""
         body = {"account_id": self.id, "balance": self.balance, **payload}
         if dedupe_key is not None:
+            self.flush()
             exists = self.conn.execute(
                 select(events.c.id).where(
                     events.c.account_id == self.id, events.c.dedupe_key == dedupe_key
@@ -257,17 +324,18 @@ class AccountBook:
             ).first()
             if exists:
                 return
-        self.conn.execute(
-            insert(events),
-            {
-                "id": new_id("evt"),
-                "account_id": self.id,
-                "kind": kind,
-                "payload": json.dumps(body, default=str, sort_keys=True),
-                "created_at": self.now,
-                "dedupe_key": dedupe_key,
-            },
-        )
+        row = {
+            "id": new_id("evt"),
+            "account_id": self.id,
+            "kind": kind,
+            "payload": json.dumps(body, default=str, sort_keys=True),
+            "created_at": self.now,
+            "dedupe_key": dedupe_key,
+        }
+        if self.buffered:
+            self._event_rows.append(row)
+        else:
+            self.conn.execute(_INSERT_EVENTS, row)
 
     def _after_debit(self, before: int) -> None:
         """Low-balance and empty events when a debit crosses the thresholds (R27)."""
@@ -288,6 +356,7 @@ class AccountBook:
         """
         if self.balance < self._start[0]:
             topup_trigger.on_balance_drop(self, self._start[0])
+        self.flush()
         now = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         if now == self._start:
             return

@@ -8,15 +8,20 @@ with the rest) or sees the job closed and is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connects.db.schema import allocations, entries, jobs, memberships, proposals
 from connects.domain.calendar import month_start, zone
 from connects.domain.errors import (
     AlreadyApplied,
+    ConnectsError,
     Forbidden,
     InsufficientConnects,
     InvalidRequest,
@@ -59,7 +64,6 @@ _PEOPLE = select(memberships.c.user_id, memberships.c.role, memberships.c.monthl
     memberships.c.account_id == bindparam("account_id"),
     memberships.c.user_id.in_(bindparam("users", expanding=True)),
 )
-_INSERT_PROPOSAL = insert(proposals)
 
 
 def _job(conn: Connection, job_id: str, *, lock: str | None = None) -> Any:
@@ -134,6 +138,17 @@ def member_spent_this_month(conn: Connection, book: AccountBook, member_id: str)
     return -int(net)
 
 
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One proposal submission, as asked."""
+
+    who: Actor
+    job_id: str
+    account_id: str
+    freelancer_id: str
+    expected_connects: int
+
+
 def submit_proposal(
     ctx: Context,
     who: Actor,
@@ -150,20 +165,14 @@ def submit_proposal(
     ``job_not_open``, ``not_a_member``, ``cannot_submit_on_behalf``. Short of
     Connects with just-in-time auto top-up on, the top-up runs first and the proposal
     is tried once more (R22).
+
+    Submissions to one account that arrive together are committed together (group
+    commit, :mod:`connects.services.batching`); each gets the answer it would have
+    had alone, in the order they arrived.
     """
-
-    def attempt() -> dict[str, Any]:
-        return _submit(
-            ctx,
-            who,
-            job_id=job_id,
-            account_id=account_id,
-            freelancer_id=freelancer_id,
-            expected_connects=expected_connects,
-        )
-
+    ask = Ask(who, job_id, account_id, freelancer_id, expected_connects)
     try:
-        return attempt()
+        return _submit_one(ctx, ask)
     except InsufficientConnects as exc:
         need = int(exc.details.get("required", 0))
         covered = topup_runner.just_in_time(
@@ -171,110 +180,237 @@ def submit_proposal(
         )
         if covered is None:
             raise
-    return attempt()
+    return _submit_one(ctx, ask)
 
 
-def _submit(
-    ctx: Context,
-    who: Actor,
-    *,
-    job_id: str,
-    account_id: str,
-    freelancer_id: str,
-    expected_connects: int,
-) -> dict[str, Any]:
-    expected = _price(expected_connects, "expected_connects")
-    if who.kind != "user" or who.id is None:
-        raise Forbidden("proposals are submitted by people")
+def _submit_one(ctx: Context, ask: Ask) -> dict[str, Any]:
+    if not ctx.group_commit:
+        outcomes, followup = submit_many(ctx, ask.account_id, [ask])
+        if followup is not None:
+            followup()
+        if isinstance(outcomes[0], BaseException):
+            raise outcomes[0]
+        return dict(outcomes[0])
+    result = ctx.batches.submit(
+        ask.account_id, ask, lambda account_id, asks: submit_many(ctx, str(account_id), asks)
+    )
+    return dict(result)
+
+
+class _Late(Exception):
+    """Roll the pass back: asks refused once their proposal rows were written (to run
+    again without), or every ask refused (``answers``: nothing to write)."""
+
+    def __init__(
+        self,
+        refused: dict[int, ConnectsError],
+        answers: dict[int, dict[str, Any] | ConnectsError] | None = None,
+    ) -> None:
+        super().__init__(f"{len(refused)} asks refused late")
+        self.refused = refused
+        self.answers = answers or {}
+
+
+def submit_many(
+    ctx: Context, account_id: str, asks: list[Ask]
+) -> tuple[list[dict[str, Any] | ConnectsError], Callable[[], None] | None]:
+    """Submit ``asks`` (all to ``account_id``) in one transaction.
+
+    Each ask gets the answer it would have had if the asks had run one by one in this
+    order: a result, or the refusal (an exception instance) to raise in its caller.
+    Refusals that are only known once the proposal rows are written (a proposal that
+    is already there, the pool running dry) roll the transaction back, and the batch
+    runs again without those asks. A batch where every ask is refused writes nothing.
+    Also answers the work to do after the commit: the auto top-ups it decided.
+    """
+    outcomes: list[dict[str, Any] | ConnectsError | None] = [None] * len(asks)
+    for i, ask in enumerate(asks):  # refusals that need no database
+        try:
+            _price(ask.expected_connects, "expected_connects")
+            if ask.who.kind != "user" or ask.who.id is None:
+                raise Forbidden("proposals are submitted by people")
+        except ConnectsError as refusal:
+            outcomes[i] = refusal
+    while True:
+        live = [i for i, o in enumerate(outcomes) if o is None]
+        if not live:
+            return [o for o in outcomes if o is not None], None
+        try:
+            done, decided = _pass(ctx, account_id, [(i, asks[i]) for i in live])
+        except _Late as late:
+            for i, answer in {**late.answers, **late.refused}.items():
+                outcomes[i] = answer
+            continue
+        for i, outcome in done.items():
+            outcomes[i] = outcome
+        return [o for o in outcomes if o is not None], _after_commit(ctx, decided)
+
+
+def _after_commit(ctx: Context, decided: list[str]) -> Callable[[], None] | None:
+    """Running the auto top-ups the batch decided (R20: the pool hit the threshold)."""
+    if not decided:
+        return None
+    return lambda: topup_runner.execute_after_commit(ctx, decided)
+
+
+_JOBS_FOR_SHARE = (
+    select(jobs)
+    .where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))
+    .order_by(jobs.c.id)
+    .with_for_update(read=True)
+)
+_INSERT_PROPOSALS = {
+    "postgresql": pg_insert(proposals).on_conflict_do_nothing().returning(proposals.c.id),
+    "sqlite": sqlite_insert(proposals).on_conflict_do_nothing().returning(proposals.c.id),
+}
+
+
+def _pass(
+    ctx: Context, account_id: str, asks: list[tuple[int, Ask]]
+) -> tuple[dict[int, dict[str, Any] | ConnectsError], list[str]]:
+    """One try at the batch: its answers by position and the top-ups it decided."""
     now = ctx.now()
-    try:
-        with ctx.db.begin() as conn:
-            job = _job(conn, job_id, lock="share")
-            if job.status != "open":
-                raise JobNotOpen(f"the job is {job.status}", status=job.status)
-            book = AccountBook.lock(conn, account_id, now)
-            rows = conn.execute(
-                _PEOPLE, {"account_id": account_id, "users": [who.id, freelancer_id]}
-            ).all()
-            by_user = {r.user_id: r for r in rows}
-            submitter = by_user.get(who.id)
-            if submitter is None:
-                raise NotFound("no such account", account_id=account_id)
-            assignee = by_user.get(freelancer_id)
-            plan = ctx.catalog.get(book.plan_id)
-            check_submitter(
-                account_kind=book.kind,
-                submitter_id=who.id,
-                submitter_role=Role(submitter.role),
-                freelancer_id=freelancer_id,
-                freelancer_role=Role(assignee.role) if assignee else None,
-                submit_on_behalf=plan.submit_on_behalf,
-            )
-            price = job.connects_required
-            if price != expected:
-                raise PriceChanged(
-                    f"the job now costs {price} Connects, not {expected}",
-                    connects_required=price,
-                    expected_connects=expected,
-                )
-            assert assignee is not None
-            if assignee.monthly_budget is not None:
-                spent = member_spent_this_month(conn, book, freelancer_id)
-                if spent + price > assignee.monthly_budget:
-                    raise MemberBudgetExceeded(
-                        f"this proposal would take the member to {spent + price} Connects this "
-                        f"month; their budget is {assignee.monthly_budget}",
-                        budget=assignee.monthly_budget,
-                        spent_this_month=spent,
-                        required=price,
-                    )
-            proposal_id = new_id("prop")
-            entry_id = new_id("ent") if price else None
-            # The proposal row goes first: a second proposal by the same freelancer on
-            # the job hits the unique key here (already_applied), before any spending.
-            conn.execute(
-                _INSERT_PROPOSAL,
-                {
-                    "id": proposal_id,
-                    "account_id": account_id,
-                    "job_id": job_id,
-                    "freelancer_id": freelancer_id,
-                    "submitted_by": who.id,
-                    "connects_spent": price,
-                    "status": "active",
-                    "entry_id": entry_id,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            book.sweep_expired()
+    answers: dict[int, dict[str, Any] | ConnectsError] = {}
+    with ctx.db.begin() as conn:
+        # Lock order, as everywhere: jobs (in id order) before the account.
+        job_ids = sorted({a.job_id for _, a in asks})
+        by_job = {r.id: r for r in conn.execute(_JOBS_FOR_SHARE, {"job_ids": job_ids})}
+        try:
+            book = AccountBook.lock(conn, account_id, now, buffered=True)
+        except NotFound as refusal:
+            return dict.fromkeys((i for i, _ in asks), refusal), []
+        users = sorted({u for _, a in asks for u in (str(a.who.id), a.freelancer_id)})
+        people = {
+            r.user_id: r for r in conn.execute(_PEOPLE, {"account_id": account_id, "users": users})
+        }
+        plan = ctx.catalog.get(book.plan_id)
+        spent: dict[str, int] = {}  # this month's spend of members with a budget
+        rows: list[dict[str, Any]] = []
+        accepted: list[tuple[int, Ask, Any, dict[str, Any]]] = []
+        repeats: list[int] = []  # asks for a job and freelancer an earlier ask here has
+        seen: set[tuple[str, str]] = set()
+        for i, ask in asks:
+            try:
+                job = _check(conn, book, plan, ask, by_job, people, spent)
+            except ConnectsError as refusal:
+                answers[i] = refusal
+                continue
+            if (ask.job_id, ask.freelancer_id) in seen:
+                # Already applied if the first one goes through; if it is refused, this
+                # pass rolls back and the next one judges this ask afresh.
+                repeats.append(i)
+                continue
+            seen.add((ask.job_id, ask.freelancer_id))
+            if ask.freelancer_id in spent:
+                spent[ask.freelancer_id] += job.connects_required
+            row = _proposal_row(ask, job.connects_required, now)
+            rows.append(row)
+            accepted.append((i, ask, job, row))
+        if not accepted:
+            raise _Late({}, answers)  # every ask refused: roll back, nothing is written
+        inserted = set(conn.execute(_INSERT_PROPOSALS[conn.dialect.name], rows).scalars())
+        late: dict[int, ConnectsError] = {
+            i: _already_applied() for i, _, _, row in accepted if row["id"] not in inserted
+        }
+        if late:
+            raise _Late(late)
+        book.sweep_expired()
+        for i, ask, job, row in accepted:
+            price = row["connects_spent"]
             if price:
-                book.spend(
-                    price,
-                    kind="spend",
-                    actor=Actor("user", who.id),
-                    member_id=freelancer_id,
-                    proposal_id=proposal_id,
-                    note=job.title[:120],
-                    entry_id=entry_id,
-                )
-            book.save()
-    except IntegrityError as exc:
-        if "proposals" in str(exc.orig) or "job_id" in str(exc.orig):
-            raise AlreadyApplied("this freelancer already has a proposal on the job") from None
-        raise
-    topup_runner.execute_after_commit(ctx, book.decided_topups)  # R20: the pool hit the threshold
+                try:
+                    book.spend(
+                        price,
+                        kind="spend",
+                        actor=Actor("user", ask.who.id),
+                        member_id=ask.freelancer_id,
+                        proposal_id=row["id"],
+                        note=job.title[:120],
+                        entry_id=row["entry_id"],
+                    )
+                except InsufficientConnects as refusal:
+                    late[i] = refusal
+                    continue
+            answers[i] = {**row, "balance": book.balance}
+        if late:
+            raise _Late(late)
+        for i in repeats:
+            answers[i] = _already_applied()
+        book.save()
+    return answers, book.decided_topups
+
+
+def _check(
+    conn: Connection,
+    book: AccountBook,
+    plan: Any,
+    ask: Ask,
+    by_job: dict[str, Any],
+    people: dict[str, Any],
+    spent: dict[str, int],
+) -> Any:
+    """Every refusal known before anything is written, in the order a lone ask meets them.
+
+    ``spent`` holds this month's spend of members with a budget, loaded on first sight
+    and raised by the caller as asks are accepted.
+    """
+    job = by_job.get(ask.job_id)
+    if job is None:
+        raise NotFound("no such job", job_id=ask.job_id)
+    if job.status != "open":
+        raise JobNotOpen(f"the job is {job.status}", status=job.status)
+    assert ask.who.id is not None
+    submitter = people.get(ask.who.id)
+    if submitter is None:
+        raise NotFound("no such account", account_id=ask.account_id)
+    assignee = people.get(ask.freelancer_id)
+    check_submitter(
+        account_kind=book.kind,
+        submitter_id=ask.who.id,
+        submitter_role=Role(submitter.role),
+        freelancer_id=ask.freelancer_id,
+        freelancer_role=Role(assignee.role) if assignee else None,
+        submit_on_behalf=plan.submit_on_behalf,
+    )
+    price = job.connects_required
+    if price != ask.expected_connects:
+        raise PriceChanged(
+            f"the job now costs {price} Connects, not {ask.expected_connects}",
+            connects_required=price,
+            expected_connects=ask.expected_connects,
+        )
+    assert assignee is not None
+    if assignee.monthly_budget is not None:
+        member = ask.freelancer_id
+        if member not in spent:
+            spent[member] = member_spent_this_month(conn, book, member)
+        if spent[member] + price > assignee.monthly_budget:
+            raise MemberBudgetExceeded(
+                f"this proposal would take the member to {spent[member] + price} Connects "
+                f"this month; their budget is {assignee.monthly_budget}",
+                budget=assignee.monthly_budget,
+                spent_this_month=spent[member],
+                required=price,
+            )
+    return job
+
+
+def _already_applied() -> AlreadyApplied:
+    return AlreadyApplied("this freelancer already has a proposal on the job")
+
+
+def _proposal_row(ask: Ask, price: int, now: datetime) -> dict[str, Any]:
     return {
-        "id": proposal_id,
-        "status": "active",
+        "id": new_id("prop"),
+        "account_id": ask.account_id,
+        "job_id": ask.job_id,
+        "freelancer_id": ask.freelancer_id,
+        "submitted_by": ask.who.id,
         "connects_spent": price,
-        "account_id": account_id,
-        "job_id": job_id,
-        "freelancer_id": freelancer_id,
-        "submitted_by": who.id,
+        "status": "active",
+        "entry_id": new_id("ent") if price else None,
         "created_at": now,
         "updated_at": now,
-        "balance": book.balance,
     }
 
 

@@ -13,9 +13,10 @@ call it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from connects.db.schema import auto_topup_settings, topups
 from connects.db.sql import insert_ignore
@@ -30,21 +31,29 @@ if TYPE_CHECKING:
 COUNTED = ("pending", "succeeded")  # what uses up the month's limit (R21)
 
 
+_SETTINGS = select(auto_topup_settings).where(
+    auto_topup_settings.c.account_id == bindparam("account_id")
+)
+
+
 def load_settings(conn: Connection, account_id: str) -> TopUpSettings:
     """The account's settings; the defaults, switched off, until someone saves them."""
-    row = conn.execute(
-        select(auto_topup_settings).where(auto_topup_settings.c.account_id == account_id)
-    ).one_or_none()
+    row = conn.execute(_SETTINGS, {"account_id": account_id}).one_or_none()
+    return settings_from(dict(row._mapping) if row is not None else None)
+
+
+def settings_from(row: Mapping[str, Any] | None) -> TopUpSettings:
+    """Settings from a stored row (None: never saved, so the defaults, switched off)."""
     if row is None:
         return TopUpSettings()
     return TopUpSettings(
-        enabled=bool(row.enabled),
-        per_topup=row.per_topup,
-        per_month=row.per_month,
-        threshold=row.threshold,
-        just_in_time=bool(row.just_in_time),
-        mode=row.mode,
-        target=row.target,
+        enabled=bool(row["enabled"]),
+        per_topup=row["per_topup"],
+        per_month=row["per_month"],
+        threshold=row["threshold"],
+        just_in_time=bool(row["just_in_time"]),
+        mode=row["mode"],
+        target=row["target"],
     )
 
 
@@ -63,7 +72,11 @@ def bought_in_month(conn: Connection, account_id: str, month: str) -> int:
 
 def on_balance_drop(book: AccountBook, before: int) -> str | None:
     """Decide a top-up if the balance fell from ``before`` to the threshold (R20)."""
-    settings = load_settings(book.conn, book.id)
+    settings = (
+        settings_from(book.topup_row)  # loaded with the account's lock
+        if book.topup_loaded
+        else load_settings(book.conn, book.id)
+    )
     if not settings.enabled or not crossed(before, book.balance, settings.threshold):
         return None
     return decide_in(book, settings, trigger=settings.trigger, key=f"{settings.trigger}:{book.seq}")
