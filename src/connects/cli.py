@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from connects import logs
 from connects.bootstrap import build
 from connects.config import Settings
 from connects.domain.clock import SimulatedClock
@@ -261,6 +262,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=logs.config_dict(settings.log_level),  # JSON lines, secrets scrubbed
     )
 
 
@@ -302,6 +304,7 @@ def worker(
     from connects.worker import Worker
 
     settings = _settings(database_url)
+    logs.configure(settings.log_level)  # JSON lines, secrets scrubbed
     check_key(settings.secret_key, production=settings.mode == "production")
     ctx = build(settings)
     runner = Worker(
