@@ -26,10 +26,20 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from connects.domain.calendar import lot_expiry, next_cycle_start, zone
+from connects.domain.ids import new_id
 from connects.services import cycles
 from connects.services.context import Context
 
-_NEW_ID = "'{p}_' || replace(gen_random_uuid()::text, '-', '')"
+
+def _new_id(prefix: str) -> str:
+    """SQL for a fresh id per row, shaped like :func:`connects.domain.ids.new_id`:
+    the prefix, 10 characters of the current millisecond, then 16 random characters
+    (60 random bits in hexadecimal, a subset of the id alphabet). Time-ordered ids
+    land at the right edge of the primary-key indexes, where the pages are in memory;
+    random ids scatter every insert (and every foreign-key check) across the whole
+    index, so the cycle slows down as the ledger grows."""
+    millis = new_id("x")[2:12]  # the time part, in the id alphabet: no quoting needed
+    return f"'{prefix}_{millis}' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16)"
 
 
 def _naive(moment: datetime) -> datetime:
@@ -145,7 +155,7 @@ def _sweep(conn: Connection, now: datetime) -> None:
         conn,
         f"""
         CREATE TEMP TABLE bulk_exp ON COMMIT DROP AS
-        SELECT {_NEW_ID.format(p="ent")} AS entry_id, x.*
+        SELECT {_new_id("ent")} AS entry_id, x.*
         FROM (
             SELECT l.id AS lot_id, l.account_id, l.remaining, l.issued_at, l.expires_at,
                    d.seq + row_number() OVER w AS seq,
@@ -305,7 +315,7 @@ def _forfeit(conn: Connection, now: datetime) -> None:
         conn,
         f"""
         CREATE TEMP TABLE bulk_forfeits ON COMMIT DROP AS
-        SELECT {_NEW_ID.format(p="ent")} AS entry_id, t.account_id, t.excess, t.cap,
+        SELECT {_new_id("ent")} AS entry_id, t.account_id, t.excess, t.cap,
                t.cycle_key, d.seq + 1 AS seq, d.balance - t.excess AS balance_after
         FROM (SELECT DISTINCT account_id, excess, cap, cycle_key FROM bulk_takes) t
         JOIN bulk_due d ON d.id = t.account_id
@@ -362,7 +372,7 @@ def _grant(conn: Connection, now: datetime) -> None:
         conn,
         f"""
         CREATE TEMP TABLE bulk_grants ON COMMIT DROP AS
-        SELECT {_NEW_ID.format(p="ent")} AS entry_id, {_NEW_ID.format(p="lot")} AS lot_id,
+        SELECT {_new_id("ent")} AS entry_id, {_new_id("lot")} AS lot_id,
                c.id AS account_id, c.plan, c.monthly, c.cycle_at, c.lot_expires, c.cycle_key,
                d.seq + 1 AS seq, d.balance + c.monthly AS balance_after
         FROM bulk_cur c JOIN bulk_due d ON d.id = c.id
@@ -411,7 +421,7 @@ def _events(conn: Connection, now: datetime) -> None:
         conn,
         f"""
         INSERT INTO events (id, account_id, kind, payload, created_at)
-        SELECT {_NEW_ID.format(p="evt")}, b.account_id,
+        SELECT {_new_id("evt")}, b.account_id,
                CASE WHEN b.balance_after = 0 THEN 'balance_empty' ELSE 'balance_low' END,
                CASE WHEN b.balance_after = 0
                  THEN json_build_object('account_id', b.account_id,
