@@ -160,7 +160,7 @@ class Faults:
     cluster: Cluster
     rng: random.Random
     kill_every: tuple[float, float] = (0.5, 2.0)
-    drop_every: tuple[float, float] = (0.2, 0.8)
+    drop_every: tuple[float, float] = (0.3, 1.2)
     done: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)

@@ -23,7 +23,7 @@ from tests.reliability.cluster import OPERATOR_TOKEN
 
 RETRY_FOR = 45.0  # seconds a client keeps retrying one request before giving up
 WEBHOOK_SECRET = "whsec_reliability_0123456789"
-PER_TOPUP, PER_MONTH, THRESHOLD = 40, 200, 10
+PER_TOPUP, PER_MONTH, THRESHOLD = 40, 120, 10
 CLOCK_STEPS = ["PT6H", "P2D", "P9D", "P20D", "P30D", "P45D"]
 
 
