@@ -188,6 +188,36 @@ def test_server_error_releases_the_key(api: Api, monkeypatch: pytest.MonkeyPatch
     assert r.status_code == 201 and count(api, schema.purchases) == 1
 
 
+def test_storing_the_answer_is_retried_when_the_connection_drops(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change is committed before its answer is stored: a dropped connection while
+    storing it must not leave the key in flight, or the request would run twice (R31)."""
+    from sqlalchemy.exc import OperationalError
+
+    from connects.api import idempotency
+
+    agency = api.agency("olga")
+    api.earnings(agency, 5_000)
+    real = idempotency.KeyStore.finish
+    failures = [OperationalError("UPDATE idempotency_keys", {}, Exception("connection lost"))] * 2
+
+    def flaky(self: Any, *args: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(self, *args)
+
+    monkeypatch.setattr(idempotency.KeyStore, "finish", flaky)
+    monkeypatch.setattr(idempotency, "PERSIST_DELAYS", (0.0, 0.0, 0.0))
+    url = f"/v1/accounts/{agency}/purchases"
+    body = {"quantity": 2, "pay_with": "earnings"}
+    first = api.call("POST", url, "olga", body, key="flaky")
+    assert first.status_code == 201 and not failures
+    again = api.call("POST", url, "olga", body, key="flaky")
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
+    assert count(api, schema.purchases) == 1
+
+
 def test_keys_survive_a_restart(make_ctx: MakeCtx, sqlite_url: str) -> None:
     """The keys live in the database: a new process replays what the old one answered."""
     settings = settings_for(sqlite_url)

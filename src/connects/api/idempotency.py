@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from anyio import to_thread
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +43,7 @@ from connects.db.schema import idempotency_keys
 from connects.db.sql import insert_ignore
 from connects.services.context import Context
 
+log = logging.getLogger(__name__)
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEADER = "idempotency-key"
 KEY_PATTERN = re.compile(r"^[!-~]{1,200}$")  # visible ASCII, as the column holds 200
@@ -270,9 +274,9 @@ class IdempotencyMiddleware:
             nonlocal recorded
             recorded = True
             if status >= 500:
-                await to_thread.run_sync(self.store.release, principal, key)
+                await _persist(self.store.release, principal, key)
             else:
-                await to_thread.run_sync(
+                await _persist(
                     self.store.finish, principal, key, status, b"".join(chunks), content_type
                 )
 
@@ -316,6 +320,23 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay_receive
+
+
+# The change is committed by the time its answer is stored: a dropped connection here
+# must not leave the key in flight (it would run again once stale), so try a few times.
+PERSIST_DELAYS = (0.05, 0.2, 1.0, 3.0)
+
+
+async def _persist(write: Any, *args: Any) -> None:
+    for delay in (*PERSIST_DELAYS, None):
+        try:
+            await to_thread.run_sync(write, *args)
+            return
+        except DBAPIError:
+            if delay is None:
+                raise
+            log.warning("storing an idempotent answer failed; retrying", exc_info=True)
+            await anyio.sleep(delay)
 
 
 async def _read_body(receive: Receive) -> bytes | None:
