@@ -23,6 +23,7 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -145,7 +146,7 @@ async def load(base: str, world: dict[str, Any], rate: float, seconds: float) ->
         ]
     )
     latencies: dict[str, list[float]] = {"submit": [], "read": []}
-    statuses: dict[int, int] = {}
+    statuses: dict[str, int] = {}
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as c:
         start = time.perf_counter()
@@ -153,9 +154,18 @@ async def load(base: str, world: dict[str, Any], rate: float, seconds: float) ->
         async def one(i: int) -> None:
             await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
             t0 = time.perf_counter()
-            if i % 2 == 0:
+            kind = "submit" if i % 2 == 0 else "read"
+            try:
+                code = await request(kind)
+            except httpx.HTTPError as exc:  # counted, not raised: the sampling goes on
+                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+                return
+            latencies[kind].append(time.perf_counter() - t0)
+            statuses[code] = statuses.get(code, 0) + 1
+
+        async def request(kind: str) -> str:
+            if kind == "submit":
                 person, job_id = next(pairs)
-                kind = "submit"
                 r = await c.post(
                     "/v1/proposals",
                     json={
@@ -167,10 +177,8 @@ async def load(base: str, world: dict[str, Any], rate: float, seconds: float) ->
                     headers={"Authorization": f"Bearer {person['token']}"},
                 )
             else:
-                kind = "read"
                 r = await c.get(next(reads), headers={"Authorization": f"Bearer {reader}"})
-            latencies[kind].append(time.perf_counter() - t0)
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            return str(r.status_code)
 
         await asyncio.gather(*(one(i) for i in range(int(rate * seconds))))
         elapsed = time.perf_counter() - start
@@ -183,7 +191,7 @@ async def load(base: str, world: dict[str, Any], rate: float, seconds: float) ->
             for k, v in latencies.items()
             for p in ("p50", "p99")
         },
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "statuses": dict(sorted(statuses.items())),
     }
 
 
@@ -217,7 +225,12 @@ def main() -> None:
             sampler.join()
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                out["server_killed"] = "did not stop within 30 s of SIGTERM"
     out["server"] = {"workers": args.workers, "processes": sampler.processes}
     out["samples"] = len(sampler.rss)
     out["rss"] = series_summary(sampler.rss)
