@@ -7,6 +7,7 @@ kept in memory: idempotency keys and the simulated clock live in the database.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -135,4 +136,11 @@ def _optional_routers() -> list[Any]:
 def create_app_from_env() -> FastAPI:
     """The app from ``CONNECTS_*`` settings (``uvicorn --factory``; one per worker)."""
     settings = Settings()
-    return create_app(build(settings), settings, owns_ctx=True)
+    app = create_app(build(settings), settings, owns_ctx=True)
+    # Everything built so far lives as long as the process: keep it out of the cyclic
+    # collector's full passes, and collect the young generation less often. Fewer,
+    # shorter pauses under load (the tail of the latency).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+    return app

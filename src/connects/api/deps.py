@@ -18,6 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from connects.api.errors import Unauthorized
 from connects.config import Settings
@@ -89,7 +90,13 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _bearer = HTTPBearer(auto_error=False, description="A person's token, or the operator's.")
 
 
-def get_principal(
+# Where the idempotency middleware leaves the principal it already looked up, as
+# ``(token, principal)``, so the route does not look the token up a second time.
+PRINCIPAL_STATE = "connects.principal"
+
+
+async def get_principal(
+    request: Request,
     ctx: CtxDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -97,7 +104,13 @@ def get_principal(
     """The caller; 401 without a token or with one nobody holds."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send Authorization: Bearer <token>")
-    principal = principal_for_token(ctx, settings, credentials.credentials)
+    token = credentials.credentials
+    known = request.scope.get("state", {}).get(PRINCIPAL_STATE)
+    principal: Principal | None
+    if known is not None and hmac.compare_digest(known[0].encode(), token.encode()):
+        principal = known[1]
+    else:
+        principal = await run_in_threadpool(principal_for_token, ctx, settings, token)
     if principal is None:
         raise Unauthorized("the token is not valid")
     return principal

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connects.api.deps import principal_for_token
+from connects.api.deps import PRINCIPAL_STATE, principal_for_token
 from connects.api.errors import error_body
 from connects.config import Settings
 from connects.db.schema import idempotency_keys
@@ -71,7 +71,7 @@ class KeyStore:
     def claim(self, principal: str, key: str, method: str, path: str, body_hash: str) -> Claim:
         for _ in range(2):
             now = self.ctx.now()
-            with self.ctx.db.begin() as conn:
+            with self.ctx.db.statements() as conn:
                 inserted = insert_ignore(
                     conn,
                     idempotency_keys,
@@ -121,7 +121,7 @@ class KeyStore:
     def finish(
         self, principal: str, key: str, status: int, body: bytes, content_type: str | None
     ) -> None:
-        with self.ctx.db.begin() as conn:
+        with self.ctx.db.statements() as conn:
             conn.execute(
                 update(idempotency_keys)
                 .where(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
@@ -133,7 +133,7 @@ class KeyStore:
             )
 
     def release(self, principal: str, key: str) -> None:
-        with self.ctx.db.begin() as conn:
+        with self.ctx.db.statements() as conn:
             conn.execute(self._unanswered(principal, key))
 
 
@@ -209,6 +209,7 @@ class IdempotencyMiddleware:
                 await self.app(scope, receive, send)
                 return
             principal = found.key
+            scope.setdefault("state", {})[PRINCIPAL_STATE] = (token.strip(), found)
         body = await _read_body(receive)
         if body is None:
             await _too_large(send)

@@ -98,6 +98,17 @@ class Database:
             yield conn
 
     @contextmanager
+    def statements(self) -> Iterator[Connection]:
+        """For statements that each stand alone (no lock held from one to the next):
+        autocommit on PostgreSQL, one round trip each; a write transaction on SQLite."""
+        if self.is_sqlite:
+            with self.begin() as conn:
+                yield conn
+            return
+        with self.read_engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads: a read-only transaction on SQLite, autocommit on PG."""
         if not self.is_sqlite:

@@ -15,9 +15,18 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     Whether it was is read from ``RETURNING``, not ``rowcount``: on PostgreSQL (psycopg 3
     with SQLAlchemy 2.1) ``rowcount`` is -1 here whether or not a row went in.
     """
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = maker(table).values(**values).on_conflict_do_nothing()
-    key = next(iter(table.primary_key.columns), None)
-    if key is None:
-        return bool(conn.execute(stmt).rowcount > 0)
-    return conn.execute(stmt.returning(key)).first() is not None
+    stmt = _IGNORING.get((conn.dialect.name, table.name))
+    if stmt is None:
+        maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = maker(table).on_conflict_do_nothing()
+        key = next(iter(table.primary_key.columns), None)
+        if key is not None:
+            stmt = stmt.returning(key)
+        _IGNORING[(conn.dialect.name, table.name)] = stmt
+    if not stmt.returning_column_descriptions:
+        return bool(conn.execute(stmt, values).rowcount > 0)
+    return conn.execute(stmt, values).first() is not None
+
+
+# Built once per dialect and table: building a statement costs more than running it.
+_IGNORING: dict[tuple[str, str], Any] = {}
