@@ -8,8 +8,13 @@ For each database the same run measures
   transaction per spend (lock the account, pick a lot, update it, insert the proposal,
   the entry and the allocation, update the account);
 
+* ``library_concurrent``: the library from 16 threads at once, so submissions to the
+  pool meet in the group commit (``services.batching``): several spends per
+  transaction, against the raw one-transaction-per-spend figure;
+
 and reports spends/s, p50/p99 latency in ms, and library/raw as ``ratio`` (target
->= 0.5). Prints one JSON document. ``python bench/ledger.py --spends 2000``.
+>= 0.5; ``concurrent_ratio`` for the threaded run). Prints one JSON document.
+``python bench/ledger.py --spends 2000``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -156,15 +162,59 @@ def _figures(done: int, elapsed: float, latencies: list[float]) -> dict[str, Any
     }
 
 
+def run_library_concurrent(url: str, spends: int, threads: int = 16) -> dict[str, Any]:
+    """``threads`` callers submit to one pool at once: the group commit batches them."""
+    members = 50
+    jobs = -(-spends // members)
+    ctx, agency, member_ids, job_ids = funded_agency(
+        url, members=members, jobs=jobs, pool=spends + 10, pool_size=threads
+    )
+    pairs = iter([(j, m) for j in job_ids for m in member_ids][:spends])
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        while True:
+            with lock:
+                pair = next(pairs, None)
+            if pair is None:
+                return
+            job_id, member = pair
+            t0 = time.perf_counter()
+            proposals.submit_proposal(
+                ctx,
+                Actor("user", member),
+                job_id=job_id,
+                account_id=agency,
+                freelancer_id=member,
+                expected_connects=1,
+            )
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=caller) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    ctx.db.dispose()
+    return {"threads": threads, **_figures(len(latencies), elapsed, latencies)}
+
+
 def compare(url_factory: Any, spends: int) -> dict[str, Any]:
     with url_factory() as url:
         library = run_library(url, spends)
     with url_factory() as url:
+        concurrent = run_library_concurrent(url, spends)
+    with url_factory() as url:
         raw = run_raw(url, spends)
     return {
         "library": library,
+        "library_concurrent": concurrent,
         "raw": raw,
         "ratio": round(library["spends_per_s"] / raw["spends_per_s"], 3),
+        "concurrent_ratio": round(concurrent["spends_per_s"] / raw["spends_per_s"], 3),
         "target": 0.5,
     }
 

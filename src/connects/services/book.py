@@ -129,21 +129,19 @@ class AccountBook:
 
     def flush(self) -> None:
         """Write the held-back lot changes, entries, allocations and events."""
-        if self._lot_deltas:
-            self.conn.execute(
-                _LOT_ADD,
-                [{"lot_id": k, "delta": d} for k, d in self._lot_deltas.items() if d],
-            )
-            self._lot_deltas = {}
-        if self._entry_rows:
-            self.conn.execute(_INSERT_ENTRY, self._entry_rows)
-            self._entry_rows = []
-        if self._allocation_rows:
-            self.conn.execute(_INSERT_ALLOCATIONS, self._allocation_rows)
-            self._allocation_rows = []
-        if self._event_rows:
-            self.conn.execute(_INSERT_EVENTS, self._event_rows)
-            self._event_rows = []
+        deltas = [{"lot_id": k, "delta": d} for k, d in self._lot_deltas.items() if d]
+        for statement, rows in (
+            (_LOT_ADD, deltas),
+            (_INSERT_ENTRY, self._entry_rows),
+            (_INSERT_ALLOCATIONS, self._allocation_rows),
+            (_INSERT_EVENTS, self._event_rows),
+        ):
+            if rows:  # one row: a plain execute, cheaper than the executemany path
+                self.conn.execute(statement, rows[0] if len(rows) == 1 else rows)
+        self._lot_deltas = {}
+        self._entry_rows = []
+        self._allocation_rows = []
+        self._event_rows = []
 
     # -- lots -----------------------------------------------------------------------
 

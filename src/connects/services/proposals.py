@@ -274,7 +274,11 @@ def _pass(
     with ctx.db.begin() as conn:
         # Lock order, as everywhere: jobs (in id order) before the account.
         job_ids = sorted({a.job_id for _, a in asks})
-        by_job = {r.id: r for r in conn.execute(_JOBS_FOR_SHARE, {"job_ids": job_ids})}
+        if len(job_ids) == 1:
+            found = conn.execute(_JOB_BY_LOCK["share"], {"job_id": job_ids[0]})
+        else:
+            found = conn.execute(_JOBS_FOR_SHARE, {"job_ids": job_ids})
+        by_job = {r.id: r for r in found}
         try:
             book = AccountBook.lock(conn, account_id, now, buffered=True)
         except NotFound as refusal:
@@ -308,7 +312,8 @@ def _pass(
             accepted.append((i, ask, job, row))
         if not accepted:
             raise _Late({}, answers)  # every ask refused: roll back, nothing is written
-        inserted = set(conn.execute(_INSERT_PROPOSALS[conn.dialect.name], rows).scalars())
+        insert = _INSERT_PROPOSALS[conn.dialect.name]
+        inserted = set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
         late: dict[int, ConnectsError] = {
             i: _already_applied() for i, _, _, row in accepted if row["id"] not in inserted
         }
