@@ -62,21 +62,39 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     f"raw {r['raw']['spends_per_s']}/s, ratio {r['ratio']} (>= 0.5)",
                 )
             )
-    http = results.get("http", {})
-    if "http_open_loop" in http:
-        o, m = http["http_open_loop"], http["http_max"]
-        rows.append(
-            (
-                "HTTP at 300 req/s, PostgreSQL, 2 workers",
-                f"{o['requests_per_s']}/s, p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms",
-                "p99 < 50 ms",
+    for db in ("sqlite", "postgresql"):
+        r = ledger.get(db, {})
+        if "concurrent_ratio" in r:
+            c = r["library_concurrent"]
+            rows.append(
+                (
+                    f"library spends/s, {db}, {c['threads']} threads (group commit)",
+                    f"{c['spends_per_s']} (p99 {c['p99_ms']} ms)",
+                    f"{r['concurrent_ratio']} x raw (explore: > 1)",
+                )
             )
-        )
+    for db in ("postgresql", "sqlite"):
+        h = results.get("http", {}).get(db, {})
+        if "open_loop" not in h:
+            continue
+        where = f"{db}, {h['workers']} worker(s)"
+        for name, o in (
+            ("", h["open_loop"]),
+            (" with Idempotency-Key", h["open_loop_with_idempotency_keys"]),
+        ):
+            rows.append(
+                (
+                    f"HTTP at {o['offered_rate']:.0f} req/s{name}, {where}",
+                    f"{o['requests_per_s']}/s, p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms",
+                    "p99 < 50 ms",
+                )
+            )
+        m = h["max"]
         rows.append(
             (
-                "HTTP max, PostgreSQL, 2 workers",
-                f"{m['requests_per_s']}/s",
-                f"raw {http['raw']['spends_per_s']}/s, ratio {http['ratio']} (>= 0.25)",
+                f"HTTP max, {where}",
+                f"{m['requests_per_s']}/s (p99 {m['p99_ms']} ms)",
+                f"raw {h['raw']['spends_per_s']}/s, ratio {h['ratio']} (>= 0.25)",
             )
         )
     for db in ("sqlite", "postgresql"):
