@@ -235,6 +235,8 @@ def serve(
 ) -> None:
     """Serve the API and run the background work (cycles, expiry, pending purchases)."""
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
@@ -254,16 +256,25 @@ def serve(
     # state they share (idempotency keys, the simulated clock) is in the database.
     os.environ["CONNECTS_DATABASE_URL"] = settings.database_url
     os.environ["CONNECTS_BACKGROUND_INTERVAL_SECONDS"] = str(every)
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its counters to files here; /metrics adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="connects-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(
-        "connects.api.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        log_config=logs.config_dict(settings.log_level),  # JSON lines, secrets scrubbed
-    )
+    try:
+        uvicorn.run(
+            "connects.api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            log_config=logs.config_dict(settings.log_level),  # JSON lines, secrets scrubbed
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _demo_token(settings: Settings, email: str) -> str:

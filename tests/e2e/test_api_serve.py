@@ -112,5 +112,17 @@ def test_serve_with_two_workers_on_postgresql(pg_url: str) -> None:
                 r = c.post(f"{base}/v1/admin/clock", json={"advance": "PT0S"}, headers=op)
                 nows.add(r.json()["now"])
         assert len(nows) == 1  # one simulated clock for every worker (R33)
+        # /metrics adds up every worker's counters (prometheus multi-process mode).
+        for _ in range(20):
+            with httpx.Client() as c:
+                assert c.get(f"{base}/v1/jobs/job_none", headers=op).status_code in (403, 404)
+        text = httpx.get(f"{base}/metrics").text
+        counted = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("connects_http_requests_total{")
+            and 'route="/v1/jobs/{job_id}"' in line
+        )
+        assert counted == 20
     finally:
         stop(proc)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 
 from connects.api.deps import CtxDep
@@ -37,4 +39,8 @@ def healthz(ctx: CtxDep) -> Response:
 )
 def metrics() -> Response:
     """Prometheus metrics: requests and latency by route, Connects spent, top-ups."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: add them all up
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
