@@ -31,11 +31,6 @@ from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
 from connects.services import topup_trigger
 
-_LOT_DEBIT = (
-    update(lots)
-    .where(lots.c.id == bindparam("lot_id"))
-    .values(remaining=lots.c.remaining - bindparam("take"))
-)
 _TOPUP_COLUMNS = (
     "enabled",
     "per_topup",
@@ -72,11 +67,6 @@ _SAVE = (
         earnings_cents=bindparam("earnings_"),
         next_cycle_at=bindparam("next_cycle_at_"),
     )
-)
-_LOT_CREDIT = (
-    update(lots)
-    .where(lots.c.id == bindparam("lot_id"))
-    .values(remaining=lots.c.remaining + bindparam("take"))
 )
 
 
@@ -167,8 +157,7 @@ class AccountBook:
                 self._lot_deltas[lot_id] = self._lot_deltas.get(lot_id, 0) + sign * take
         else:
             self.conn.execute(
-                _LOT_DEBIT if sign < 0 else _LOT_CREDIT,
-                [{"lot_id": lot_id, "take": take} for lot_id, take in takes],
+                _LOT_ADD, [{"lot_id": lot_id, "delta": sign * take} for lot_id, take in takes]
             )
         if self._lots is not None:
             for lot_id, take in takes:
