@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 
 from connects.api.schemas import ErrorBody
-from connects.domain.errors import InvalidRequest
+from connects.domain.cursors import number_cursor
 
 API_PREFIX = "/v1"
 
@@ -55,11 +55,7 @@ PAYMENT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def page(items: list[Any], limit: int, cursor: str | None) -> dict[str, Any]:
     """One page of an in-memory list (short lists: members, cards, grants)."""
-    start = 0
-    if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 9:
-            raise InvalidRequest("cursor is not one this API gave", field="cursor")
-        start = int(cursor)
+    start = number_cursor(cursor, max_digits=9) or 0  # an offset into the list
     chunk = items[start : start + limit]
     more = start + limit < len(items)
     return {"items": chunk, "next_cursor": str(start + limit) if more else None}

@@ -10,6 +10,8 @@ import os
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+_CHARS = frozenset(_ALPHABET)
+_BODY = 26  # characters after "<prefix>_": 10 of time, 16 random
 
 
 def _b32(value: int, length: int) -> str:
@@ -25,3 +27,10 @@ def new_id(prefix: str) -> str:
     millis = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     return f"{prefix}_{_b32(millis, 10)}{_b32(rand, 16)}"
+
+
+def is_id(value: object, prefix: str) -> bool:
+    """Whether ``value`` has the shape ``new_id(prefix)`` gives (e.g. a paging cursor)."""
+    if not isinstance(value, str) or len(value) != len(prefix) + 1 + _BODY:
+        return False
+    return value.startswith(f"{prefix}_") and _CHARS.issuperset(value[len(prefix) + 1 :])

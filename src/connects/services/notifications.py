@@ -22,6 +22,7 @@ from connects.db.schema import (
     events,
     notification_settings,
 )
+from connects.domain.cursors import id_cursor
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor
@@ -146,11 +147,9 @@ def add_channel(
     return view
 
 
-def _page_args(limit: int, cursor: str | None) -> int:
+def _page_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit is 1 to {MAX_PAGE}", field="limit")
-    if cursor is not None and (not isinstance(cursor, str) or len(cursor) > 40):
-        raise InvalidRequest("cursor is not valid", field="cursor")
     return limit
 
 
@@ -158,7 +157,8 @@ def list_channels(
     ctx: Context, who: Actor, account_id: str, limit: int = 50, cursor: str | None = None
 ) -> dict[str, Any]:
     """The account's channels, oldest first, targets masked (owner/admin)."""
-    limit = _page_args(limit, cursor)
+    limit = _page_limit(limit)
+    cursor = id_cursor(cursor, "chn")  # the id of the last channel shown
     now = ctx.now()
     with ctx.db.read() as conn:
         authorize(conn, account_id, who, Action.MANAGE, now)
@@ -347,7 +347,8 @@ def list_notifications(
     status: str | None = None,
 ) -> dict[str, Any]:
     """Sent, pending and dead notifications, newest first, each with every attempt (R29)."""
-    limit = _page_args(limit, cursor)
+    limit = _page_limit(limit)
+    cursor = id_cursor(cursor, "dlv")  # the id of the last delivery shown
     if status is not None and status not in ("pending", "sending", "sent", "dead"):
         raise InvalidRequest("status is pending, sending, sent or dead", field="status")
     now = ctx.now()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from connects.db.schema import auto_topup_settings, grants, topups
+from connects.domain.cursors import id_cursor
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.ids import new_id
 from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor
@@ -190,10 +191,7 @@ def history(
     """Every top-up attempt, newest first: time, quantity, cost, trigger, status, reason."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InvalidRequest("limit must be from 1 to 1000", field="limit")
-    if cursor is not None and (
-        not isinstance(cursor, str) or not cursor.startswith("tup_") or len(cursor) > 40
-    ):
-        raise InvalidRequest("cursor is not one this API gave", field="cursor")
+    cursor = id_cursor(cursor, "tup")
     now = ctx.now()
     with ctx.db.read() as conn:
         authorize(conn, account_id, who, Action.VIEW, now)

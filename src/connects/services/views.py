@@ -17,6 +17,7 @@ from sqlalchemy import Connection, and_, case, func, select
 from connects.db.schema import accounts, entries, jobs, lots, memberships, proposals, users
 from connects.db.schema import billing_methods as billing_methods_table
 from connects.domain.calendar import EXPIRING_WINDOW, month_key, month_start, zone
+from connects.domain.cursors import number_cursor
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.policy import Action, Actor
 from connects.services.access import authorize
@@ -181,11 +182,7 @@ def history(
         raise InvalidRequest("limit must be from 1 to 1000", field="limit")
     if kind is not None and kind not in ENTRY_KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(ENTRY_KINDS)}", field="kind")
-    before: int | None = None
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise InvalidRequest("cursor is not one this API gave", field="cursor")
-        before = int(cursor)
+    before = number_cursor(cursor)  # the sequence number of the last entry shown
     now = ctx.now()
     with ctx.db.read() as conn:
         authorize(conn, account_id, who, Action.VIEW, now)
