@@ -38,8 +38,37 @@ DbUrl = Annotated[
 ]
 
 
+# ``connects serve`` and ``connects worker`` exit with this when the database never
+# answered at start-up (see ``--wait``).
+EXIT_NO_DATABASE = 3
+
+Wait = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        min=0,
+        metavar="SECONDS",
+        help="How long to wait at start-up for a database that does not answer yet "
+        "before exiting 3 (default: CONNECTS_DB_STARTUP_TIMEOUT, 30; 0: try once).",
+    ),
+]
+
+
 def _settings(database_url: str | None) -> Settings:
     return Settings(database_url=database_url) if database_url else Settings()
+
+
+def _wait_for_database(settings: Settings, wait: float | None) -> None:
+    """Start-up of ``serve`` and ``worker``, before the engine is first used: wait for a
+    database that is (re)starting, logging each retry; exit 3 if it never answers."""
+    from connects.db.wait import DatabaseUnavailable, wait_for_database
+
+    timeout = settings.db_startup_timeout if wait is None else wait
+    try:
+        wait_for_database(settings.database_url, timeout)
+    except DatabaseUnavailable as exc:
+        sys.stderr.write(f"connects: {exc}\n")
+        raise typer.Exit(EXIT_NO_DATABASE) from None
 
 
 def _fail(exc: ConnectsError) -> None:
@@ -232,6 +261,7 @@ def serve(
         typer.Option(min=0, help="Seconds between runs of the background work (0: none)."),
     ] = 5.0,
     database_url: DbUrl = None,
+    wait: Wait = None,
 ) -> None:
     """Serve the API and run the background work (cycles, expiry, pending purchases)."""
     import os
@@ -244,6 +274,8 @@ def serve(
     from connects.demo import DEMO_OWNER_EMAIL
 
     settings = _settings(database_url)
+    logs.configure(settings.log_level)  # JSON lines from the start (uvicorn's config too)
+    _wait_for_database(settings, wait)
     upgrade(settings.database_url)
     if load_demo:
         if _demo_exists(settings, DEMO_OWNER_EMAIL):
@@ -302,6 +334,7 @@ def worker(
         float, typer.Option(min=1, help="How long a claimed notification is held.")
     ] = 60.0,
     database_url: DbUrl = None,
+    wait: Wait = None,
 ) -> None:
     """Run the background work: cycles, expiry, pending purchases and top-ups, the
     expiring digest, and notification delivery. Run as many as you like on PostgreSQL."""
@@ -317,6 +350,7 @@ def worker(
     settings = _settings(database_url)
     logs.configure(settings.log_level)  # JSON lines, secrets scrubbed
     check_key(settings.secret_key, production=settings.mode == "production")
+    _wait_for_database(settings, wait)
     ctx = build(settings)
     runner = Worker(
         ctx, default_notifier(ctx), policy=DeliveryPolicy(lease=timedelta(seconds=lease_seconds))

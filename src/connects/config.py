@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     mode: Literal["dev", "production"] = "dev"
     database_url: str = "sqlite:///./connects.db"
     db_pool_size: int = 10
+    # ``connects serve`` and ``connects worker``: how long to wait at start-up for a
+    # database that does not answer yet (restarting), retrying with a growing pause,
+    # before exiting non-zero; 0 tries once (connects.db.wait).
+    db_startup_timeout: float = 30.0
     clock: Literal["system", "simulated"] = "system"
     operator_token: str | None = None
     # The auto top-up service's bearer token: it acts as the business manager
