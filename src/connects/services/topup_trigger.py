@@ -57,17 +57,23 @@ def settings_from(row: Mapping[str, Any] | None) -> TopUpSettings:
     )
 
 
+def bought_in_month_sum(account_id: str, month: str) -> Any:
+    """Connects bought or being bought by auto top-up in ``month`` (``YYYY-MM``), as a
+    scalar subquery."""
+    return (
+        select(func.coalesce(func.sum(topups.c.quantity), 0))
+        .where(
+            topups.c.account_id == account_id,
+            topups.c.month == month,
+            topups.c.status.in_(COUNTED),
+        )
+        .scalar_subquery()
+    )
+
+
 def bought_in_month(conn: Connection, account_id: str, month: str) -> int:
     """Connects bought or being bought by auto top-up in ``month`` (``YYYY-MM``)."""
-    return int(
-        conn.execute(
-            select(func.coalesce(func.sum(topups.c.quantity), 0)).where(
-                topups.c.account_id == account_id,
-                topups.c.month == month,
-                topups.c.status.in_(COUNTED),
-            )
-        ).scalar_one()
-    )
+    return int(conn.execute(select(bought_in_month_sum(account_id, month))).scalar_one())
 
 
 def on_balance_drop(book: AccountBook, before: int) -> str | None:

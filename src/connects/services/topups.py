@@ -10,19 +10,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import insert, select, update
 
 from connects.db.schema import auto_topup_settings, grants, topups
 from connects.domain.cursors import id_cursor
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.ids import new_id
 from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor
-from connects.domain.topup import grant_status
+from connects.domain.topup import TopUpSettings, grant_status
 from connects.services import topup_runner
 from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
-from connects.services.topup_trigger import bought_in_month, load_settings
+from connects.services.topup_trigger import load_settings
 
 MAX_GRANTEE = 64
 
@@ -156,10 +156,8 @@ def put_settings(ctx: Context, who: Actor, account_id: str, **fields: Any) -> di
     return new.as_dict()
 
 
-def overview_settings(conn: Connection, account_id: str, month: str) -> dict[str, Any]:
-    """The settings with this month's auto purchases and what is left (R26)."""
-    settings = load_settings(conn, account_id)
-    bought = bought_in_month(conn, account_id, month)
+def settings_overview(settings: TopUpSettings, bought: int) -> dict[str, Any]:
+    """``settings`` with ``bought`` this month and what is left of the monthly limit."""
     return {
         **settings.as_dict(),
         "bought_this_month": bought,
