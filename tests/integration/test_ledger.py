@@ -1115,6 +1115,9 @@ def test_verify_finds_nothing_on_a_sound_ledger(world: World, clock: SimulatedCl
             "through lots",
         ),
         ("UPDATE accounts SET seq = seq + 1 WHERE id = :a", "numbered badly"),
+        # no foreign key holds allocations to their entry and lot: verify does (0006)
+        ("UPDATE allocations SET lot_id = lot_id || 'x' WHERE account_id = :a", "names an"),
+        ("UPDATE allocations SET entry_id = entry_id || 'x' WHERE account_id = :a", "names an"),
         (
             "UPDATE entries SET balance_after = balance_after + 2 WHERE account_id = :a "
             "AND seq = (SELECT seq FROM accounts WHERE id = :a)",

@@ -137,14 +137,32 @@ entries = Table(
     UniqueConstraint("account_id", "dedupe_key"),
 )
 Index("ix_entries_account_at", entries.c.account_id, entries.c.at)
-Index("ix_entries_account_member_at", entries.c.account_id, entries.c.member_id, entries.c.at)
+# Entries made by a member (usage by member); system entries have no member_id.
+Index(
+    "ix_entries_account_member_at",
+    entries.c.account_id,
+    entries.c.member_id,
+    entries.c.at,
+    sqlite_where=entries.c.member_id.is_not(None),
+    postgresql_where=entries.c.member_id.is_not(None),
+)
+# An account's refunds: every rollover asks for them (R9, R15).
+Index(
+    "ix_entries_account_refunds",
+    entries.c.account_id,
+    sqlite_where=entries.c.kind == "refund",
+    postgresql_where=entries.c.kind == "refund",
+)
 
 allocations = Table(
     "allocations",
     metadata,
     Column("account_id", ID, nullable=False),
-    Column("entry_id", ID, ForeignKey("entries.id"), primary_key=True),
-    Column("lot_id", ID, ForeignKey("lots.id"), primary_key=True),
+    # No foreign keys: keyed by entry or lot id alone, they could not hold across
+    # shards of a database split by account. ``connects verify`` checks that every
+    # allocation names an entry and a lot of its own account.
+    Column("entry_id", ID, primary_key=True),
+    Column("lot_id", ID, primary_key=True),
     Column("amount", Integer, nullable=False),
     CheckConstraint("amount > 0", name="amount_positive"),
 )

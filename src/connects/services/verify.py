@@ -3,14 +3,15 @@
 For each account: the stored balance equals the sum of its entries, equals what is
 left in its lots; its entries are numbered 1..seq with no gap and the last one's
 ``balance_after`` is the balance; every debit or credit entry moved exactly its
-amount through its lots (allocations).
+amount through its lots (allocations), and every allocation names an entry and a lot
+of its own account (the database holds no foreign key for this: see migration 0006).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from connects.db.schema import accounts, allocations, entries, lots
 from connects.services.context import Context
@@ -91,5 +92,31 @@ def verify(ctx: Context) -> list[Breach]:
         for acct, entry_id, amount, got in bad_moves:
             breaches.append(
                 Breach(acct, f"entry {entry_id} of {amount} moved {got or 0} through lots")
+            )
+        strays = conn.execute(
+            select(allocations.c.account_id, allocations.c.entry_id, allocations.c.lot_id)
+            .outerjoin(
+                entries,
+                and_(
+                    entries.c.id == allocations.c.entry_id,
+                    entries.c.account_id == allocations.c.account_id,
+                ),
+            )
+            .outerjoin(
+                lots,
+                and_(
+                    lots.c.id == allocations.c.lot_id,
+                    lots.c.account_id == allocations.c.account_id,
+                ),
+            )
+            .where(or_(entries.c.id.is_(None), lots.c.id.is_(None)))
+        ).all()
+        for acct, entry_id, lot_id in strays:
+            breaches.append(
+                Breach(
+                    acct,
+                    f"allocation of entry {entry_id} to lot {lot_id}"
+                    " names an entry or lot the account does not have",
+                )
             )
     return breaches
