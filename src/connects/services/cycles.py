@@ -131,9 +131,10 @@ def sweep_expired(ctx: Context, batch: int = 500) -> int:
             return removed
 
 
-def run_cycles_bulk(ctx: Context, batch: int = 20_000) -> int:
+def run_cycles_bulk(ctx: Context, batch: int = 5_000, workers: int = 2) -> int:
     """Every due cycle as set-based SQL on PostgreSQL (same ledger as
-    :func:`run_due_cycles`); see :mod:`connects.services.cycles_bulk`."""
+    :func:`run_due_cycles`, which it is on SQLite); see
+    :mod:`connects.services.cycles_bulk`."""
     from connects.services.cycles_bulk import run_cycles_bulk as bulk
 
-    return bulk(ctx, batch)
+    return bulk(ctx, batch, workers)

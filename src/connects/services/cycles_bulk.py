@@ -20,6 +20,7 @@ hook decides top-ups; so are all accounts on SQLite.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,21 +51,47 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def run_cycles_bulk(ctx: Context, batch: int = 20_000) -> int:
+def run_cycles_bulk(ctx: Context, batch: int = 5_000, workers: int = 2) -> int:
     """Apply every due cycle, set-based; returns how many cycles ran. On SQLite this
-    is :func:`cycles.run_due_cycles`. Accounts the bulk path leaves (auto top-up on)
-    are then caught up one by one."""
+    is :func:`cycles.run_due_cycles`.
+
+    ``workers`` connections drain the due accounts side by side, each a batch of
+    ``batch`` accounts per transaction; ``SKIP LOCKED`` hands each batch to one of them
+    (and keeps other processes running this job off it). The work is CPU-bound inside
+    PostgreSQL, so a second connection uses a second core. Accounts the bulk path leaves
+    (auto top-up on) are then caught up one by one."""
     if ctx.db.dialect != "postgresql":
         return cycles.run_due_cycles(ctx)
+    with ctx.db.read() as conn:  # most ticks find nothing due: no temp tables, no threads
+        due = _exec(
+            conn,
+            """
+            SELECT count(*) FROM (SELECT 1 FROM accounts WHERE next_cycle_at <= :now
+                                  LIMIT :enough) s
+            """,
+            now=_naive(ctx.now()),
+            enough=batch + 1,
+        ).scalar_one()
+    if not due:
+        ran = 0
+    elif workers <= 1 or due <= batch:
+        ran = _drain(ctx, batch)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="cycles") as pool:
+            drains = [pool.submit(_drain, ctx, batch) for _ in range(workers)]
+            ran = sum(drain.result() for drain in drains)
+    return ran + cycles.run_due_cycles(ctx)
+
+
+def _drain(ctx: Context, batch: int) -> int:
+    """Batches until fewer than ``batch`` due accounts were free to take."""
     total = 0
     while True:
-        now = ctx.now()
         with ctx.db.begin() as conn:
-            took, ran = _batch(ctx, conn, _naive(now), batch)
+            took, ran = _batch(ctx, conn, _naive(ctx.now()), batch)
         total += ran
         if took < batch:
-            break
-    return total + cycles.run_due_cycles(ctx)
+            return total
 
 
 def _exec(conn: Connection, sql: str, **params: Any) -> Any:
@@ -78,23 +105,34 @@ def _batch(ctx: Context, conn: Connection, now: datetime, batch: int) -> tuple[i
         CREATE TEMP TABLE bulk_due (
             id varchar(40) PRIMARY KEY, plan varchar(64), balance bigint, seq bigint,
             anchor_day int, timezone varchar(64), next_cycle_at timestamp,
-            threshold int
+            threshold int, balance0 bigint, seq0 bigint
         ) ON COMMIT DROP
         """,
     )
     took = _exec(
         conn,
         """
+        WITH claimed AS (
+            SELECT a.id, a.plan, a.balance, a.seq, a.anchor_day, a.timezone,
+                   a.next_cycle_at, a.low_balance_threshold
+            FROM accounts a
+            WHERE a.next_cycle_at <= :now
+              AND NOT EXISTS (SELECT 1 FROM auto_topup_settings t
+                              WHERE t.account_id = a.id AND t.enabled)
+            ORDER BY a.next_cycle_at
+            LIMIT :batch
+            FOR UPDATE OF a SKIP LOCKED
+        )
+        -- balance and seq as the expiry sweep (below) leaves them; balance0 and seq0
+        -- as they were, which the sweep's entries count on from
         INSERT INTO bulk_due
-        SELECT a.id, a.plan, a.balance, a.seq, a.anchor_day, a.timezone, a.next_cycle_at,
-               a.low_balance_threshold
-        FROM accounts a
-        WHERE a.next_cycle_at <= :now
-          AND NOT EXISTS (SELECT 1 FROM auto_topup_settings t
-                          WHERE t.account_id = a.id AND t.enabled)
-        ORDER BY a.id
-        LIMIT :batch
-        FOR UPDATE OF a SKIP LOCKED
+        SELECT c.id, c.plan, c.balance - coalesce(x.total, 0), c.seq + x.n, c.anchor_day,
+               c.timezone, c.next_cycle_at, c.low_balance_threshold, c.balance, c.seq
+        FROM claimed c
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n, sum(l.remaining) AS total FROM lots l
+            WHERE l.account_id = c.id AND l.remaining > 0 AND l.expires_at <= :now
+        ) x
         """,
         now=now,
         batch=batch,
@@ -120,6 +158,10 @@ def _batch(ctx: Context, conn: Connection, now: datetime, batch: int) -> tuple[i
             break
         ran += n
     _events(conn, now)
+    # A batch's ids are scattered over the table: probe them one by one. (A merge join
+    # walks the primary key from its start, so each batch would cost more than the last.)
+    _exec(conn, "SET LOCAL enable_mergejoin = off")
+    _exec(conn, "SET LOCAL enable_hashjoin = off")
     _exec(
         conn,
         """
@@ -158,8 +200,8 @@ def _sweep(conn: Connection, now: datetime) -> None:
         SELECT {_new_id("ent")} AS entry_id, x.*
         FROM (
             SELECT l.id AS lot_id, l.account_id, l.remaining, l.issued_at, l.expires_at,
-                   d.seq + row_number() OVER w AS seq,
-                   d.balance - sum(l.remaining) OVER w AS balance_after
+                   d.seq0 + row_number() OVER w AS seq,
+                   d.balance0 - sum(l.remaining) OVER w AS balance_after
             FROM lots l JOIN bulk_due d ON d.id = l.account_id
             WHERE l.remaining > 0 AND l.expires_at <= :now
             WINDOW w AS (PARTITION BY l.account_id ORDER BY l.id
@@ -196,15 +238,6 @@ def _sweep(conn: Connection, now: datetime) -> None:
         """
         INSERT INTO bulk_debits
         SELECT entry_id, account_id, -remaining, balance_after FROM bulk_exp
-        """,
-    )
-    _exec(
-        conn,
-        """
-        UPDATE bulk_due d SET seq = s.seq, balance = s.balance_after
-        FROM (SELECT DISTINCT ON (account_id) account_id, seq, balance_after
-              FROM bulk_exp ORDER BY account_id, seq DESC) s
-        WHERE d.id = s.account_id
         """,
     )
 
@@ -254,7 +287,7 @@ def _round(conn: Connection, now: datetime) -> int:
         """
         CREATE TEMP TABLE bulk_cur ON COMMIT DROP AS
         SELECT d.id, d.plan, d.next_cycle_at AS cycle_at, c.next_at, c.lot_expires,
-               c.cycle_key, p.monthly, p.cap
+               c.cycle_key, p.monthly, p.cap, d.seq, d.balance
         FROM bulk_due d
         JOIN bulk_cal c ON c.anchor_day = d.anchor_day AND c.timezone = d.timezone
                        AND c.cycle_at = d.next_cycle_at
@@ -269,7 +302,16 @@ def _round(conn: Connection, now: datetime) -> int:
     _grant(conn, now)
     _exec(
         conn,
-        "UPDATE bulk_due d SET next_cycle_at = c.next_at FROM bulk_cur c WHERE d.id = c.id",
+        """
+        UPDATE bulk_due d
+        SET next_cycle_at = c.next_at,
+            seq = c.seq + (f.account_id IS NOT NULL)::int + (g.account_id IS NOT NULL)::int,
+            balance = c.balance - coalesce(f.excess, 0) + coalesce(g.monthly, 0)
+        FROM bulk_cur c
+        LEFT JOIN bulk_forfeits f ON f.account_id = c.id
+        LEFT JOIN bulk_grants g ON g.account_id = c.id
+        WHERE d.id = c.id
+        """,
     )
     return int(count)
 
@@ -278,6 +320,7 @@ def _forfeit(conn: Connection, now: datetime) -> None:
     """Plan-grant Connects live at the cycle start above the cap, taken soonest-expiring
     first (``domain.lots.rollover_forfeit``)."""
     _exec(conn, "DROP TABLE IF EXISTS bulk_takes")
+    _exec(conn, "DROP TABLE IF EXISTS bulk_forfeits")
     _exec(
         conn,
         """
@@ -316,9 +359,9 @@ def _forfeit(conn: Connection, now: datetime) -> None:
         f"""
         CREATE TEMP TABLE bulk_forfeits ON COMMIT DROP AS
         SELECT {_new_id("ent")} AS entry_id, t.account_id, t.excess, t.cap,
-               t.cycle_key, d.seq + 1 AS seq, d.balance - t.excess AS balance_after
+               t.cycle_key, c.seq + 1 AS seq, c.balance - t.excess AS balance_after
         FROM (SELECT DISTINCT account_id, excess, cap, cycle_key FROM bulk_takes) t
-        JOIN bulk_due d ON d.id = t.account_id
+        JOIN bulk_cur c ON c.id = t.account_id
         """,
     )
     _exec(
@@ -355,14 +398,6 @@ def _forfeit(conn: Connection, now: datetime) -> None:
         SELECT entry_id, account_id, -excess, balance_after FROM bulk_forfeits
         """,
     )
-    _exec(
-        conn,
-        """
-        UPDATE bulk_due d SET seq = f.seq, balance = f.balance_after
-        FROM bulk_forfeits f WHERE d.id = f.account_id
-        """,
-    )
-    _exec(conn, "DROP TABLE bulk_forfeits")
 
 
 def _grant(conn: Connection, now: datetime) -> None:
@@ -374,8 +409,9 @@ def _grant(conn: Connection, now: datetime) -> None:
         CREATE TEMP TABLE bulk_grants ON COMMIT DROP AS
         SELECT {_new_id("ent")} AS entry_id, {_new_id("lot")} AS lot_id,
                c.id AS account_id, c.plan, c.monthly, c.cycle_at, c.lot_expires, c.cycle_key,
-               d.seq + 1 AS seq, d.balance + c.monthly AS balance_after
-        FROM bulk_cur c JOIN bulk_due d ON d.id = c.id
+               c.seq + 1 + (f.account_id IS NOT NULL)::int AS seq,
+               c.balance - coalesce(f.excess, 0) + c.monthly AS balance_after
+        FROM bulk_cur c LEFT JOIN bulk_forfeits f ON f.account_id = c.id
         WHERE c.monthly > 0
         """,
     )
@@ -403,13 +439,6 @@ def _grant(conn: Connection, now: datetime) -> None:
         """
         INSERT INTO allocations (account_id, entry_id, lot_id, amount)
         SELECT account_id, entry_id, lot_id, monthly FROM bulk_grants
-        """,
-    )
-    _exec(
-        conn,
-        """
-        UPDATE bulk_due d SET seq = g.seq, balance = g.balance_after
-        FROM bulk_grants g WHERE d.id = g.account_id
         """,
     )
 

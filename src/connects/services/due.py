@@ -15,7 +15,7 @@ from connects.services.context import Context
 DueJob = Callable[[Context], int]
 
 DUE_JOBS: list[tuple[str, DueJob]] = [
-    ("cycles", cycles.run_due_cycles),  # R8, R9
+    ("cycles", cycles.run_cycles_bulk),  # R8, R9: set-based on PostgreSQL
     ("expired", cycles.sweep_expired),  # R10, R12
     ("purchases_resumed", purchases.resume_pending),  # R17
 ]
