@@ -240,7 +240,7 @@ def run_due(database_url: DbUrl = None) -> None:
     from connects.services import cycles, purchases
 
     ctx = build(_settings(database_url))
-    ran = cycles.run_due_cycles(ctx)
+    ran = cycles.run_cycles_bulk(ctx)
     expired = cycles.sweep_expired(ctx)
     resumed = purchases.resume_pending(ctx)
     console.print(
@@ -265,11 +265,8 @@ def serve(
 ) -> None:
     """Serve the API and run the background work (cycles, expiry, pending purchases)."""
     import os
-    import shutil
-    import tempfile
 
-    import uvicorn
-
+    from connects import supervisor
     from connects.db.migrate import upgrade
     from connects.demo import DEMO_OWNER_EMAIL
 
@@ -288,25 +285,16 @@ def serve(
     # state they share (idempotency keys, the simulated clock) is in the database.
     os.environ["CONNECTS_DATABASE_URL"] = settings.database_url
     os.environ["CONNECTS_BACKGROUND_INTERVAL_SECONDS"] = str(every)
-    metrics_dir = None
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Each worker writes its counters to files here; /metrics adds them up.
-        metrics_dir = tempfile.mkdtemp(prefix="connects-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
-    try:
-        uvicorn.run(
-            "connects.api.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            log_config=logs.config_dict(settings.log_level),  # JSON lines, secrets scrubbed
-        )
-    finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+    args = [host, str(port), str(workers), settings.log_level]
+    if workers == 1:
+        supervisor.main(args)  # the app runs in this process
+        return
+    # The parent only watches the workers: it becomes a small process that imports
+    # uvicorn alone, not this CLI with SQLAlchemy, Alembic and the app.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "connects.supervisor", *args])
 
 
 def _demo_token(settings: Settings, email: str) -> str:

@@ -1,0 +1,55 @@
+"""The parent process of ``connects serve --workers N``: uvicorn's supervisor alone.
+
+``connects serve`` does its set-up (wait for the database, migrate, demo data) in the
+full CLI, then replaces itself (``exec``) with this module, so the process that only
+watches the workers does not keep the CLI, SQLAlchemy, Alembic and the app in memory:
+it imports uvicorn and the logging setup, nothing else. Each worker builds its own app
+from the environment (``create_app_from_env``); the state they share (idempotency keys,
+the simulated clock) is in the database.
+
+    python -m connects.supervisor HOST PORT WORKERS LOG_LEVEL
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+APP = "connects.api.app:create_app_from_env"
+
+
+def run(host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
+    from connects import logs
+
+    logs.configure(log_level)
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its counters to files here; /metrics adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="connects-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            APP,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            log_config=logs.config_dict(log_level),  # JSON lines, secrets scrubbed
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def main(argv: list[str]) -> None:
+    host, port, workers, log_level = argv
+    run(host, int(port), int(workers), log_level)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through ``connects serve``
+    main(sys.argv[1:])
