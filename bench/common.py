@@ -45,7 +45,35 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "postgresql": pg_settings(),
     }
+
+
+# The server settings that move the write-heavy figures (the monthly cycle most).
+PG_SETTINGS = (
+    "server_version",
+    "shared_buffers",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "wal_compression",
+    "synchronous_commit",
+    "max_connections",
+)
+
+
+def pg_settings() -> dict[str, str] | str:
+    """The PostgreSQL server's version and write-path settings, or why there are none."""
+    try:
+        engine = create_engine(pg_base_url())
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(:n)"),
+                {"n": list(PG_SETTINGS)},
+            ).all()
+        engine.dispose()
+        return {name: value for name, value in rows}
+    except Exception as exc:  # reported in the JSON, never raised
+        return f"PostgreSQL unavailable: {type(exc).__name__}"
 
 
 @contextmanager
