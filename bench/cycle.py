@@ -131,7 +131,7 @@ def seed(ctx_url: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument(
         "--per-account",
         type=int,
