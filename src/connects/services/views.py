@@ -50,6 +50,13 @@ def _expired_unswept_sum(account_id: str, now: datetime) -> Any:
     return _open_sum(account_id, lots.c.expires_at <= now)
 
 
+def _expiring_sum(account_id: str, now: datetime) -> Any:
+    """What expires in (now, now+30d] (R12)."""
+    return _open_sum(
+        account_id, lots.c.expires_at > now, lots.c.expires_at <= now + EXPIRING_WINDOW
+    )
+
+
 def available(conn: Connection, account_id: str, now: datetime) -> int:
     """Spendable Connects now (R12)."""
     spendable = accounts.c.balance - _expired_unswept_sum(account_id, now)
@@ -131,9 +138,7 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
         accounts.c.id,
         accounts.c.timezone,
         (accounts.c.balance - _expired_unswept_sum(account_id, now)).label("spendable"),
-        _open_sum(
-            account_id, lots.c.expires_at > now, lots.c.expires_at <= now + EXPIRING_WINDOW
-        ).label("expiring"),
+        _expiring_sum(account_id, now).label("expiring"),
         *[c.label(f"topup_{c.name}") for c in auto_topup_settings.c],
     ]
     with ctx.db.read() as conn:
@@ -177,8 +182,7 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
 
 
 def expiring_total(conn: Connection, account_id: str, now: datetime) -> int:
-    window = (lots.c.expires_at > now, lots.c.expires_at <= now + EXPIRING_WINDOW)
-    return int(conn.execute(select(_open_sum(account_id, *window))).scalar_one())
+    return int(conn.execute(select(_expiring_sum(account_id, now))).scalar_one())
 
 
 def expiring(
