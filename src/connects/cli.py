@@ -286,14 +286,14 @@ def serve(
     os.environ["CONNECTS_DATABASE_URL"] = settings.database_url
     os.environ["CONNECTS_BACKGROUND_INTERVAL_SECONDS"] = str(every)
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
-    args = [host, str(port), str(workers), settings.log_level]
     if workers == 1:
-        supervisor.main(args)  # the app runs in this process
+        supervisor.run(host, port, workers, settings.log_level)  # the app runs in this process
         return
     # The parent only watches the workers: it becomes a small process that imports
     # uvicorn alone, not this CLI with SQLAlchemy, Alembic and the app.
     sys.stdout.flush()
     sys.stderr.flush()
+    args = [host, str(port), str(workers), settings.log_level]
     os.execv(sys.executable, [sys.executable, "-m", "connects.supervisor", *args])
 
 
