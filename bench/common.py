@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -83,19 +84,24 @@ def sqlite_database() -> Iterator[str]:
 
 
 @contextmanager
-def pg_database() -> Iterator[str]:
-    """A throw-away schema in the PostgreSQL database (dropped afterwards)."""
+def pg_database(keep: str | None = None) -> Iterator[str]:
+    """A throw-away schema in the PostgreSQL database (dropped afterwards), or, with
+    ``keep``, the schema of that name, made if missing and left in place (a large seed
+    measured more than once)."""
     base = pg_base_url()
-    schema = f"bench_{secrets.token_hex(4)}"
+    if keep is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", keep):
+        raise SystemExit(f"--keep: {keep!r} is not a plain lower-case schema name")
+    schema = keep or f"bench_{secrets.token_hex(4)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
     sep = "&" if "?" in base else "?"
     try:
         yield f"{base}{sep}options=-csearch_path%3D{schema}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        if keep is None:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
 
 

@@ -288,6 +288,22 @@ EXPLAIN = {
 }
 
 
+def _seeded(url: str, n: int) -> dict[str, Any] | None:
+    """A kept schema already seeded with ``n`` accounts: what it holds (no seed time)."""
+    ctx = build(Settings(database_url=url), clock=SimulatedClock(NOW), migrate=True)
+    try:
+        with ctx.db.read() as conn:
+            have = conn.execute(text("SELECT count(*) FROM accounts")).scalar_one()
+            if not have:
+                return None
+            if have != n:
+                raise SystemExit(f"--keep: the schema holds {have} accounts, not {n}")
+            lots = conn.execute(text("SELECT count(*) FROM lots")).scalar_one()
+        return {"reused": True, "accounts": have, "lots": lots}
+    finally:
+        ctx.db.dispose()
+
+
 def _driver_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
@@ -400,6 +416,12 @@ def main() -> None:
     parser.add_argument("--per-account", type=int, default=100)
     parser.add_argument("--reads", type=int, default=2000, help="timed reads of each kind")
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument(
+        "--keep",
+        metavar="SCHEMA",
+        help="seed into this schema once and keep it: later runs with the same name and "
+        "sizes measure without seeding again",
+    )
     args = parser.parse_args()
     n = args.lots // args.per_account
     out: dict[str, Any] = {
@@ -413,8 +435,8 @@ def main() -> None:
         out["skipped"] = reason
         print(json.dumps(out, indent=2))
         return
-    with pg_database() as url:
-        out["seed"] = seed(url, n, args.per_account)
+    with pg_database(args.keep) as url:
+        out["seed"] = _seeded(url, n) or seed(url, n, args.per_account)
         out["reads"] = measure(url, n, args.reads, args.warmup)
         out["plans"] = explain(url, n)
     out["target"] = {"p99_ms": 5}

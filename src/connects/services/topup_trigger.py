@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from connects.db.schema import auto_topup_settings, topups
 from connects.db.sql import insert_ignore
@@ -57,15 +57,15 @@ def settings_from(row: Mapping[str, Any] | None) -> TopUpSettings:
     )
 
 
-def bought_in_month_sum(account_id: str, month: str) -> Any:
+def bought_in_month_sum(account_id: Any, month: Any) -> Any:
     """Connects bought or being bought by auto top-up in ``month`` (``YYYY-MM``), as a
-    scalar subquery."""
+    scalar subquery; either may be a value or a SQL expression (a bind parameter)."""
     return (
         select(func.coalesce(func.sum(topups.c.quantity), 0))
         .where(
             topups.c.account_id == account_id,
             topups.c.month == month,
-            topups.c.status.in_(COUNTED),
+            or_(*(topups.c.status == status for status in COUNTED)),  # prebuilt: no IN
         )
         .scalar_subquery()
     )

@@ -12,7 +12,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, true
 
 from connects.db.schema import (
     accounts,
@@ -22,9 +22,11 @@ from connects.db.schema import (
     lots,
     memberships,
     proposals,
+    topups,
     users,
 )
 from connects.db.schema import billing_methods as billing_methods_table
+from connects.db.types import UTCDateTime
 from connects.domain.calendar import EXPIRING_WINDOW, month_key, month_start, zone
 from connects.domain.cursors import number_cursor
 from connects.domain.errors import InvalidRequest, NotFound
@@ -37,72 +39,98 @@ from connects.services.topups import settings_overview
 ENTRY_KINDS = ("grant", "purchase", "spend", "refund", "reward", "expire", "rollover_forfeit")
 
 
-def _open_sum(account_id: str, *conditions: Any) -> Any:
-    """Connects left in the account's open lots that meet ``conditions`` (a scalar subquery)."""
+# The account reads below are built once, with bind parameters, and only executed per
+# call: building a statement costs more Python time than PostgreSQL takes to answer it.
+_ACCOUNT_ID = bindparam("account_id", type_=accounts.c.id.type)
+_NOW = bindparam("now", type_=UTCDateTime())
+_HORIZON = bindparam("horizon", type_=UTCDateTime())  # now + the expiring window
+
+
+def _open_sum(*conditions: Any) -> Any:
+    """Connects left in the enclosing account's open lots that meet ``conditions`` (a
+    scalar subquery, correlated to ``accounts``)."""
     return (
         select(func.coalesce(func.sum(lots.c.remaining), 0))
-        .where(lots.c.account_id == account_id, lots.c.remaining > 0, *conditions)
+        .where(lots.c.account_id == accounts.c.id, lots.c.remaining > 0, *conditions)
         .scalar_subquery()
     )
 
 
-def _expired_unswept_sum(account_id: str, now: datetime) -> Any:
-    return _open_sum(account_id, lots.c.expires_at <= now)
+# Spendable now (R12): the stored balance less what sits in expired, unswept lots.
+_SPENDABLE = (accounts.c.balance - _open_sum(lots.c.expires_at <= _NOW)).label("spendable")
+# What expires in (now, now+30d] (R12).
+_EXPIRING = _open_sum(lots.c.expires_at > _NOW, lots.c.expires_at <= _HORIZON).label("expiring")
+_AVAILABLE = select(_SPENDABLE).where(accounts.c.id == _ACCOUNT_ID)
 
 
-def _expiring_sum(account_id: str, now: datetime) -> Any:
-    """What expires in (now, now+30d] (R12)."""
-    return _open_sum(
-        account_id, lots.c.expires_at > now, lots.c.expires_at <= now + EXPIRING_WINDOW
-    )
+def _params(account_id: str, now: datetime) -> dict[str, Any]:
+    return {"account_id": account_id, "now": now, "horizon": now + EXPIRING_WINDOW}
 
 
 def available(conn: Connection, account_id: str, now: datetime) -> int:
     """Spendable Connects now (R12)."""
-    spendable = accounts.c.balance - _expired_unswept_sum(account_id, now)
-    return int(conn.execute(select(spendable).where(accounts.c.id == account_id)).scalar_one())
+    return int(conn.execute(_AVAILABLE, _params(account_id, now)).scalar_one())
+
+
+class _AccountRead:
+    """``columns`` of one account (bind parameter ``account_id``), prebuilt twice: for a
+    person, with their role in the account joined in (one round trip); for anyone
+    else, as is (their access is resolved first)."""
+
+    def __init__(
+        self, columns: list[Any], source: Any = accounts, order_by: tuple[Any, ...] = ()
+    ) -> None:
+        member = and_(
+            memberships.c.account_id == accounts.c.id,
+            memberships.c.user_id == bindparam("user_id", type_=memberships.c.user_id.type),
+        )
+        self.as_person = (
+            select(*columns, memberships.c.role)
+            .select_from(source.outerjoin(memberships, member))
+            .where(accounts.c.id == _ACCOUNT_ID)
+            .order_by(*order_by)
+        )
+        self.as_is = (
+            select(*columns)
+            .select_from(source)
+            .where(accounts.c.id == _ACCOUNT_ID)
+            .order_by(*order_by)
+        )
 
 
 def _authorized_row(
     conn: Connection,
-    account_id: str,
+    read: _AccountRead,
     who: Actor,
     action: Action,
-    now: datetime,
-    columns: list[Any],
-    source: Any = accounts,
+    params: dict[str, Any],
+    *,
+    all_rows: bool = False,
 ) -> tuple[Actor, Any]:
-    """The caller resolved on the account and ``columns`` of it, refused as
-    :func:`authorize` refuses. A person's role comes in the same query (one round trip);
-    a business manager's live grants take one more."""
+    """The caller resolved on the account and its row (``all_rows``: the read's rows, one
+    or more), refused as :func:`authorize` refuses. ``params`` has ``account_id`` and
+    ``now``, and whatever else the read binds."""
+    account_id = params["account_id"]
     if who.kind != "user":  # a business manager's grants, or the operator
-        actor = authorize(conn, account_id, who, action, now)
-        row = conn.execute(
-            select(*columns).select_from(source).where(accounts.c.id == account_id)
-        ).first()
-        if row is None:
-            raise NotFound("no such account", account_id=account_id)  # the operator asked
-        return actor, row
-    member = and_(memberships.c.account_id == accounts.c.id, memberships.c.user_id == who.id)
-    row = conn.execute(
-        select(*columns, memberships.c.role)
-        .select_from(source.outerjoin(memberships, member))
-        .where(accounts.c.id == account_id)
-    ).first()
-    if row is None or row.role is None:  # outsiders never learn that it exists
+        actor = authorize(conn, account_id, who, action, params["now"])
+        rows = conn.execute(read.as_is, params).all()
+    else:
+        rows = conn.execute(read.as_person, {**params, "user_id": who.id}).all()
+        actor = Actor("user", who.id, Role(rows[0].role) if rows and rows[0].role else None)
+    if not rows or (who.kind == "user" and actor.role is None):
+        # outsiders never learn that it exists; the operator asked for one that does not
         raise NotFound("no such account", account_id=account_id)
-    actor = Actor("user", who.id, Role(row.role))
     require(actor, action)
-    return actor, row
+    return actor, rows if all_rows else rows[0]
+
+
+_ACCOUNT = _AccountRead([*accounts.c, _SPENDABLE])
 
 
 def account(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
     now = ctx.now()
-    spendable = (accounts.c.balance - _expired_unswept_sum(account_id, now)).label("spendable")
     with ctx.db.read() as conn:
-        actor, row = _authorized_row(
-            conn, account_id, who, Action.VIEW, now, [*accounts.c, spendable]
-        )
+        actor, row = _authorized_row(conn, _ACCOUNT, who, Action.VIEW, _params(account_id, now))
     return {
         "id": row.id,
         "kind": row.kind,
@@ -124,45 +152,70 @@ def _entry_sum(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, entries.c.amount), else_=0)), 0)
 
 
+_SINCE = bindparam("since", type_=UTCDateTime())
+_MONTH = bindparam("month", type_=topups.c.month.type)
+# This month's sums: ``since`` and ``month`` are the month in the account's time zone.
+_MONTH_SUMS = (
+    select(
+        # (an OR, not IN: IN of literals is expanded again on every execution)
+        _entry_sum(or_(entries.c.kind == "spend", entries.c.kind == "refund")).label("used"),
+        _entry_sum(and_(entries.c.kind == "purchase", entries.c.topup_id.is_(None))).label(
+            "manual"
+        ),
+        _entry_sum(and_(entries.c.kind == "purchase", entries.c.topup_id.is_not(None))).label(
+            "auto"
+        ),
+    )
+    .where(entries.c.account_id == _ACCOUNT_ID, entries.c.at >= _SINCE)
+    .subquery("month_sums")
+)
+_BOUGHT = bought_in_month_sum(_ACCOUNT_ID, _MONTH).label("bought")
+_THIS_MONTH = select(_MONTH_SUMS, _BOUGHT)
+_OVERVIEW = _AccountRead(
+    [
+        accounts.c.id,
+        accounts.c.timezone,
+        _SPENDABLE,
+        _EXPIRING,
+        *[c.label(f"topup_{c.name}") for c in auto_topup_settings.c],
+        *_MONTH_SUMS.c,
+        _BOUGHT,
+    ],
+    source=accounts.outerjoin(
+        auto_topup_settings, auto_topup_settings.c.account_id == accounts.c.id
+    ).join(_MONTH_SUMS, true()),
+)
+# Account id -> its time zone as last read here: which month to sum in the one query.
+_ZONES: dict[str, str] = {}
+_ZONES_KEPT = 50_000
+
+
+def _month(now: datetime, timezone: str) -> dict[str, Any]:
+    tz = zone(timezone)
+    return {"since": month_start(now, tz), "month": month_key(now, tz)}
+
+
 def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
     """The Connects overview (R26): available, used and bought this month, expiring,
     and the auto top-up settings with what they bought this month.
 
-    Two queries: the account (with the caller's role, its top-up settings and its lot
-    sums), then this month's sums, whose month starts in the account's time zone."""
+    One query: the account with the caller's role, its top-up settings, its lot sums
+    and this month's sums. "This month" starts in the account's time zone, which the
+    query itself reads: it sums from the month start in the zone last read for this
+    account here (UTC at first), and only if the account turns out to be in another
+    zone is the month summed again, in a second query."""
     now = ctx.now()
-    settings_join = accounts.outerjoin(
-        auto_topup_settings, auto_topup_settings.c.account_id == accounts.c.id
-    )
-    columns = [
-        accounts.c.id,
-        accounts.c.timezone,
-        (accounts.c.balance - _expired_unswept_sum(account_id, now)).label("spendable"),
-        _expiring_sum(account_id, now).label("expiring"),
-        *[c.label(f"topup_{c.name}") for c in auto_topup_settings.c],
-    ]
+    guess = _ZONES.get(account_id, "UTC")
     with ctx.db.read() as conn:
-        _, row = _authorized_row(
-            conn, account_id, who, Action.VIEW, now, columns, source=settings_join
-        )
-        tz = zone(row.timezone)
-        since = month_start(now, tz)
-        month = month_key(now, tz)
-        this_month = (
-            select(
-                _entry_sum(entries.c.kind.in_(("spend", "refund"))).label("used"),
-                _entry_sum(and_(entries.c.kind == "purchase", entries.c.topup_id.is_(None))).label(
-                    "manual"
-                ),
-                _entry_sum(
-                    and_(entries.c.kind == "purchase", entries.c.topup_id.is_not(None))
-                ).label("auto"),
-            )
-            .where(entries.c.account_id == account_id, entries.c.at >= since)
-            .subquery()
-        )
-        bought = bought_in_month_sum(account_id, month).label("bought")
-        sums = conn.execute(select(this_month, bought)).one()
+        params = {**_params(account_id, now), **_month(now, guess)}
+        _, row = _authorized_row(conn, _OVERVIEW, who, Action.VIEW, params)
+        sums = row
+        if row.timezone != guess:
+            if len(_ZONES) >= _ZONES_KEPT:
+                _ZONES.clear()
+            _ZONES[account_id] = row.timezone
+            params.update(_month(now, row.timezone))
+            sums = conn.execute(_THIS_MONTH, params).one()
     manual, auto = int(sums.manual), int(sums.auto)
     stored = (
         {c.name: getattr(row, f"topup_{c.name}") for c in auto_topup_settings.c}
@@ -176,13 +229,36 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
         "purchased_this_month_manual": manual,
         "purchased_this_month_auto": auto,
         "expiring_30d": int(row.expiring),
-        "month_starts_at": since,
+        "month_starts_at": params["since"],
         "auto_topup": settings_overview(settings_from(stored), int(sums.bought)),
     }
 
 
-def expiring_total(conn: Connection, account_id: str, now: datetime) -> int:
-    return int(conn.execute(select(_expiring_sum(account_id, now))).scalar_one())
+def _lots_read(*window: Any) -> _AccountRead:
+    """The account's live lots in ``window``, soonest to expire first, one row each
+    (one row of nulls if there are none), joined to the account row in one query."""
+    live = and_(
+        lots.c.account_id == accounts.c.id,
+        lots.c.remaining > 0,
+        lots.c.expires_at > _NOW,
+        *window,
+    )
+    return _AccountRead(
+        [
+            accounts.c.id.label("account_id"),
+            lots.c.id,
+            lots.c.source,
+            lots.c.issued_at,
+            lots.c.expires_at,
+            lots.c.remaining,
+        ],
+        source=accounts.outerjoin(lots, live),
+        order_by=(lots.c.expires_at, lots.c.issued_at, lots.c.id),
+    )
+
+
+_LIVE_LOTS = _lots_read()
+_EXPIRING_LOTS = _lots_read(lots.c.expires_at <= _HORIZON)
 
 
 def expiring(
@@ -190,29 +266,24 @@ def expiring(
 ) -> dict[str, Any]:
     """What expires in (now, now+30d] (R12), lot by lot; ``all_lots`` lists every live lot."""
     now = ctx.now()
+    params = _params(account_id, now)
+    read = _LIVE_LOTS if all_lots else _EXPIRING_LOTS
     with ctx.db.read() as conn:
-        authorize(conn, account_id, who, Action.VIEW, now)
-        query = (
-            select(lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining)
-            .where(lots.c.account_id == account_id, lots.c.remaining > 0, lots.c.expires_at > now)
-            .order_by(lots.c.expires_at, lots.c.issued_at)
-        )
-        if not all_lots:
-            query = query.where(lots.c.expires_at <= now + EXPIRING_WINDOW)
-        rows = conn.execute(query).all()
-        return {
-            "within_30d": expiring_total(conn, account_id, now),
-            "lots": [
-                {
-                    "id": r.id,
-                    "source": r.source,
-                    "issued_at": r.issued_at,
-                    "expires_at": r.expires_at,
-                    "remaining": r.remaining,
-                }
-                for r in rows
-            ],
-        }
+        _, first = _authorized_row(conn, read, who, Action.VIEW, params, all_rows=True)
+    rows = [r for r in first if r.id is not None]
+    return {
+        "within_30d": sum(r.remaining for r in rows if r.expires_at <= params["horizon"]),
+        "lots": [
+            {
+                "id": r.id,
+                "source": r.source,
+                "issued_at": r.issued_at,
+                "expires_at": r.expires_at,
+                "remaining": r.remaining,
+            }
+            for r in rows
+        ],
+    }
 
 
 def history(

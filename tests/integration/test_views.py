@@ -1,0 +1,71 @@
+"""The read side's month: "this month" starts in the account's time zone (R26)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
+
+from connects.domain.clock import SimulatedClock
+from connects.services import accounts as acc
+from connects.services import views
+from connects.services.context import Context
+from tests.world import World
+
+
+@contextmanager
+def selects(ctx: Context) -> Iterator[list[str]]:
+    """The SELECT statements the read engine runs inside the block."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    engine = ctx.db.read_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_overview_month_follows_the_account_time_zone(
+    any_ctx: Context, clock: SimulatedClock
+) -> None:
+    """R26: in Auckland, Jan 31 11:00 UTC is already February: a spend just after it
+    is this month's, one just before is last month's. The overview reads the month in
+    one query once it knows the account's zone, and a changed zone is never missed."""
+    ctx = any_ctx
+    w = World(ctx)
+    w.person("olga")
+    agency = acc.create_account(
+        ctx, w.people["olga"], "agency", "Kiwi", "agency-plus", timezone="Pacific/Auckland"
+    )
+    olga = w.actor("olga")
+    late_jan, early_feb = w.job(3), w.job(5)
+    clock.set(datetime(2026, 1, 31, 10, 30, tzinfo=UTC))  # Jan 31 23:30 in Auckland
+    w.submit("olga", late_jan, agency)
+    clock.set(datetime(2026, 1, 31, 11, 30, tzinfo=UTC))  # Feb 1 00:30 in Auckland
+    w.submit("olga", early_feb, agency)
+    clock.set(datetime(2026, 1, 31, 12, 0, tzinfo=UTC))
+
+    views._ZONES.clear()  # the first read guesses UTC, finds Auckland, sums again
+    with selects(ctx) as first:
+        over = views.overview(ctx, olga, agency)
+    assert over["used_this_month"] == 5
+    assert over["month_starts_at"] == datetime(2026, 1, 31, 11, 0, tzinfo=UTC)
+    assert len(first) == 2
+    with selects(ctx) as second:
+        again = views.overview(ctx, olga, agency)
+    assert again == over
+    assert len(second) == 1
+
+    acc.update_account(ctx, olga, agency, timezone="UTC")  # the guess is now stale
+    over = views.overview(ctx, olga, agency)
+    assert over["used_this_month"] == 8
+    assert over["month_starts_at"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert over["available"] == 80 - 8
