@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.common import machine  # noqa: E402
 
 SUITE: list[tuple[str, list[str]]] = [
     ("ledger", ["ledger.py", "--spends", "2000"]),
@@ -153,6 +156,12 @@ def main() -> None:
     ]
     results = {name: run(script) for name, script in suite}
     print(json.dumps(results, indent=2))
+    here = machine()
+    print(
+        f"machine: {here['cpus']} x {here['cpu_model']}, Python loop {here['python_loop_ms']} ms "
+        "(bench/common.py: lower is faster)",
+        file=sys.stderr,
+    )
     width = max((len(r[0]) for r in summary(results)), default=10)
     for name, value, target in summary(results):
         print(f"{name:<{width}}  {value:<44}  {target}", file=sys.stderr)

@@ -7,6 +7,7 @@ import platform
 import re
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -42,12 +43,39 @@ def machine() -> dict[str, Any]:
         pass
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "python_loop_ms": python_loop_ms(),
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "postgresql": pg_settings(),
     }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def python_loop_ms(n: int = 2_000_000) -> float:
+    """A fixed pure-Python loop, best of three, in ms: how fast this machine runs Python
+    right now. Machines of the same nominal kind differ (one ran this loop twice as slow
+    as another), so figures from two machines are compared through this one."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(n):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 # The server settings that move the write-heavy figures (the monthly cycle most).
