@@ -15,6 +15,7 @@ fails its transaction, which rolls back whole and is retried by the caller (R31)
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 PING_IDLE_SECONDS = 10.0
+WRITER_WAIT_SECONDS = 30.0  # as PRAGMA busy_timeout below
 
 
 def _sqlite_engine(url: str, *, immediate: bool, **kw: Any) -> Engine:
@@ -76,7 +78,15 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # SQLite has one writer at a time. A writer that finds the file locked sleeps
+        # in SQLite's busy handler, in steps of up to 100 ms, however soon the lock is
+        # free: under load most of a write went into those sleeps (19 ms per BEGIN
+        # IMMEDIATE on average). Writers of this process queue on a lock instead and
+        # are woken the moment the last one commits; SQLite's own lock still orders
+        # them against other processes.
+        self._writer: threading.RLock | None = None
         if self.is_sqlite:
+            self._writer = threading.RLock()
             self.engine = _sqlite_engine(url, immediate=True, echo=echo)
             self.read_engine = _sqlite_engine(url, immediate=False, echo=echo)
         else:
@@ -94,8 +104,19 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any error."""
-        with self.engine.begin() as conn:
-            yield conn
+        if self._writer is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        # After as long as SQLite's own busy timeout, go on without the lock: SQLite
+        # then orders the writers as it did before (never worse than without it).
+        queued = self._writer.acquire(timeout=WRITER_WAIT_SECONDS)
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            if queued:
+                self._writer.release()
 
     @contextmanager
     def statements(self) -> Iterator[Connection]:
