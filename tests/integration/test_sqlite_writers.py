@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from connects.db import engine as engine_module
 from connects.db.engine import Database
@@ -97,4 +98,24 @@ def test_a_writer_goes_on_without_the_queue_after_the_wait(
         release.set()
         t.join()
     assert _count(db) == 1
+    db.dispose()
+
+
+def test_a_lookup_is_one_statement(tmp_path: Path) -> None:
+    """``Database.lookup`` runs its one read with no BEGIN and ROLLBACK around it, and
+    the connection it used serves a full read transaction afterwards."""
+    db = _counter(tmp_path)
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement.split()[0].upper())
+
+    event.listen(db.read_engine, "before_cursor_execute", note)
+    with db.lookup() as conn:
+        assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 0
+    assert sent == ["SELECT"]
+    sent.clear()
+    assert _count(db) == 0  # read(): BEGIN, SELECT
+    assert sent == ["BEGIN", "SELECT"]
+    event.remove(db.read_engine, "before_cursor_execute", note)
     db.dispose()

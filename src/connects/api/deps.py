@@ -63,7 +63,7 @@ def principal_for_token(ctx: Context, settings: Settings, token: str) -> Princip
         return Principal(
             "business_manager", Actor("business_manager", TOPUP_MANAGER), TOPUP_MANAGER
         )
-    with ctx.db.read() as conn:
+    with ctx.db.lookup() as conn:
         user = user_by_token(conn, token)
     if user is None:
         return None

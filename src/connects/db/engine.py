@@ -26,6 +26,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 PING_IDLE_SECONDS = 10.0
 WRITER_WAIT_SECONDS = 30.0  # as PRAGMA busy_timeout below
+SINGLE_STATEMENT = "connects_single_statement"  # an execution option: no BEGIN on SQLite
 
 
 def _sqlite_engine(url: str, *, immediate: bool, **kw: Any) -> Engine:
@@ -43,6 +44,8 @@ def _sqlite_engine(url: str, *, immediate: bool, **kw: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(SINGLE_STATEMENT):
+            return  # Database.lookup: the statement is its own transaction
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
@@ -127,6 +130,16 @@ class Database:
                 yield conn
             return
         with self.read_engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def lookup(self) -> Iterator[Connection]:
+        """For one read statement: autocommit on both databases. On SQLite the statement
+        is its own transaction, without the BEGIN and ROLLBACK that :meth:`read` adds
+        around it (two more calls into SQLite, on every request's token lookup)."""
+        with self.read_engine.connect() as conn:
+            if self.is_sqlite:
+                conn.execution_options(**{SINGLE_STATEMENT: True})
             yield conn
 
     @contextmanager
