@@ -24,7 +24,7 @@ ledger, only one the schema's constraints accept. Rows go in oldest first across
 accounts, as a live system writes them, so an account's lots lie on many pages. Every
 tenth account has auto top-up settings and one top-up this month.
 
-    python bench/reads.py [--lots 1000000] [--per-account 100] [--reads 2000]
+    python bench/reads.py [--lots 1000000] [--per-account 100] [--reads 2000] [--keep NAME]
 """
 
 from __future__ import annotations

@@ -114,13 +114,14 @@ def _authorized_row(
     if who.kind != "user":  # a business manager's grants, or the operator
         actor = authorize(conn, account_id, who, action, params["now"])
         rows = conn.execute(read.as_is, params).all()
+        if not rows:
+            raise NotFound("no such account", account_id=account_id)  # the operator asked
     else:
         rows = conn.execute(read.as_person, {**params, "user_id": who.id}).all()
-        actor = Actor("user", who.id, Role(rows[0].role) if rows and rows[0].role else None)
-    if not rows or (who.kind == "user" and actor.role is None):
-        # outsiders never learn that it exists; the operator asked for one that does not
-        raise NotFound("no such account", account_id=account_id)
-    require(actor, action)
+        if not rows or rows[0].role is None:  # outsiders never learn that it exists
+            raise NotFound("no such account", account_id=account_id)
+        actor = Actor("user", who.id, Role(rows[0].role))
+        require(actor, action)
     return actor, rows if all_rows else rows[0]
 
 
