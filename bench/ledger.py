@@ -45,6 +45,20 @@ from connects.domain.policy import Actor
 from connects.services import proposals
 
 
+def _timed_spend(ctx: Any, agency: str, job_id: str, member: str) -> float:
+    """One proposal by ``member`` on ``job_id``, paid from the agency's pool: seconds."""
+    t0 = time.perf_counter()
+    proposals.submit_proposal(
+        ctx,
+        Actor("user", member),
+        job_id=job_id,
+        account_id=agency,
+        freelancer_id=member,
+        expected_connects=1,
+    )
+    return time.perf_counter() - t0
+
+
 def run_library(url: str, spends: int) -> dict[str, Any]:
     members = 50
     jobs = -(-spends // members)
@@ -58,16 +72,7 @@ def run_library(url: str, spends: int) -> dict[str, Any]:
         for member in member_ids:
             if done == spends:
                 break
-            t0 = time.perf_counter()
-            proposals.submit_proposal(
-                ctx,
-                Actor("user", member),
-                job_id=job_id,
-                account_id=agency,
-                freelancer_id=member,
-                expected_connects=1,
-            )
-            latencies.append(time.perf_counter() - t0)
+            latencies.append(_timed_spend(ctx, agency, job_id, member))
             done += 1
     elapsed = time.perf_counter() - start
     ctx.db.dispose()
@@ -180,16 +185,7 @@ def run_library_concurrent(url: str, spends: int, threads: int = 16) -> dict[str
             if pair is None:
                 return
             job_id, member = pair
-            t0 = time.perf_counter()
-            proposals.submit_proposal(
-                ctx,
-                Actor("user", member),
-                job_id=job_id,
-                account_id=agency,
-                freelancer_id=member,
-                expected_connects=1,
-            )
-            latencies.append(time.perf_counter() - t0)
+            latencies.append(_timed_spend(ctx, agency, job_id, member))
 
     start = time.perf_counter()
     workers = [threading.Thread(target=caller) for _ in range(threads)]
