@@ -26,10 +26,9 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 PING_IDLE_SECONDS = 10.0
 WRITER_WAIT_SECONDS = 30.0  # as PRAGMA busy_timeout below
-SINGLE_STATEMENT = "connects_single_statement"  # an execution option: no BEGIN on SQLite
 
 
-def _sqlite_engine(url: str, *, immediate: bool, **kw: Any) -> Engine:
+def _sqlite_engine(url: str, **kw: Any) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
 
     @event.listens_for(engine, "connect")
@@ -42,12 +41,8 @@ def _sqlite_engine(url: str, *, immediate: bool, **kw: Any) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(SINGLE_STATEMENT):
-            return  # Database.lookup: the statement is its own transaction
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
+    # BEGIN is issued by Database itself, not from a "begin" event: any listener on a
+    # connection event makes SQLAlchemy dispatch four events around every statement.
     return engine
 
 
@@ -90,8 +85,8 @@ class Database:
         self._writer: threading.RLock | None = None
         if self.is_sqlite:
             self._writer = threading.RLock()
-            self.engine = _sqlite_engine(url, immediate=True, echo=echo)
-            self.read_engine = _sqlite_engine(url, immediate=False, echo=echo)
+            self.engine = _sqlite_engine(url, echo=echo)
+            self.read_engine = _sqlite_engine(url, echo=echo)
         else:
             kw: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size * 2}
             if pool_size == 0:
@@ -115,7 +110,8 @@ class Database:
         # then orders the writers as it did before (never worse than without it).
         queued = self._writer.acquire(timeout=WRITER_WAIT_SECONDS)
         try:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, conn.begin():
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
         finally:
             if queued:
@@ -138,9 +134,7 @@ class Database:
         is its own transaction, without the BEGIN and ROLLBACK that :meth:`read` adds
         around it (two more calls into SQLite, on every request's token lookup)."""
         with self.read_engine.connect() as conn:
-            if self.is_sqlite:
-                conn.execution_options(**{SINGLE_STATEMENT: True})
-            yield conn
+            yield conn  # on SQLite, no BEGIN: the statement is its own transaction
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -150,6 +144,7 @@ class Database:
                 yield conn
             return
         with self.read_engine.connect() as conn, conn.begin() as tx:
+            conn.exec_driver_sql("BEGIN")
             yield conn
             tx.rollback()
 
