@@ -86,6 +86,7 @@ PG_SETTINGS = (
     "checkpoint_timeout",
     "wal_compression",
     "synchronous_commit",
+    "wal_buffers",
     "max_connections",
 )
 

@@ -36,7 +36,11 @@ metadata = MetaData(
     }
 )
 
-ID = String(40)
+# Ids compare byte by byte on both databases: SQLite's default (BINARY), and "C" on
+# PostgreSQL, whose default collation follows the server's locale. The order of ids is
+# then the same in SQL as in Python, and every key comparison is a memcmp, not a
+# locale-aware strcoll (the monthly cycle spent a tenth of its time there).
+ID = String(40).with_variant(String(40, collation="C"), "postgresql")
 
 users = Table(
     "users",
@@ -134,7 +138,15 @@ entries = Table(
     Column("dedupe_key", String(120)),
     CheckConstraint("balance_after >= 0", name="balance_after_nonnegative"),
     UniqueConstraint("account_id", "seq"),
-    UniqueConstraint("account_id", "dedupe_key"),
+)
+# One entry per dedupe key; entries without one (spends, expiry) stay out of the index.
+Index(
+    "uq_entries_account_id_dedupe_key",
+    entries.c.account_id,
+    entries.c.dedupe_key,
+    unique=True,
+    sqlite_where=entries.c.dedupe_key.is_not(None),
+    postgresql_where=entries.c.dedupe_key.is_not(None),
 )
 Index("ix_entries_account_at", entries.c.account_id, entries.c.at)
 # Entries made by a member (usage by member); system entries have no member_id.

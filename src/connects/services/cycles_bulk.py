@@ -103,7 +103,7 @@ def _batch(ctx: Context, conn: Connection, now: datetime, batch: int) -> tuple[i
         conn,
         """
         CREATE TEMP TABLE bulk_due (
-            id varchar(40) PRIMARY KEY, plan varchar(64), balance bigint, seq bigint,
+            id varchar(40) COLLATE "C" PRIMARY KEY, plan varchar(64), balance bigint, seq bigint,
             anchor_day int, timezone varchar(64), next_cycle_at timestamp,
             threshold int, balance0 bigint, seq0 bigint
         ) ON COMMIT DROP
@@ -145,7 +145,7 @@ def _batch(ctx: Context, conn: Connection, now: datetime, batch: int) -> tuple[i
         conn,
         """
         CREATE TEMP TABLE bulk_debits (
-            entry_id varchar(40), account_id varchar(40), amount bigint,
+            entry_id varchar(40) COLLATE "C", account_id varchar(40) COLLATE "C", amount bigint,
             balance_after bigint
         ) ON COMMIT DROP
         """,
