@@ -30,3 +30,69 @@ def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> boo
 
 # Built once per dialect and table: building a statement costs more than running it.
 _IGNORING: dict[tuple[str, str], Any] = {}
+
+
+class Prepared:
+    """A Core INSERT, UPDATE or DELETE with no result, compiled once per dialect and set
+    of columns, then run as the driver's own SQL (``Connection.exec_driver_sql``).
+
+    SQLAlchemy's path for a Core statement (cache key, compiled-cache lookup, execution
+    context, parameter processing, result set-up) costs about as much again as SQLite
+    takes to run a small write: 8-11 us against 4 us for the same SQL as driver SQL.
+    The ledger's hot writes (entries, allocations, lot and account updates) go this way.
+    Values still pass through each column type's bind processing (time zones, SQLite's
+    datetime strings), and errors, disconnects and events are SQLAlchemy's as before.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    def execute(self, conn: Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Run for one row of values, or for a list of rows with the same keys."""
+        batch = rows if isinstance(rows, list) else [rows]
+        key = (conn.dialect.name, tuple(batch[0]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _Compiled(self.statement, conn.dialect, key[1])
+        if len(batch) > 1:
+            conn.exec_driver_sql(compiled.sql, [compiled.args(r) for r in batch])
+        else:
+            conn.exec_driver_sql(compiled.sql, compiled.args(batch[0]))
+
+
+class _Compiled:
+    def __init__(self, statement: Any, dialect: Any, keys: tuple[str, ...]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        if (
+            compiled.literal_execute_params
+            or compiled.post_compile_params
+            or compiled.insert_prefetch
+            or compiled.update_prefetch
+            or compiled.effective_returning
+        ):
+            raise ValueError("Prepared: plain bind parameters, no Python defaults, no result")
+        self.sql: str = compiled.string
+        self.positional: bool = bool(compiled.positional)
+        names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+        self.names = names
+        self.processors = [
+            compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
+        ]
+        # Values fixed in the statement itself (``values(remaining=... + 1)``, defaults).
+        self.fixed = {
+            n: compiled.binds[n].effective_value
+            for n in names
+            if n not in keys and not compiled.binds[n].required
+        }
+
+    def args(self, row: dict[str, Any]) -> Any:
+        values = [
+            proc(v) if proc is not None and v is not None else v
+            for v, proc in zip(
+                (row[n] if n in row else self.fixed[n] for n in self.names),
+                self.processors,
+                strict=True,
+            )
+        ]
+        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from connects.db.schema import accounts, allocations, auto_topup_settings, entries, events, lots
+from connects.db.sql import Prepared
 from connects.domain import lots as lotrules
 from connects.domain.calendar import lot_expiry
 from connects.domain.errors import NotFound
@@ -47,27 +48,39 @@ _LOCK = (
     .where(accounts.c.id == bindparam("account_id"))
     .with_for_update(of=accounts)
 )
-_LOT_ADD = (
+_LOT_ADD = Prepared(
     update(lots)
     .where(lots.c.id == bindparam("lot_id"))
     .values(remaining=lots.c.remaining + bindparam("delta"))
 )
-_INSERT_EVENTS = insert(events)
+_INSERT_EVENTS = Prepared(insert(events))
 _OPEN_LOTS = select(
     lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining
 ).where(lots.c.account_id == bindparam("account_id"), lots.c.remaining > 0)
-_INSERT_ENTRY = insert(entries)
-_INSERT_ALLOCATIONS = insert(allocations)
-_SAVE = (
-    update(accounts)
-    .where(accounts.c.id == bindparam("account_id_"))
-    .values(
-        balance=bindparam("balance_"),
-        seq=bindparam("seq_"),
-        earnings_cents=bindparam("earnings_"),
-        next_cycle_at=bindparam("next_cycle_at_"),
-    )
-)
+_INSERT_ENTRY = Prepared(insert(entries))
+_INSERT_ALLOCATIONS = Prepared(insert(allocations))
+# The account row's columns a book writes back, by their bind names in _save().
+_SAVED = {
+    "balance": "balance_",
+    "seq": "seq_",
+    "earnings_cents": "earnings_",
+    "next_cycle_at": "next_cycle_at_",
+}
+_SAVES: dict[tuple[str, ...], Prepared] = {}
+
+
+def _save(changed: tuple[str, ...]) -> Prepared:
+    """``UPDATE accounts`` of just the ``changed`` columns, built once per combination.
+    A spend changes balance and seq; leaving the cycle date out spares SQLite a delete
+    and an insert in its index (SQLite rewrites every index on a column that is SET)."""
+    statement = _SAVES.get(changed)
+    if statement is None:
+        statement = _SAVES[changed] = Prepared(
+            update(accounts)
+            .where(accounts.c.id == bindparam("account_id_"))
+            .values({c: bindparam(_SAVED[c]) for c in changed})
+        )
+    return statement
 
 
 class AccountBook:
@@ -127,7 +140,7 @@ class AccountBook:
             (_INSERT_EVENTS, self._event_rows),
         ):
             if rows:  # one row: a plain execute, cheaper than the executemany path
-                self.conn.execute(statement, rows[0] if len(rows) == 1 else rows)
+                statement.execute(self.conn, rows[0] if len(rows) == 1 else rows)
         self._lot_deltas = {}
         self._entry_rows = []
         self._allocation_rows = []
@@ -156,8 +169,8 @@ class AccountBook:
             for lot_id, take in takes:
                 self._lot_deltas[lot_id] = self._lot_deltas.get(lot_id, 0) + sign * take
         else:
-            self.conn.execute(
-                _LOT_ADD, [{"lot_id": lot_id, "delta": sign * take} for lot_id, take in takes]
+            _LOT_ADD.execute(
+                self.conn, [{"lot_id": lot_id, "delta": sign * take} for lot_id, take in takes]
             )
         if self._lots is not None:
             for lot_id, take in takes:
@@ -214,9 +227,9 @@ class AccountBook:
             self._entry_rows.append(row)
             self._allocation_rows.extend(shares)
             return entry_id
-        self.conn.execute(_INSERT_ENTRY, row)
+        _INSERT_ENTRY.execute(self.conn, row)
         if shares:
-            self.conn.execute(_INSERT_ALLOCATIONS, shares)
+            _INSERT_ALLOCATIONS.execute(self.conn, shares)
         return entry_id
 
     def has_entry(self, dedupe_key: str) -> bool:
@@ -322,7 +335,7 @@ class AccountBook:
         if self.buffered:
             self._event_rows.append(row)
         else:
-            self.conn.execute(_INSERT_EVENTS, row)
+            _INSERT_EVENTS.execute(self.conn, row)
 
     def _after_debit(self, before: int) -> None:
         """Low-balance and empty events when a debit crosses the thresholds (R27)."""
@@ -347,14 +360,7 @@ class AccountBook:
         now = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         if now == self._start:
             return
-        self.conn.execute(
-            _SAVE,
-            {
-                "account_id_": self.id,
-                "balance_": self.balance,
-                "seq_": self.seq,
-                "earnings_": self.earnings_cents,
-                "next_cycle_at_": self.next_cycle_at,
-            },
-        )
+        changed = tuple(c for c, a, b in zip(_SAVED, self._start, now, strict=True) if a != b)
+        values = {_SAVED[c]: v for c, v in zip(_SAVED, now, strict=True) if c in changed}
+        _save(changed).execute(self.conn, {"account_id_": self.id, **values})
         self._start = now
