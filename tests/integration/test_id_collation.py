@@ -54,7 +54,7 @@ def test_every_id_column_is_in_byte_order_and_downgrade_restores_the_default(
 @pytest.mark.parametrize(
     "dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-def test_dedupe_key_is_unique_where_set(
+def test_dedupe_key_is_unique_where_set(  # R8, R15: a grant or refund applied twice collides
     dialect: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = (

@@ -79,7 +79,7 @@ class _Compiled:
         self.processors = [
             compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
         ]
-        # Values fixed in the statement itself (``values(remaining=... + 1)``, defaults).
+        # Values written into the statement itself, such as ``values(status="open")``.
         self.fixed = {
             n: compiled.binds[n].effective_value
             for n in names

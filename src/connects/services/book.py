@@ -360,7 +360,7 @@ class AccountBook:
         now = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         if now == self._start:
             return
-        changed = tuple(c for c, a, b in zip(_SAVED, self._start, now, strict=True) if a != b)
-        values = {_SAVED[c]: v for c, v in zip(_SAVED, now, strict=True) if c in changed}
-        _save(changed).execute(self.conn, {"account_id_": self.id, **values})
+        changed = {c: v for c, was, v in zip(_SAVED, self._start, now, strict=True) if was != v}
+        values = {_SAVED[c]: v for c, v in changed.items()}
+        _save(tuple(changed)).execute(self.conn, {"account_id_": self.id, **values})
         self._start = now
