@@ -18,6 +18,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +72,10 @@ def test_rows_read_back_as_sqlalchemy_wrote_them(db: Database) -> None:
         bump.execute(conn, [{"key": "fast", "delta": 5}, {"key": "many2", "delta": -2}])
     with db.read() as conn:
         got = {r.id: r for r in conn.execute(select(things))}
+        # Stored exactly as Core stores it: SQL compares these as they are (on SQLite,
+        # as text), not as the datetimes they read back as.
+        stored = dict(conn.execute(text("SELECT id, CAST(at AS TEXT) FROM prepared_things")).all())
+    assert stored["fast"] == stored["many0"] == stored["core"]
     assert got["fast"].at == got["core"].at == AT.astimezone(UTC)
     assert got["fast"].at.tzinfo is not None
     assert (got["fast"].n, got["many0"].n, got["many2"].n) == (6, 0, 0)
