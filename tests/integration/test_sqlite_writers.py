@@ -1,8 +1,15 @@
-"""SQLite writers of one process queue on a lock, not in SQLite's busy handler."""
+"""SQLite writers queue on a lock, not in SQLite's busy handler: the threads of one
+process on a lock in memory, processes on a lock of the file ``<database>-writers``."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +66,10 @@ def test_a_rolled_back_writer_frees_the_queue(tmp_path: Path) -> None:
 
     def probe() -> None:  # another thread: the lock is reentrant for this one
         assert db._writer is not None
-        got = db._writer.acquire(blocking=False)
+        got = db._writer._threads.acquire(blocking=False)
         free.append(got)
         if got:
-            db._writer.release()
+            db._writer._threads.release()
 
     t = threading.Thread(target=probe)
     t.start()
@@ -84,7 +91,7 @@ def test_a_writer_goes_on_without_the_queue_after_the_wait(
 
     def hog() -> None:
         assert db._writer is not None
-        with db._writer:  # holds the queue, not the database
+        with db._writer.turn():  # holds the queue, not the database
             held.set()
             release.wait(10)
 
@@ -110,6 +117,7 @@ def test_a_lookup_is_one_statement(tmp_path: Path) -> None:
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         sent.append(statement.split()[0].upper())
 
+    assert db.inline_lookups  # so the API runs token lookups on its event loop
     event.listen(db.read_engine, "before_cursor_execute", note)
     with db.lookup() as conn:
         assert conn.execute(text("SELECT n FROM counter")).scalar_one() == 0
@@ -118,4 +126,137 @@ def test_a_lookup_is_one_statement(tmp_path: Path) -> None:
     assert _count(db) == 0  # read(): BEGIN, SELECT
     assert sent == ["BEGIN", "SELECT"]
     event.remove(db.read_engine, "before_cursor_execute", note)
+    db.dispose()
+
+
+# Another process that holds the writers' turn, as ``connects serve --workers 2`` or a
+# ``connects worker`` beside the API would. It holds the queue, not the database, so
+# only the file lock can keep this process's writers waiting.
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from connects.db.engine import WriterQueue
+    queue = WriterQueue(sys.argv[1])
+    with queue.turn():
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def _hold_turn(db_path: Path, seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(db_path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _end(proc: subprocess.Popen[str], *, kill: bool = False) -> int:
+    if kill:
+        proc.send_signal(signal.SIGKILL)
+    code = proc.wait(10)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    return code
+
+
+def test_a_writer_waits_for_another_process_s_turn(tmp_path: Path) -> None:
+    db = _counter(tmp_path)
+    holder = _hold_turn(tmp_path / "writers.db", 0.5)
+    started = time.monotonic()
+    with db.begin() as conn:
+        waited = time.monotonic() - started
+        conn.execute(text("UPDATE counter SET n = n + 1"))
+    assert _end(holder) == 0
+    assert waited >= 0.3  # the other process had the turn for 0.5 s; SQLite was free
+    assert (tmp_path / "writers.db-writers").exists()
+    assert _count(db) == 1
+    db.dispose()
+
+
+def test_a_killed_process_does_not_keep_the_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel drops the file lock with its process: the next writer gets its turn
+    (the file lock, not the way around it after the wait)."""
+    db = _counter(tmp_path)
+    monkeypatch.setattr(engine_module, "WRITER_WAIT_SECONDS", 30.0)
+    holder = _hold_turn(tmp_path / "writers.db", 60)
+    _end(holder, kill=True)
+    assert db._writer is not None
+    assert db._writer._lock_file() is True
+    fd = db._writer._fd
+    assert fd is not None
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    db.dispose()
+
+
+def test_a_writer_goes_on_when_another_process_keeps_the_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _counter(tmp_path)
+    monkeypatch.setattr(engine_module, "WRITER_WAIT_SECONDS", 0.2)
+    holder = _hold_turn(tmp_path / "writers.db", 60)
+    try:
+        with db.begin() as conn:  # SQLite's own lock is free: the write lands
+            conn.execute(text("UPDATE counter SET n = n + 1"))
+    finally:
+        _end(holder, kill=True)
+    assert _count(db) == 1
+    db.dispose()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_takes_its_own_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked child shares its parent's open files, and with them a lock taken
+    through one: it must open the lock file again, or it would think it held the turn
+    the parent holds."""
+    db = _counter(tmp_path)
+    monkeypatch.setattr(engine_module, "WRITER_WAIT_SECONDS", 0.2)
+    assert db._writer is not None
+    with db._writer.turn():
+        pid = os.fork()
+        if pid == 0:  # the child: its try must fail while the parent holds the turn
+            code = 0
+            try:
+                code = 0 if db._writer._lock_file() is False else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    db.dispose()
+
+
+def test_processes_writing_side_by_side_lose_nothing(tmp_path: Path) -> None:
+    """Two processes x 200 read-modify-write transactions, besides this one's."""
+    db = _counter(tmp_path)
+    script = textwrap.dedent(
+        """
+        import sys
+        from sqlalchemy import text
+        from connects.db.engine import Database
+        db = Database(f"sqlite:///{sys.argv[1]}")
+        for _ in range(200):
+            with db.begin() as conn:
+                n = conn.execute(text("SELECT n FROM counter")).scalar_one()
+                conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        db.dispose()
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "writers.db")])
+        for _ in range(2)
+    ]
+    for _ in range(200):
+        with db.begin() as conn:
+            n = conn.execute(text("SELECT n FROM counter")).scalar_one()
+            conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+    assert [p.wait(60) for p in procs] == [0, 0]
+    assert _count(db) == 600
     db.dispose()

@@ -15,6 +15,8 @@ fails its transaction, which rolls back whole and is retried by the caller (R31)
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +28,89 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 PING_IDLE_SECONDS = 10.0
 WRITER_WAIT_SECONDS = 30.0  # as PRAGMA busy_timeout below
+WRITER_POLL_SECONDS = (0.00005, 0.001)  # first and longest pause between file-lock tries
+SQLITE_READ_POOL = 40  # anyio's default number of worker threads
+
+
+class WriterQueue:
+    """The queue of one SQLite file's writers, across threads and processes.
+
+    SQLite has one writer at a time. A writer that finds the file locked sleeps in
+    SQLite's busy handler, in steps of up to 100 ms, however soon the lock is free:
+    under load most of a write went into those sleeps (19 ms per ``BEGIN IMMEDIATE`` on
+    average). Writers queue here instead. In a process, on a lock that wakes the next
+    writer the moment the last one commits. Across processes (``connects serve
+    --workers 2``, a ``connects worker`` beside the API), on an advisory lock of the
+    file ``<database>-writers``: the writer of each process that is next in its own
+    queue tries it, pausing from 50 us to 1 ms between tries. The kernel drops that
+    lock with its process, so a killed process never holds the others up.
+
+    After as long as SQLite's own busy timeout (:data:`WRITER_WAIT_SECONDS`) a writer
+    goes on without its turn: SQLite then orders the writers as it did before, never
+    worse than without the queue. The queue only orders writers; SQLite's lock is what
+    keeps them apart, so a program that does not use the queue is still safe.
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0  # how deep the thread holding ``_threads`` is in ``turn()``
+        self._path = f"{database}-writers" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold this writer's turn (reentrant for the thread that holds it)."""
+        if not self._threads.acquire(timeout=WRITER_WAIT_SECONDS):
+            yield  # a thread is stuck holding the queue: SQLite orders us
+            return
+        try:
+            self._depth += 1
+            locked = self._depth == 1 and self._lock_file()
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if locked:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+        finally:
+            self._threads.release()
+
+    def _lock_file(self) -> bool:
+        """Take the file lock; False when there is no file or the wait ran out."""
+        fd = self._file()
+        if fd is None:
+            return False
+        pause, longest = WRITER_POLL_SECONDS
+        deadline = time.monotonic() + WRITER_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, longest)
+
+    def _file(self) -> int | None:
+        """The lock file, opened once per process: a forked child shares its parent's
+        open file, and with it the parent's lock, so it opens its own."""
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:  # a read-only directory: SQLite alone orders the writers
+                self._path = None
+                return None
+            self._pid = os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
 
 
 def _sqlite_engine(url: str, **kw: Any) -> Engine:
@@ -76,17 +161,16 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        # SQLite has one writer at a time. A writer that finds the file locked sleeps
-        # in SQLite's busy handler, in steps of up to 100 ms, however soon the lock is
-        # free: under load most of a write went into those sleeps (19 ms per BEGIN
-        # IMMEDIATE on average). Writers of this process queue on a lock instead and
-        # are woken the moment the last one commits; SQLite's own lock still orders
-        # them against other processes.
-        self._writer: threading.RLock | None = None
+        self._writer: WriterQueue | None = None
         if self.is_sqlite:
-            self._writer = threading.RLock()
             self.engine = _sqlite_engine(url, echo=echo)
-            self.read_engine = _sqlite_engine(url, echo=echo)
+            self._writer = WriterQueue(self.engine.url.database)
+            # Reads run in API threads side by side (the token lookup of every request):
+            # as many pooled connections as threads, so none is opened and closed per
+            # request (an overflow connection is discarded when it is returned).
+            self.read_engine = _sqlite_engine(
+                url, echo=echo, pool_size=SQLITE_READ_POOL, max_overflow=SQLITE_READ_POOL
+            )
         else:
             kw: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size * 2}
             if pool_size == 0:
@@ -94,6 +178,15 @@ class Database:
             self.engine = _pg_engine(url, echo=echo, **kw)
             # The same pool: a connection is switched to autocommit on the client side.
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @property
+    def inline_lookups(self) -> bool:
+        """Whether a :meth:`lookup` may run on an event loop's own thread. On SQLite it
+        is a read of a local file that never waits for a writer (WAL: readers see the
+        last commit while a writer works), about 30 us; handing it to a worker thread
+        and back cost more than that: 30% of the requests one process served. On
+        PostgreSQL it is a network round trip, so no."""
+        return self.is_sqlite
 
     @property
     def dialect(self) -> str:
@@ -106,16 +199,9 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        # After as long as SQLite's own busy timeout, go on without the lock: SQLite
-        # then orders the writers as it did before (never worse than without it).
-        queued = self._writer.acquire(timeout=WRITER_WAIT_SECONDS)
-        try:
-            with self.engine.connect() as conn, conn.begin():
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn
-        finally:
-            if queued:
-                self._writer.release()
+        with self._writer.turn(), self.engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
     @contextmanager
     def statements(self) -> Iterator[Connection]:
@@ -149,6 +235,8 @@ class Database:
             tx.rollback()
 
     def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
