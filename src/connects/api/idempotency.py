@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connects.api.deps import PRINCIPAL_STATE, principal_for_token
+from connects.api.deps import PRINCIPAL_STATE, look_up_principal
 from connects.api.errors import error_body
 from connects.config import Settings
 from connects.db.schema import idempotency_keys
@@ -202,9 +202,7 @@ class IdempotencyMiddleware:
             scheme, _, token = auth.partition(" ")
             found = None
             if scheme.lower() == "bearer":
-                found = await to_thread.run_sync(
-                    principal_for_token, self.ctx, self.settings, token.strip()
-                )
+                found = await look_up_principal(self.ctx, self.settings, token.strip())
             if found is None:  # the route answers 401; nothing to remember
                 await self.app(scope, receive, send)
                 return
