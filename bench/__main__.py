@@ -100,6 +100,15 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
                 f"raw {h['raw']['spends_per_s']}/s, ratio {h['ratio']} (>= 0.25)",
             )
         )
+        if "one_process" in h:
+            one = h["one_process"]
+            rows.append(
+                (
+                    f"HTTP max, {db}, 1 process",
+                    f"{one['requests_per_s']}/s (p99 {one['p99_ms']} ms)",
+                    f"ratio {round(one['requests_per_s'] / h['raw']['spends_per_s'], 3)}",
+                )
+            )
     for db in ("sqlite", "postgresql"):
         t = results.get("topup", {}).get(db, {})
         if "p99_ms" in t:

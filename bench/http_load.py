@@ -1,6 +1,7 @@
-"""Proposal submissions over HTTP against `connects serve` on PostgreSQL.
+"""Proposal submissions over HTTP against `connects serve`, on PostgreSQL and SQLite.
 
-Starts `connects serve --workers 2` on a throw-away PostgreSQL schema, sets up an agency
+Starts `connects serve --workers 2` on a throw-away PostgreSQL schema (or SQLite file;
+there also one process, the closed loop alone), sets up an agency
 through the API (members, Connects bought from earnings, jobs), then offers proposal
 submissions at a fixed rate (open loop: requests start on schedule whether or not
 earlier ones have answered, so latency includes queueing) and reports requests/s and
@@ -245,10 +246,13 @@ async def closed_loop(
     return {"clients": clients, **_figures(latencies, statuses, elapsed)}
 
 
-def run_http(url: str, args: argparse.Namespace, workers: int) -> dict[str, Any]:
-    """Open loop at ``--rate`` (with and without Idempotency-Key), then closed loop."""
+def run_http(
+    url: str, args: argparse.Namespace, workers: int, *, max_only: bool = False
+) -> dict[str, Any]:
+    """Open loop at ``--rate`` (with and without Idempotency-Key), then closed loop
+    (``max_only``: the closed loop alone)."""
     members = 50
-    open_n = int(args.rate * args.seconds)
+    open_n = 0 if max_only else int(args.rate * args.seconds)
     closed_n = int(1500 * args.seconds)  # more than the server can take in that time
     total = 2 * open_n + closed_n
     jobs = -(-total // members)
@@ -265,8 +269,10 @@ def run_http(url: str, args: argparse.Namespace, workers: int) -> dict[str, Any]
         plain = encode_submissions(world, pairs[:open_n], port)
         keyed = encode_submissions(world, pairs[open_n : 2 * open_n], port, keyed=True)
         rest = encode_submissions(world, pairs[2 * open_n : total - 200], port)
-        out["open_loop"] = asyncio.run(open_loop(port, plain, args.rate))
-        out["open_loop_with_idempotency_keys"] = asyncio.run(open_loop(port, keyed, args.rate))
+        if not max_only:
+            out["open_loop"] = asyncio.run(open_loop(port, plain, args.rate))
+            keyed_run = asyncio.run(open_loop(port, keyed, args.rate))
+            out["open_loop_with_idempotency_keys"] = keyed_run
         out["max"] = asyncio.run(closed_loop(port, rest, args.clients, args.seconds))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -278,7 +284,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="proposal submissions over HTTP")
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers on PostgreSQL")
+    parser.add_argument("--workers", type=int, default=2, help="`connects serve --workers`")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--db", choices=("postgresql", "sqlite", "both"), default="both")
     args = parser.parse_args()
@@ -296,8 +302,12 @@ def main() -> None:
             pg["ratio"] = round(pg["max"]["requests_per_s"] / pg["raw"]["spends_per_s"], 3)
             out["postgresql"] = pg
     if args.db in ("sqlite", "both"):
+        # As many processes as on PostgreSQL; their writers take turns on a file lock.
         with sqlite_database() as url:
-            lite = run_http(url, args, 1)  # the embedded default: one process
+            lite = run_http(url, args, args.workers)
+        if args.workers != 1:  # and one process, the embedded default's `connects serve`
+            with sqlite_database() as url:
+                lite["one_process"] = run_http(url, args, 1, max_only=True)["max"]
         with sqlite_database() as url:
             lite["raw"] = run_raw(url, 2000)
         lite["ratio"] = round(lite["max"]["requests_per_s"] / lite["raw"]["spends_per_s"], 3)
