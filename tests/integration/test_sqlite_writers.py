@@ -260,3 +260,40 @@ def test_processes_writing_side_by_side_lose_nothing(tmp_path: Path) -> None:
     assert [p.wait(60) for p in procs] == [0, 0]
     assert _count(db) == 600
     db.dispose()
+
+
+def test_a_turn_that_fails_to_start_leaves_the_queue_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _counter(tmp_path)
+    queue = db._writer
+    assert queue is not None
+
+    def broken() -> bool:
+        raise OSError("no locks left")
+
+    monkeypatch.setattr(queue, "_lock_file", broken)
+    with pytest.raises(OSError), queue.turn():
+        pass
+    monkeypatch.undo()
+    assert queue._depth == 0
+    with queue.turn():  # the next turn takes the file lock again
+        assert queue._depth == 1
+        child = _hold_turn_nowait(tmp_path / "writers.db")
+        assert child.wait(10) == 1  # the file lock is held: another process can't have it
+    db.dispose()
+
+
+def _hold_turn_nowait(db_path: Path) -> subprocess.Popen[bytes]:
+    """A process that tries the file lock once: exit 0 if it got it, 1 if not."""
+    script = textwrap.dedent(
+        """
+        import fcntl, os, sys
+        fd = os.open(sys.argv[1] + "-writers", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.exit(1)
+        """
+    )
+    return subprocess.Popen([sys.executable, "-c", script, str(db_path)])

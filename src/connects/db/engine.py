@@ -15,16 +15,22 @@ fails its transaction, which rolls back whole and is retried by the caller (R31)
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: SQLite alone orders the processes
+    fcntl = None
 
 PING_IDLE_SECONDS = 10.0
 WRITER_WAIT_SECONDS = 30.0  # as PRAGMA busy_timeout below
@@ -64,22 +70,22 @@ class WriterQueue:
         if not self._threads.acquire(timeout=WRITER_WAIT_SECONDS):
             yield  # a thread is stuck holding the queue: SQLite orders us
             return
+        self._depth += 1
+        locked = False
         try:
-            self._depth += 1
             locked = self._depth == 1 and self._lock_file()
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if locked:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+            yield
         finally:
+            self._depth -= 1
+            if locked:
+                assert fcntl is not None and self._fd is not None
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._threads.release()
 
     def _lock_file(self) -> bool:
         """Take the file lock; False when there is no file or the wait ran out."""
         fd = self._file()
-        if fd is None:
+        if fd is None or fcntl is None:
             return False
         pause, longest = WRITER_POLL_SECONDS
         deadline = time.monotonic() + WRITER_WAIT_SECONDS
@@ -96,7 +102,7 @@ class WriterQueue:
     def _file(self) -> int | None:
         """The lock file, opened once per process: a forked child shares its parent's
         open file, and with it the parent's lock, so it opens its own."""
-        if self._path is None:
+        if self._path is None or fcntl is None:
             return None
         if self._fd is None or self._pid != os.getpid():
             try:
