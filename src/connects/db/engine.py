@@ -171,9 +171,9 @@ class Database:
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, echo=echo)
             self._writer = WriterQueue(self.engine.url.database)
-            # Reads run in API threads side by side (the token lookup of every request):
-            # as many pooled connections as threads, so none is opened and closed per
-            # request (an overflow connection is discarded when it is returned).
+            # Reads run side by side in the API's worker threads: as many pooled
+            # connections as threads, so none is opened and closed per request (an
+            # overflow connection is discarded when it is returned).
             self.read_engine = _sqlite_engine(
                 url, echo=echo, pool_size=SQLITE_READ_POOL, max_overflow=SQLITE_READ_POOL
             )
