@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, insert, make_url, select, text
+from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, allocations, entries, events, lots
 from connects.domain.clock import SimulatedClock
-from connects.services import cycles, proposals
+from connects.services import cycles, cycles_bulk, proposals
 from connects.services.context import Context
-from connects.services.cycles_bulk import run_cycles_bulk
+from connects.services.cycles_bulk import may_skip_fk_checks, run_cycles_bulk
 from connects.services.verify import verify
 from tests.conftest import PG_SKIP_REASON, PG_URL, MakeCtx, pg_schema_url
 from tests.world import World
@@ -36,6 +37,36 @@ def second_pg_url() -> Iterator[str]:
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def plain_role_url() -> Iterator[str]:
+    """A schema owned by a login role that is not a superuser, and its URL."""
+    if not PG_URL:
+        pytest.skip(PG_SKIP_REASON)
+    role = f"t_plain_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(
+            text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).scalar_one():
+            pytest.skip("creating a second role needs the test database's user to be a superuser")
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"CREATE SCHEMA {role} AUTHORIZATION {role}"))
+    url = make_url(PG_URL).set(username=role, password=None)
+    sep = "&" if url.query else "?"
+    try:
+        yield f"{url.render_as_string(hide_password=False)}{sep}options=-csearch_path%3D{role}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r"),
+                {"r": role},
+            )
+            conn.execute(text(f"DROP SCHEMA {role} CASCADE"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
 
 
@@ -153,3 +184,89 @@ def test_bulk_and_per_account_cycles_write_the_same_ledger(
     assert {"grant", "rollover_forfeit", "expire"} <= kinds
     assert verify(bulk) == []
     assert run_cycles_bulk(bulk) == 0  # nothing due twice
+
+
+def _orphan_entry() -> Any:
+    """An entry of an account that does not exist."""
+    return insert(entries).values(
+        id="ent_orphan",
+        account_id="acct_nobody",
+        seq=1,
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        kind="grant",
+        amount=1,
+        balance_after=1,
+        actor_kind="system",
+    )
+
+
+@pytest.fixture
+def batch_roles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``session_replication_role`` as each bulk batch saw it."""
+    seen: list[str] = []
+    batch = cycles_bulk._batch
+
+    def watched(ctx: Context, conn: Any, *args: Any) -> Any:
+        seen.append(conn.execute(text("SHOW session_replication_role")).scalar_one())
+        return batch(ctx, conn, *args)
+
+    monkeypatch.setattr(cycles_bulk, "_batch", watched)
+    return seen
+
+
+def test_the_bulk_cycle_skips_foreign_key_checks_only_inside_its_own_batches(
+    make_ctx: MakeCtx, pg_url: str, clock: SimulatedClock, batch_roles: list[str]
+) -> None:
+    # Every row a batch inserts names an account the batch locked: where the role may,
+    # the batch turns the (then redundant) foreign-key triggers off with SET LOCAL.
+    ctx = make_ctx(pg_url)
+    _cast(ctx)
+    with ctx.db.read() as conn:
+        if not may_skip_fk_checks(conn):
+            pytest.skip("the test database's user may not set session_replication_role")
+    clock.advance(timedelta(days=40))
+    assert run_cycles_bulk(ctx) > 0
+    assert batch_roles and set(batch_roles) == {"replica"}
+    assert verify(ctx) == []
+    # The setting ended with the batch's transaction; the constraint still holds.
+    with ctx.db.begin() as conn:
+        assert conn.execute(text("SHOW session_replication_role")).scalar_one() == "origin"
+    with (
+        pytest.raises(IntegrityError, match="fk_entries_account_id_accounts"),
+        ctx.db.begin() as conn,
+    ):
+        conn.execute(_orphan_entry())
+
+
+def test_without_the_privilege_the_bulk_cycle_runs_the_checks(
+    make_ctx: MakeCtx, plain_role_url: str, clock: SimulatedClock, batch_roles: list[str]
+) -> None:
+    ctx = make_ctx(plain_role_url)
+    _cast(ctx)
+    with ctx.db.read() as conn:
+        assert not may_skip_fk_checks(conn)
+        version = conn.execute(text("SHOW server_version_num")).scalar_one()
+    clock.advance(timedelta(days=40))
+    assert run_cycles_bulk(ctx) > 0
+    assert batch_roles and set(batch_roles) == {"origin"}
+    assert verify(ctx) == []
+    with (
+        pytest.raises(IntegrityError, match="fk_entries_account_id_accounts"),
+        ctx.db.begin() as conn,
+    ):
+        conn.execute(_orphan_entry())
+    if int(version) < 150000:
+        return  # no per-parameter privileges before PostgreSQL 15
+    role = make_url(plain_role_url).username
+    admin = create_engine(PG_URL or "", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"GRANT SET ON PARAMETER session_replication_role TO {role}"))
+    admin.dispose()
+    with ctx.db.read() as conn:
+        assert may_skip_fk_checks(conn)
+    batch_roles.clear()
+    clock.advance(timedelta(days=31))
+    assert run_cycles_bulk(ctx) > 0
+    assert batch_roles and set(batch_roles) == {"replica"}
+    assert verify(ctx) == []
+    ctx.db.dispose()
