@@ -19,13 +19,16 @@ hook decides top-ups; so are all accounts on SQLite.
 
 Foreign-key checks. Every row a batch inserts names an account that the batch itself
 locked ``FOR UPDATE`` in the same transaction, so each foreign-key check (a lookup
-of that account row per inserted entry, lot and event, a third of the batch's time)
-can only succeed. Where the database role may set ``session_replication_role``
-(a superuser, or on PostgreSQL 15+ a role given ``GRANT SET ON PARAMETER
-session_replication_role``), a batch sets it to ``replica`` for its own transaction
-(``SET LOCAL``), which skips those triggers for the batch's statements alone. The
+of that account row per inserted entry, lot and event, a quarter of the database's
+time at a million accounts) can only succeed. Where the database role may set
+``session_replication_role`` (a superuser, or on PostgreSQL 15+ a role given
+``GRANT SET ON PARAMETER session_replication_role``), a batch sets it to ``replica``
+for its own transaction (``SET LOCAL``), which skips those triggers for the batch's
+statements alone. The
 constraints stay declared and guard every other writer; without the privilege the
-checks simply run.
+checks simply run. ``replica`` skips every ordinary trigger: a trigger an operator
+adds to these tables (an audit log, say) must be ``ENABLE ALWAYS`` to fire for the
+batches too.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def _new_id(prefix: str) -> str:
     The random part comes from ``random()``, each server process's own generator,
     which PostgreSQL seeds from a strong random source when the process starts:
     ids must be unique, not secret, and the primary key refuses a repeat. It is
-    0.3 us a row, where ``gen_random_uuid()`` (the operating system's strong random
+    0.4 us a row, where ``gen_random_uuid()`` (the operating system's strong random
     source, through OpenSSL) took 1.7 us, and a batch makes four ids per account."""
     millis = new_id("x")[2:12]  # the time part, in the id alphabet: no quoting needed
     word = "lpad(to_hex(floor(random() * 4294967296)::bigint), 8, '0')"
