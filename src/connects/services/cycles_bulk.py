@@ -24,11 +24,10 @@ time at a million accounts) can only succeed. Where the database role may set
 ``session_replication_role`` (a superuser, or on PostgreSQL 15+ a role given
 ``GRANT SET ON PARAMETER session_replication_role``), a batch sets it to ``replica``
 for its own transaction (``SET LOCAL``), which skips those triggers for the batch's
-statements alone. The
-constraints stay declared and guard every other writer; without the privilege the
-checks simply run. ``replica`` skips every ordinary trigger: a trigger an operator
-adds to these tables (an audit log, say) must be ``ENABLE ALWAYS`` to fire for the
-batches too.
+statements alone. The constraints stay declared and guard every other writer;
+without the privilege the checks simply run. ``replica`` skips every ordinary
+trigger: a trigger an operator adds to these tables (an audit log, say) must be
+``ENABLE ALWAYS`` to fire for the batches too.
 """
 
 from __future__ import annotations
