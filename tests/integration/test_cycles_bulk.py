@@ -217,8 +217,9 @@ def batch_roles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_the_bulk_cycle_skips_foreign_key_checks_only_inside_its_own_batches(
     make_ctx: MakeCtx, pg_url: str, clock: SimulatedClock, batch_roles: list[str]
 ) -> None:
-    # Every row a batch inserts names an account the batch locked: where the role may,
-    # the batch turns the (then redundant) foreign-key triggers off with SET LOCAL.
+    # R8 R30: grants still land as ledger entries of existing accounts. Every row a
+    # batch inserts names an account the batch locked: where the role may, the batch
+    # turns the (then redundant) foreign-key triggers off with SET LOCAL.
     ctx = make_ctx(pg_url)
     _cast(ctx)
     with ctx.db.read() as conn:
@@ -241,6 +242,7 @@ def test_the_bulk_cycle_skips_foreign_key_checks_only_inside_its_own_batches(
 def test_without_the_privilege_the_bulk_cycle_runs_the_checks(
     make_ctx: MakeCtx, plain_role_url: str, clock: SimulatedClock, batch_roles: list[str]
 ) -> None:
+    # R8 R30, as a role that may not set session_replication_role, then may.
     ctx = make_ctx(plain_role_url)
     _cast(ctx)
     with ctx.db.read() as conn:
