@@ -189,15 +189,6 @@ def _batch(ctx: Context, conn: Connection, now: datetime, batch: int) -> tuple[i
         return 0, 0
     _exec(conn, "ANALYZE bulk_due")
     _plans(ctx, conn)
-    _exec(
-        conn,
-        """
-        CREATE TEMP TABLE bulk_debits (
-            entry_id varchar(40) COLLATE "C", account_id varchar(40) COLLATE "C", amount bigint,
-            balance_after bigint
-        ) ON COMMIT DROP
-        """,
-    )
     _sweep(conn, now)
     ran, more = _round(conn, now, first=True)
     if ran != took:  # the sweep's balance and seq are added in round one
@@ -209,7 +200,6 @@ def _batch(ctx: Context, conn: Connection, now: datetime, batch: int) -> tuple[i
     else:  # one cycle each, the common case: bulk_next holds every account's new state
         settled = """(SELECT account_id AS id, balance_after AS balance, seq,
                              next_at AS next_cycle_at FROM bulk_next)"""
-    _events(conn, now)
     _probe(
         conn,
         f"""
@@ -243,10 +233,11 @@ def _sweep(conn: Connection, now: datetime) -> None:
     in lot-id order, each with its own seq and balance after. The first round adds
     what it took to the accounts' balance and seq.
 
-    The lots are looked up account by account (``LATERAL``, the open lots' index on
-    account and expiry): joined as a set, the planner read every expired open lot of
-    the whole table through the expiry index, once per batch."""
-    _exec(
+    The lots are looked up account by account (the open lots' index on account and
+    expiry, :func:`_probe`): joined as a set, the planner read every expired open lot
+    of the whole table through the expiry index, once per batch (it flattens the
+    ``LATERAL`` into such a join while the statistics say most lots are expired)."""
+    _probe(
         conn,
         f"""
         CREATE TEMP TABLE bulk_exp ON COMMIT DROP AS
@@ -290,13 +281,7 @@ def _sweep(conn: Connection, now: datetime) -> None:
         """,
     )
     _probe(conn, "UPDATE lots l SET remaining = 0 FROM bulk_exp e WHERE l.id = e.lot_id")
-    _exec(
-        conn,
-        """
-        INSERT INTO bulk_debits
-        SELECT entry_id, account_id, -remaining, balance_after FROM bulk_exp
-        """,
-    )
+    _events(conn, now, "SELECT account_id, -remaining AS amount, balance_after FROM bulk_exp")
 
 
 def _calendar(conn: Connection, now: datetime) -> bool:
@@ -358,7 +343,9 @@ def _round(conn: Connection, now: datetime, first: bool) -> tuple[int, bool]:
         CREATE TEMP TABLE bulk_cur ON COMMIT DROP AS
         SELECT d.id, d.plan, d.next_cycle_at AS cycle_at, c.next_at, c.lot_expires,
                c.cycle_key, p.monthly, p.cap, d.seq + coalesce(x.n, 0) AS seq,
-               d.balance - coalesce(x.total, 0) AS balance
+               d.balance - coalesce(x.total, 0) AS balance,
+               {_new_id("ent")} AS forfeit_id, {_new_id("ent")} AS grant_id,
+               {_new_id("lot")} AS lot_id
         FROM bulk_due d
         JOIN bulk_cal c ON c.anchor_day = d.anchor_day AND c.timezone = d.timezone
                        AND c.cycle_at = d.next_cycle_at
@@ -387,9 +374,9 @@ def _round(conn: Connection, now: datetime, first: bool) -> tuple[int, bool]:
 
 def _forfeit(conn: Connection, now: datetime) -> None:
     """Plan-grant Connects live at the cycle start above the cap, taken soonest-expiring
-    first (``domain.lots.rollover_forfeit``)."""
+    first (``domain.lots.rollover_forfeit``). bulk_takes has a row per lot taken; the
+    first of each account's also stands for its forfeit entry."""
     _exec(conn, "DROP TABLE IF EXISTS bulk_takes")
-    _exec(conn, "DROP TABLE IF EXISTS bulk_forfeits")
     _exec(
         conn,
         """
@@ -404,34 +391,26 @@ def _forfeit(conn: Connection, now: datetime) -> None:
             GROUP BY al.lot_id
         ), grant_lots AS (
             SELECT l.id AS lot_id, l.account_id, l.expires_at, l.issued_at, c.cap,
-                   c.cycle_key,
+                   c.cycle_key, c.forfeit_id, c.seq, c.balance,
                    l.remaining - least(l.remaining, coalesce(r.amount, 0)) AS remaining
             FROM lots l JOIN bulk_cur c ON c.id = l.account_id
             LEFT JOIN refunded r ON r.lot_id = l.id
             WHERE c.cap IS NOT NULL AND l.source = 'grant' AND l.remaining > 0
               AND l.expires_at > c.cycle_at
         ), live AS (
-            SELECT lot_id, account_id, remaining, cap, cycle_key,
+            SELECT lot_id, account_id, remaining, cap, cycle_key, forfeit_id, seq, balance,
                    sum(remaining) OVER (PARTITION BY account_id) - cap AS excess,
+                   row_number() OVER w AS nth,
                    coalesce(sum(remaining) OVER (
-                       PARTITION BY account_id ORDER BY expires_at, issued_at, lot_id
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS taken_before
+                       w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS taken_before
             FROM grant_lots WHERE remaining > 0
+            WINDOW w AS (PARTITION BY account_id ORDER BY expires_at, issued_at, lot_id)
         )
-        SELECT lot_id, account_id, cap, cycle_key, excess,
+        SELECT lot_id, account_id, cap, cycle_key, excess, forfeit_id, nth = 1 AS first,
+               seq + 1 AS seq, balance - excess AS balance_after,
                least(remaining, excess - taken_before) AS take
         FROM live WHERE excess > 0 AND excess - taken_before > 0
-        """,
-    )
-    _exec(
-        conn,
-        f"""
-        CREATE TEMP TABLE bulk_forfeits ON COMMIT DROP AS
-        SELECT {_new_id("ent")} AS entry_id, t.account_id, t.excess, t.cap,
-               t.cycle_key, c.seq + 1 AS seq, c.balance - t.excess AS balance_after
-        FROM (SELECT DISTINCT account_id, excess, cap, cycle_key FROM bulk_takes) t
-        JOIN bulk_cur c ON c.id = t.account_id
-        ORDER BY t.account_id
+        ORDER BY account_id, nth
         """,
     )
     _exec(
@@ -439,10 +418,10 @@ def _forfeit(conn: Connection, now: datetime) -> None:
         """
         INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after,
                              actor_kind, note, dedupe_key)
-        SELECT entry_id, account_id, seq, :now, 'rollover_forfeit', -excess, balance_after,
+        SELECT forfeit_id, account_id, seq, :now, 'rollover_forfeit', -excess, balance_after,
                'system', 'plan grants above the rollover cap of ' || cap,
                'forfeit:' || cycle_key
-        FROM bulk_forfeits
+        FROM bulk_takes WHERE first
         """,
         now=now,
     )
@@ -450,8 +429,7 @@ def _forfeit(conn: Connection, now: datetime) -> None:
         conn,
         """
         INSERT INTO allocations (account_id, entry_id, lot_id, amount)
-        SELECT t.account_id, f.entry_id, t.lot_id, t.take
-        FROM bulk_takes t JOIN bulk_forfeits f ON f.account_id = t.account_id
+        SELECT account_id, forfeit_id, lot_id, take FROM bulk_takes
         """,
     )
     _probe(
@@ -461,12 +439,10 @@ def _forfeit(conn: Connection, now: datetime) -> None:
         FROM bulk_takes t WHERE l.id = t.lot_id
         """,
     )
-    _exec(
+    _events(
         conn,
-        """
-        INSERT INTO bulk_debits
-        SELECT entry_id, account_id, -excess, balance_after FROM bulk_forfeits
-        """,
+        now,
+        "SELECT account_id, -excess AS amount, balance_after FROM bulk_takes WHERE first",
     )
 
 
@@ -477,13 +453,13 @@ def _grant(conn: Connection, now: datetime) -> None:
     _exec(conn, "DROP TABLE IF EXISTS bulk_next")
     _exec(
         conn,
-        f"""
+        """
         CREATE TEMP TABLE bulk_next ON COMMIT DROP AS
-        SELECT {_new_id("ent")} AS entry_id, {_new_id("lot")} AS lot_id,
-               c.id AS account_id, c.plan, c.monthly, c.cycle_at, c.lot_expires, c.cycle_key,
-               c.next_at, c.seq + (f.account_id IS NOT NULL)::int + (c.monthly > 0)::int AS seq,
+        SELECT c.grant_id AS entry_id, c.lot_id, c.id AS account_id, c.plan, c.monthly,
+               c.cycle_at, c.lot_expires, c.cycle_key, c.next_at,
+               c.seq + (f.account_id IS NOT NULL)::int + (c.monthly > 0)::int AS seq,
                c.balance - coalesce(f.excess, 0) + c.monthly AS balance_after
-        FROM bulk_cur c LEFT JOIN bulk_forfeits f ON f.account_id = c.id
+        FROM bulk_cur c LEFT JOIN bulk_takes f ON f.account_id = c.id AND f.first
         ORDER BY c.id
         """,
     )
@@ -515,9 +491,10 @@ def _grant(conn: Connection, now: datetime) -> None:
     )
 
 
-def _events(conn: Connection, now: datetime) -> None:
-    """``balance_empty`` / ``balance_low`` for debits that crossed the thresholds, as
-    ``AccountBook._after_debit`` emits them (R27)."""
+def _events(conn: Connection, now: datetime, debits: str) -> None:
+    """``balance_empty`` / ``balance_low`` for the ``debits`` (account_id, amount,
+    balance_after) that crossed the thresholds, as ``AccountBook._after_debit`` emits
+    them (R27)."""
     _exec(
         conn,
         f"""
@@ -534,7 +511,7 @@ def _events(conn: Connection, now: datetime) -> None:
                         'threshold', d.threshold)::text
                END,
                :now
-        FROM bulk_debits b JOIN bulk_due d ON d.id = b.account_id
+        FROM ({debits}) b JOIN bulk_due d ON d.id = b.account_id
         WHERE (b.balance_after - b.amount > 0 AND b.balance_after = 0)
            OR (b.balance_after - b.amount > d.threshold AND d.threshold >= b.balance_after
                AND b.balance_after > 0)
