@@ -3,7 +3,9 @@ PostgreSQL, set-based (``services.cycles.run_cycles_bulk``). Prints JSON.
 
 Accounts are seeded with raw SQL: each agency-plus account has a grant lot that
 expired yesterday (swept), three live grant lots worth 210 Connects (50 above the
-rollover cap of 160: forfeited) and a cycle due an hour ago (a grant of 80).
+rollover cap of 160: forfeited) and a cycle due an hour ago (a grant of 80). Ids
+are fixed width, as the product's are (``acct_b00000042``), so the order of the
+accounts is the order of their ids.
 
     python bench/cycle.py [--accounts 100000] [--per-account 2000] [--no-verify]
     python bench/cycle.py --accounts 1000000 --per-account 0   # the full-size run
@@ -52,7 +54,7 @@ def seed(ctx_url: str, n: int) -> tuple[float, bool]:
                 """
                 INSERT INTO users (id, name, email, created_at)
                 SELECT 'usr_b' || g, 'Bench ' || g, 'bench' || g || '@bench.test', :now
-                FROM generate_series(1, :n) g
+                FROM generate_series(1, :n) s, lpad(s::text, 8, '0') g
                 """
             ),
             {"n": n, "now": now},
@@ -66,7 +68,7 @@ def seed(ctx_url: str, n: int) -> tuple[float, bool]:
                     created_at)
                 SELECT 'acct_b' || g, 'agency', 'Bench agency ' || g, 'usr_b' || g,
                        'agency-plus', 'UTC', :day, :due, :balance, 0, 0, :seq, :created
-                FROM generate_series(1, :n) g
+                FROM generate_series(1, :n) s, lpad(s::text, 8, '0') g
                 """
             ),
             {
@@ -97,7 +99,7 @@ def seed(ctx_url: str, n: int) -> tuple[float, bool]:
                                       remaining)
                     SELECT 'lot_b' || g || '_' || :k, 'acct_b' || g, 'grant', :issued,
                            :expires, :amount, :amount
-                    FROM generate_series(1, :n) g
+                    FROM generate_series(1, :n) s, lpad(s::text, 8, '0') g
                     """
                 ),
                 params,
@@ -109,7 +111,7 @@ def seed(ctx_url: str, n: int) -> tuple[float, bool]:
                                          actor_kind, note, dedupe_key)
                     SELECT 'ent_b' || g || '_' || :k, 'acct_b' || g, :k, :issued, 'grant',
                            :amount, :after, 'system', 'seeded grant', 'seed:' || :k
-                    FROM generate_series(1, :n) g
+                    FROM generate_series(1, :n) s, lpad(s::text, 8, '0') g
                     """
                 ),
                 params,
@@ -120,7 +122,7 @@ def seed(ctx_url: str, n: int) -> tuple[float, bool]:
                     INSERT INTO allocations (account_id, entry_id, lot_id, amount)
                     SELECT 'acct_b' || g, 'ent_b' || g || '_' || :k, 'lot_b' || g || '_' || :k,
                            :amount
-                    FROM generate_series(1, :n) g
+                    FROM generate_series(1, :n) s, lpad(s::text, 8, '0') g
                     """
                 ),
                 params,
