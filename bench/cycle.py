@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 # Run as a script, Python puts bench/ first on the path: put the repository root there.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.common import machine, pg_database  # noqa: E402
+from bench.common import machine, pg_database, python_loop_ms  # noqa: E402
 from bench.reads import bulk_load  # noqa: E402
 from connects.bootstrap import build  # noqa: E402
 from connects.config import Settings  # noqa: E402
@@ -171,6 +171,9 @@ def main() -> None:
         started = time.perf_counter()
         ran = cycles.run_cycles_bulk(ctx, batch=args.batch)
         seconds = time.perf_counter() - started
+        # This machine's speed drifts within minutes; the loop at the start (``machine``)
+        # and right after the run bracket the run.
+        loop_after = python_loop_ms()
         with ctx.db.read() as conn:
             after = conn.execute(select(func.count()).select_from(entries)).scalar_one()
             due = conn.execute(
@@ -185,6 +188,7 @@ def main() -> None:
             "batch": args.batch,
             "checkpoint_before": checkpointed,
             "foreign_key_checks": "skipped (session_replication_role)" if skip_fk else "run",
+            "python_loop_ms_after": loop_after,
         }
         if not args.no_verify:
             started = time.perf_counter()
