@@ -264,3 +264,16 @@ def test_without_the_privilege_the_bulk_cycle_runs_the_checks(
         assert may_skip_fk_checks(conn)
     _next_cycle(ctx, clock, batch_roles, "replica")
     ctx.db.dispose()
+
+
+def test_a_probe_turns_hash_and_merge_joins_off_for_its_statement_alone(
+    make_ctx: MakeCtx, pg_url: str
+) -> None:
+    # A batch's joins to a whole table go by index (cycles_bulk._probe); the joins
+    # between its own scratch tables, which have no index, keep hash joins.
+    ctx = make_ctx(pg_url)
+    settings = "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+    with ctx.db.begin() as conn:
+        before = conn.execute(text(settings)).one()
+        assert tuple(cycles_bulk._probe(conn, settings).one()) == ("off", "off")
+        assert conn.execute(text(settings)).one() == before == ("on", "on")
