@@ -1,4 +1,5 @@
-"""The set-based monthly cycle writes the same ledger as the per-account one (R8-R10, R30)."""
+"""The set-based monthly cycle writes the same ledger as the per-account one (R8-R10,
+R27, R30)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, allocations, entries, events, lots
 from connects.domain.clock import SimulatedClock
+from connects.services import accounts as accounts_service
 from connects.services import cycles, cycles_bulk, proposals
 from connects.services.context import Context
 from connects.services.cycles_bulk import may_skip_fk_checks, run_cycles_bulk
@@ -73,7 +75,9 @@ def plain_role_url() -> Iterator[str]:
 def _cast(ctx: Context) -> World:
     w = World(ctx)
     big = w.agency("olga")
-    w.agency("pete")
+    pete = w.agency("pete")
+    # R27: forfeits and expiries that cross it raise balance_low from the cycle itself.
+    accounts_service.update_account(ctx, w.actor("pete"), pete, low_balance_threshold=200)
     w.agency("quinn", plan="agency-basic")
     w.freelancer("rita")
     w.freelancer("sam", plan="freelancer-plus")
@@ -182,6 +186,7 @@ def test_bulk_and_per_account_cycles_write_the_same_ledger(
             assert a[name][part] == b[name][part], (name, part)
     kinds = {e[0] if e[0] == "expire" else e[2] for acct in b.values() for e in acct["entries"]}
     assert {"grant", "rollover_forfeit", "expire"} <= kinds
+    assert ("balance_low", 160, 240, 200) in b["Pete Agency"]["events"]
     assert verify(bulk) == []
     assert run_cycles_bulk(bulk) == 0  # nothing due twice
 
