@@ -81,6 +81,7 @@ def python_loop_ms(n: int = 2_000_000) -> float:
 # The server settings that move the write-heavy figures (the monthly cycle most).
 PG_SETTINGS = (
     "server_version",
+    "autovacuum",
     "shared_buffers",
     "max_wal_size",
     "checkpoint_timeout",
