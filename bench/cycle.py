@@ -131,7 +131,7 @@ def seed(ctx_url: str, n: int) -> tuple[float, bool]:
     # A production ledger's older rows have been vacuumed (hint bits set, pages marked
     # all-visible) before a month's cycle reaches them; the CI machines run PostgreSQL
     # with autovacuum off (``machine.postgresql.autovacuum``), so the seed does it.
-    with ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with ctx.db.statements() as conn:  # autocommit: VACUUM runs outside a transaction
         conn.execute(text("VACUUM (ANALYZE) users, accounts, lots, entries, allocations"))
     checkpointed = checkpoint(ctx)
     ctx.db.dispose()
