@@ -1,0 +1,209 @@
+"""The product's words: every kind and status the ledger, jobs, top-ups and the outbox
+store, each written once.
+
+The database's CHECK constraints on these columns are built from the enums here
+(:func:`connects.db.schema.one_of`), the API's ``Literal`` types and the dashboard's
+filters read them, and the lifecycles of a job and a proposal are the small state
+machines at the bottom. A new kind of spend, status or event starts here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from connects.domain.errors import JobNotOpen, ProposalNotActive
+
+
+class AccountKind(StrEnum):
+    """R1: two kinds of account, each with its own balance."""
+
+    FREELANCER = "freelancer"
+    AGENCY = "agency"
+
+
+class ActorKind(StrEnum):
+    """Who did something, as written on every entry (R30)."""
+
+    USER = "user"
+    BUSINESS_MANAGER = "business_manager"  # R6
+    SYSTEM = "system"  # the worker: cycles, expiry, auto top-up
+    OPERATOR = "operator"
+
+
+class EntryKind(StrEnum):
+    """What a ledger entry did to the balance (R30)."""
+
+    GRANT = "grant"  # R8: the cycle's free Connects
+    PURCHASE = "purchase"  # R17, R18 (auto top-up included)
+    SPEND = "spend"  # R14: a proposal's price
+    REFUND = "refund"  # R15: back into the lots it came from
+    REWARD = "reward"  # R16: an interview started
+    EXPIRE = "expire"  # R10, R12: a lot's year ran out
+    ROLLOVER_FORFEIT = "rollover_forfeit"  # R9: grant Connects above the cap
+
+    @classmethod
+    def usage(cls) -> tuple[EntryKind, ...]:
+        """The kinds a proposal's Connects move by: what "used" counts (R4, R26)."""
+        return (cls.SPEND, cls.REFUND)
+
+
+class LotSource(StrEnum):
+    """Where a lot came from; only grant lots meet the rollover cap (R9)."""
+
+    GRANT = "grant"
+    PURCHASE = "purchase"
+    REWARD = "reward"
+
+
+class JobStatus(StrEnum):
+    """A job's lifecycle (R13, R15): open, then exactly one ending."""
+
+    OPEN = "open"
+    FILLED = "filled"  # closed with a hire
+    CLOSED = "closed"  # closed without a hire: refunds (R15)
+    CANCELLED = "cancelled"  # refunds (R15)
+    REMOVED = "removed"  # by the operator: refunds (R15)
+    EXPIRED = "expired"  # no refunds (R15)
+
+    @property
+    def refunds(self) -> bool:
+        """Whether this ending gives every active proposal its Connects back (R15)."""
+        return self in _REFUNDING_JOB_ENDS
+
+
+_REFUNDING_JOB_ENDS = frozenset({JobStatus.CLOSED, JobStatus.CANCELLED, JobStatus.REMOVED})
+
+
+class ProposalStatus(StrEnum):
+    """A proposal's lifecycle (R14-R16)."""
+
+    ACTIVE = "active"
+    INTERVIEWING = "interviewing"  # R16
+    WITHDRAWN = "withdrawn"  # no refund (R15)
+    REFUNDED = "refunded"  # the job ended with refunds (R15)
+    HIRED = "hired"
+
+    @property
+    def live(self) -> bool:
+        """Still in the running: may be withdrawn, interviewed, hired or refunded."""
+        return self in _LIVE_PROPOSALS
+
+
+_LIVE_PROPOSALS = frozenset({ProposalStatus.ACTIVE, ProposalStatus.INTERVIEWING})
+
+
+class HoldStatus(StrEnum):
+    """A hold on Connects ends exactly once (R34; the holds issue builds on it)."""
+
+    HELD = "held"
+    CAPTURED = "captured"
+    RELEASED = "released"
+
+
+class PurchaseStatus(StrEnum):
+    """A card purchase is recorded before money moves, then completed (R17)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class TopUpStatus(StrEnum):
+    """One auto top-up attempt (R25)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @classmethod
+    def counted(cls) -> tuple[TopUpStatus, ...]:
+        """What uses up the month's limit (R21)."""
+        return (cls.PENDING, cls.SUCCEEDED)
+
+
+class TopUpTrigger(StrEnum):
+    """What decided a top-up (R20, R22)."""
+
+    BALANCE_ZERO = "balance_zero"
+    THRESHOLD = "threshold"
+    JUST_IN_TIME = "just_in_time"
+
+
+class EventType(StrEnum):
+    """The notifications an account can receive (R27), kept in the outbox (R29)."""
+
+    BALANCE_LOW = "balance_low"
+    BALANCE_EMPTY = "balance_empty"
+    TOPUP_SUCCEEDED = "topup_succeeded"
+    TOPUP_FAILED = "topup_failed"
+    MONTHLY_LIMIT_REACHED = "monthly_limit_reached"
+    CONNECTS_REFUNDED = "connects_refunded"
+    CONNECTS_PURCHASED = "connects_purchased"
+    CONNECTS_EXPIRING = "connects_expiring"
+
+
+class ChannelKind(StrEnum):
+    """Where notifications go (R28)."""
+
+    TELEGRAM = "telegram"
+    SLACK = "slack"
+    DISCORD = "discord"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class DeliveryStatus(StrEnum):
+    """One notification to one channel (R29): never dropped, ``dead`` at the end."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+# -- lifecycles ---------------------------------------------------------------------------
+
+JOB_ENDINGS: Mapping[JobStatus, str] = {
+    JobStatus.CANCELLED: "the client cancelled the job",
+    JobStatus.CLOSED: "the client closed the job without hiring",
+    JobStatus.REMOVED: "the job was removed for breaking the rules",
+    JobStatus.FILLED: "the client hired",
+    JobStatus.EXPIRED: "the job expired",
+}
+
+PROPOSAL_MOVES: Mapping[ProposalStatus, frozenset[ProposalStatus]] = {
+    ProposalStatus.ACTIVE: frozenset(
+        {
+            ProposalStatus.INTERVIEWING,
+            ProposalStatus.WITHDRAWN,
+            ProposalStatus.REFUNDED,
+            ProposalStatus.HIRED,
+        }
+    ),
+    ProposalStatus.INTERVIEWING: frozenset(
+        {ProposalStatus.WITHDRAWN, ProposalStatus.REFUNDED, ProposalStatus.HIRED}
+    ),
+    ProposalStatus.WITHDRAWN: frozenset(),
+    ProposalStatus.REFUNDED: frozenset(),
+    ProposalStatus.HIRED: frozenset(),
+}
+
+
+def end_job(current: str, ending: JobStatus) -> JobStatus:
+    """The job's next status: only an open job ends, once (``job_not_open``)."""
+    if JobStatus(current) is not JobStatus.OPEN:
+        raise JobNotOpen(f"the job is already {current}", status=current)
+    if ending is JobStatus.OPEN:
+        raise ValueError("a job ends in a status other than open")
+    return ending
+
+
+def move_proposal(current: str, to: ProposalStatus) -> ProposalStatus:
+    """The proposal's next status, refused with ``proposal_not_active`` when its
+    lifecycle does not allow the move (a withdrawn proposal is never hired, ...)."""
+    status = ProposalStatus(current)
+    if to not in PROPOSAL_MOVES[status]:
+        raise ProposalNotActive(f"the proposal is {status}", status=status.value)
+    return to
