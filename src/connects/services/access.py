@@ -35,18 +35,23 @@ def live_permissions(
     return frozenset(p for row in rows for p in row.split())
 
 
-def resolve(conn: Connection, account_id: str, who: Actor, now: datetime) -> Actor:
-    """``who`` with their role (a person) or live permissions (a business manager).
+def as_member(account_id: str, user_id: str, role: str | None) -> Actor:
+    """A person acting on an account with ``role`` (None: not a member).
 
     A person who is not a member gets ``not_found``: outsiders never learn that an
-    account exists.
+    account exists. Every read and write resolves a person through here.
     """
+    if role is None:
+        raise NotFound("no such account", account_id=account_id)
+    return Actor("user", user_id, Role(role))
+
+
+def resolve(conn: Connection, account_id: str, who: Actor, now: datetime) -> Actor:
+    """``who`` with their role (a person, :func:`as_member`) or live permissions (a
+    business manager)."""
     if who.kind == "user":
         assert who.id is not None
-        role = role_of(conn, account_id, who.id)
-        if role is None:
-            raise NotFound("no such account", account_id=account_id)
-        return Actor("user", who.id, role)
+        return as_member(account_id, who.id, role_of(conn, account_id, who.id))
     if who.kind == "business_manager":
         assert who.id is not None
         return Actor(

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connects.db.schema import allocations, entries, jobs, memberships, proposals
+from connects.db import measures
+from connects.db.schema import allocations, jobs, memberships, proposals
 from connects.domain.calendar import month_start, zone
 from connects.domain.errors import (
     AlreadyApplied,
@@ -115,27 +116,10 @@ def change_price(ctx: Context, client_id: str, job_id: str, connects_required: i
 
 
 def member_spent_this_month(conn: Connection, book: AccountBook, member_id: str) -> int:
-    """Connects a member's proposals took this calendar month, net of refunds (R4).
-
-    Only this month's proposals count: refunding a proposal from an earlier month gives
-    the Connects back to the pool but does not widen this month's budget.
-    """
+    """Connects a member's proposals took this calendar month, net of refunds (R4;
+    the rule is :func:`connects.db.measures.usage`)."""
     since = month_start(book.now, zone(book.timezone))
-    this_month = select(proposals.c.id).where(
-        proposals.c.account_id == book.id,
-        proposals.c.freelancer_id == member_id,
-        proposals.c.created_at >= since,
-    )
-    net = conn.execute(
-        select(func.coalesce(func.sum(entries.c.amount), 0)).where(
-            entries.c.account_id == book.id,
-            entries.c.member_id == member_id,
-            entries.c.kind.in_(("spend", "refund")),
-            entries.c.at >= since,
-            entries.c.proposal_id.in_(this_month),
-        )
-    ).scalar_one()
-    return -int(net)
+    return int(conn.execute(select(measures.used(book.id, since, member_id))).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

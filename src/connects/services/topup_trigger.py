@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, select
 
+from connects.db import measures
 from connects.db.schema import auto_topup_settings, topups
 from connects.db.sql import insert_ignore
 from connects.domain.calendar import month_key, zone
@@ -27,8 +28,6 @@ from connects.metrics import TOPUPS
 
 if TYPE_CHECKING:
     from connects.services.book import AccountBook
-
-COUNTED = ("pending", "succeeded")  # what uses up the month's limit (R21)
 
 
 _SETTINGS = select(auto_topup_settings).where(
@@ -57,23 +56,9 @@ def settings_from(row: Mapping[str, Any] | None) -> TopUpSettings:
     )
 
 
-def bought_in_month_sum(account_id: Any, month: Any) -> Any:
-    """Connects bought or being bought by auto top-up in ``month`` (``YYYY-MM``), as a
-    scalar subquery; either may be a value or a SQL expression (a bind parameter)."""
-    return (
-        select(func.coalesce(func.sum(topups.c.quantity), 0))
-        .where(
-            topups.c.account_id == account_id,
-            topups.c.month == month,
-            or_(*(topups.c.status == status for status in COUNTED)),  # prebuilt: no IN
-        )
-        .scalar_subquery()
-    )
-
-
 def bought_in_month(conn: Connection, account_id: str, month: str) -> int:
     """Connects bought or being bought by auto top-up in ``month`` (``YYYY-MM``)."""
-    return int(conn.execute(select(bought_in_month_sum(account_id, month))).scalar_one())
+    return int(conn.execute(select(measures.bought_by_topups(account_id, month))).scalar_one())
 
 
 def on_balance_drop(book: AccountBook, before: int) -> str | None:

@@ -12,8 +12,9 @@ import io
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, true
+from sqlalchemy import Connection, and_, bindparam, case, func, select, true
 
+from connects.db import measures
 from connects.db.schema import (
     accounts,
     auto_topup_settings,
@@ -30,10 +31,10 @@ from connects.db.types import UTCDateTime
 from connects.domain.calendar import EXPIRING_WINDOW, month_key, month_start, zone
 from connects.domain.cursors import number_cursor
 from connects.domain.errors import InvalidRequest, NotFound
-from connects.domain.policy import Action, Actor, Role, require
-from connects.services.access import authorize
+from connects.domain.policy import Action, Actor, require
+from connects.services.access import as_member, authorize
 from connects.services.context import Context
-from connects.services.topup_trigger import bought_in_month_sum, settings_from
+from connects.services.topup_trigger import settings_from
 from connects.services.topups import settings_overview
 
 ENTRY_KINDS = ("grant", "purchase", "spend", "refund", "reward", "expire", "rollover_forfeit")
@@ -46,20 +47,9 @@ _NOW = bindparam("now", type_=UTCDateTime())
 _HORIZON = bindparam("horizon", type_=UTCDateTime())  # now + the expiring window
 
 
-def _open_sum(*conditions: Any) -> Any:
-    """Connects left in the enclosing account's open lots that meet ``conditions`` (a
-    scalar subquery, correlated to ``accounts``)."""
-    return (
-        select(func.coalesce(func.sum(lots.c.remaining), 0))
-        .where(lots.c.account_id == accounts.c.id, lots.c.remaining > 0, *conditions)
-        .scalar_subquery()
-    )
-
-
-# Spendable now (R12): the stored balance less what sits in expired, unswept lots.
-_SPENDABLE = (accounts.c.balance - _open_sum(lots.c.expires_at <= _NOW)).label("spendable")
-# What expires in (now, now+30d] (R12).
-_EXPIRING = _open_sum(lots.c.expires_at > _NOW, lots.c.expires_at <= _HORIZON).label("expiring")
+# Spendable now (R12) and what expires in (now, now+30d], correlated to the account row.
+_SPENDABLE = measures.available(accounts.c.id, accounts.c.balance, _NOW).label("spendable")
+_EXPIRING = measures.expiring(accounts.c.id, _NOW, _HORIZON).label("expiring")
 _AVAILABLE = select(_SPENDABLE).where(accounts.c.id == _ACCOUNT_ID)
 
 
@@ -117,10 +107,9 @@ def _authorized_row(
         if not rows:
             raise NotFound("no such account", account_id=account_id)  # the operator asked
     else:
+        assert who.id is not None
         rows = conn.execute(read.as_person, {**params, "user_id": who.id}).all()
-        if not rows or rows[0].role is None:  # outsiders never learn that it exists
-            raise NotFound("no such account", account_id=account_id)
-        actor = Actor("user", who.id, Role(rows[0].role))
+        actor = as_member(account_id, who.id, rows[0].role if rows else None)
         require(actor, action)
     return actor, rows if all_rows else rows[0]
 
@@ -156,10 +145,8 @@ def _entry_sum(condition: Any) -> Any:
 _SINCE = bindparam("since", type_=UTCDateTime())
 _MONTH = bindparam("month", type_=topups.c.month.type)
 # This month's sums: ``since`` and ``month`` are the month in the account's time zone.
-_MONTH_SUMS = (
+_BOUGHT_SUMS = (
     select(
-        # (an OR, not IN: IN of literals is expanded again on every execution)
-        _entry_sum(or_(entries.c.kind == "spend", entries.c.kind == "refund")).label("used"),
         _entry_sum(and_(entries.c.kind == "purchase", entries.c.topup_id.is_(None))).label(
             "manual"
         ),
@@ -170,8 +157,9 @@ _MONTH_SUMS = (
     .where(entries.c.account_id == _ACCOUNT_ID, entries.c.at >= _SINCE)
     .subquery("month_sums")
 )
-_BOUGHT = bought_in_month_sum(_ACCOUNT_ID, _MONTH).label("bought")
-_THIS_MONTH = select(_MONTH_SUMS, _BOUGHT)
+_USED = measures.used(_ACCOUNT_ID, _SINCE).label("used")  # R4, R26
+_BOUGHT = measures.bought_by_topups(_ACCOUNT_ID, _MONTH).label("bought")
+_THIS_MONTH = select(_BOUGHT_SUMS, _USED, _BOUGHT)
 _OVERVIEW = _AccountRead(
     [
         accounts.c.id,
@@ -179,12 +167,13 @@ _OVERVIEW = _AccountRead(
         _SPENDABLE,
         _EXPIRING,
         *[c.label(f"topup_{c.name}") for c in auto_topup_settings.c],
-        *_MONTH_SUMS.c,
+        *_BOUGHT_SUMS.c,
+        _USED,
         _BOUGHT,
     ],
     source=accounts.outerjoin(
         auto_topup_settings, auto_topup_settings.c.account_id == accounts.c.id
-    ).join(_MONTH_SUMS, true()),
+    ).join(_BOUGHT_SUMS, true()),
 )
 # Account id -> its time zone as last read here: which month to sum in the one query.
 _ZONES: dict[str, str] = {}
@@ -225,7 +214,7 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
     )
     return {
         "available": int(row.spendable),
-        "used_this_month": -int(sums.used),
+        "used_this_month": int(sums.used),
         "purchased_this_month": manual + auto,
         "purchased_this_month_manual": manual,
         "purchased_this_month_auto": auto,
@@ -342,12 +331,6 @@ def entry_dict(r: Any) -> dict[str, Any]:
 def all_accounts(ctx: Context) -> list[dict[str, Any]]:
     """Every account with its owner and available Connects (operator and CLI use)."""
     now = ctx.now()
-    expired = (
-        select(lots.c.account_id, func.sum(lots.c.remaining).label("gone"))
-        .where(lots.c.remaining > 0, lots.c.expires_at <= now)
-        .group_by(lots.c.account_id)
-        .subquery()
-    )
     members = (
         select(memberships.c.account_id, func.count().label("n"))
         .group_by(memberships.c.account_id)
@@ -360,13 +343,11 @@ def all_accounts(ctx: Context) -> list[dict[str, Any]]:
                 accounts.c.kind,
                 accounts.c.name,
                 accounts.c.plan,
-                accounts.c.balance,
+                measures.available(accounts.c.id, accounts.c.balance, now).label("available"),
                 users.c.name.label("owner"),
-                func.coalesce(expired.c.gone, 0).label("gone"),
                 func.coalesce(members.c.n, 0).label("members"),
             )
             .join(users, users.c.id == accounts.c.owner_id)
-            .outerjoin(expired, expired.c.account_id == accounts.c.id)
             .outerjoin(members, members.c.account_id == accounts.c.id)
             .order_by(accounts.c.created_at, accounts.c.id)
         ).all()
@@ -377,7 +358,7 @@ def all_accounts(ctx: Context) -> list[dict[str, Any]]:
             "name": r.name,
             "plan": r.plan,
             "owner": r.owner,
-            "available": int(r.balance) - int(r.gone),
+            "available": int(r.available),
             "members": r.members,
         }
         for r in rows
@@ -463,16 +444,7 @@ def members(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
             select(accounts.c.timezone).where(accounts.c.id == account_id)
         ).scalar_one()
         since = month_start(now, zone(tz_name))
-        spent = (
-            select(entries.c.member_id, func.sum(entries.c.amount).label("net"))
-            .where(
-                entries.c.account_id == account_id,
-                entries.c.kind.in_(("spend", "refund")),
-                entries.c.at >= since,
-            )
-            .group_by(entries.c.member_id)
-            .subquery()
-        )
+        spent = measures.used_by_member(account_id, since)  # R4: as enforced
         rows = conn.execute(
             select(
                 memberships.c.user_id,
@@ -481,7 +453,7 @@ def members(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
                 memberships.c.created_at,
                 users.c.name,
                 users.c.email,
-                func.coalesce(spent.c.net, 0).label("net"),
+                func.coalesce(spent.c.used, 0).label("used"),
             )
             .join(users, users.c.id == memberships.c.user_id)
             .outerjoin(spent, spent.c.member_id == memberships.c.user_id)
@@ -495,7 +467,7 @@ def members(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
             "email": r.email,
             "role": r.role,
             "monthly_budget": r.monthly_budget,
-            "spent_this_month": -int(r.net),
+            "spent_this_month": int(r.used),
             "joined_at": r.created_at,
         }
         for r in rows

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from connects.db import measures
 from connects.db.schema import accounts, entries
 from connects.domain.calendar import zone
 from connects.domain.policy import Action, Actor
@@ -59,14 +60,10 @@ def burn_forecast(ctx: Context, who: Actor, account_id: str) -> Forecast:
             select(accounts.c.timezone).where(accounts.c.id == account_id)
         ).scalar_one()
         net = conn.execute(
-            select(func.coalesce(func.sum(entries.c.amount), 0)).where(
-                entries.c.account_id == account_id,
-                entries.c.kind.in_(("spend", "refund")),
-                entries.c.at > now - timedelta(days=BURN_WINDOW_DAYS),
-            )
+            select(measures.burn(account_id, now - timedelta(days=BURN_WINDOW_DAYS)))
         ).scalar_one()
         pool = available(conn, account_id, now)
-    return forecast(pool, -int(net), now.astimezone(zone(tz_name)).date())
+    return forecast(pool, int(net), now.astimezone(zone(tz_name)).date())
 
 
 def balance_series(ctx: Context, who: Actor, account_id: str, days: int = 90) -> dict[str, Any]:
