@@ -26,6 +26,13 @@ BM_TOKEN = "business-manager-token-for-tests"
 _emails = itertools.count(1)
 
 
+def error(r: object) -> dict[str, object]:
+    body = r.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    return body["error"]  # type: ignore[no-any-return]
+
+
 @dataclass
 class Api:
     """A test client on the app, and helpers that build a cast through HTTP."""

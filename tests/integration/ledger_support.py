@@ -1,14 +1,28 @@
-"""Helpers for the ledger tests: reading balances, lots and entries, snapshots."""
+"""Helpers for the ledger tests: reading balances, lots and entries, snapshots, refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from connects.db.schema import accounts, entries, events, lots, proposals
+from connects.domain.errors import ConnectsError
 from connects.services import views
 from connects.services.context import Context
+from tests.world import World
+
+FEB_15 = datetime(2026, 2, 15, tzinfo=UTC)
+MAR_15 = datetime(2026, 3, 15, tzinfo=UTC)
+APR_15 = datetime(2026, 4, 15, tzinfo=UTC)
+
+
+@pytest.fixture(name="world")
+def world_fixture(any_ctx: Context) -> World:
+    return World(any_ctx)
 
 
 def available(ctx: Context, account_id: str) -> int:
@@ -98,3 +112,12 @@ def snapshot(ctx: Context) -> tuple[Any, ...]:
         [tuple(r) for r in props],
         n_events,
     )
+
+
+def refused(fn: Callable[[], Any], ctx: Context, exc: type[ConnectsError]) -> ConnectsError:
+    """Run ``fn``, expect ``exc``, and prove nothing changed (R32)."""
+    before = snapshot(ctx)
+    with pytest.raises(exc) as info:
+        fn()
+    assert snapshot(ctx) == before  # R32
+    return info.value
