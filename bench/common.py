@@ -18,9 +18,15 @@ from sqlalchemy import create_engine, text
 from connects.bootstrap import build
 from connects.config import Settings
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import (
+    AddMember,
+    BuyConnects,
+    CreateUser,
+    CreditEarnings,
+    OpenAccount,
+    PostJob,
+)
 from connects.domain.policy import Actor
-from connects.services import accounts as acc
-from connects.services import proposals, purchases
 from connects.services.context import Context
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -153,17 +159,17 @@ def funded_agency(
     """A migrated database with an agency of ``members`` and ``jobs`` jobs priced 1."""
     clock = SimulatedClock(datetime(2026, 3, 1, tzinfo=UTC))
     ctx = build(Settings(database_url=url, db_pool_size=pool_size), clock=clock, migrate=True)
-    owner = acc.create_user(ctx, "Owner", "owner@bench.connects")
-    agency = acc.create_account(ctx, str(owner["id"]), "agency", "Bench Agency", "agency-plus")
+    owner = ctx.handle(CreateUser("Owner", "owner@bench.connects"))
+    agency = ctx.handle(OpenAccount(str(owner["id"]), "agency", "Bench Agency", "agency-plus"))
     member_ids = []
     for i in range(members):
-        user = acc.create_user(ctx, f"Member {i}", f"m{i}@bench.connects")
-        acc.add_member(ctx, Actor("user", str(owner["id"])), agency, str(user["id"]), "member")
+        user = ctx.handle(CreateUser(f"Member {i}", f"m{i}@bench.connects"))
+        ctx.handle(AddMember(Actor("user", str(owner["id"])), agency, str(user["id"]), "member"))
         member_ids.append(str(user["id"]))
-    acc.credit_earnings(ctx, agency, pool * 100)
-    purchases.buy(ctx, Actor("user", str(owner["id"])), agency, pool, "earnings")
-    client = acc.create_user(ctx, "Client", "client@bench.connects")
-    job_ids = [proposals.create_job(ctx, str(client["id"]), f"job {i}", 1) for i in range(jobs)]
+    ctx.handle(CreditEarnings(agency, pool * 100))
+    ctx.handle(BuyConnects(Actor("user", str(owner["id"])), agency, pool, "earnings"))
+    client = ctx.handle(CreateUser("Client", "client@bench.connects"))
+    job_ids = [ctx.handle(PostJob(str(client["id"]), f"job {i}", 1)) for i in range(jobs)]
     return ctx, agency, member_ids, job_ids
 
 

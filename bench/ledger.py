@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connects.domain.commands import SubmitProposal
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sqlalchemy import create_engine
@@ -42,19 +44,19 @@ from bench.common import (
 )
 from connects.domain.ids import new_id
 from connects.domain.policy import Actor
-from connects.services import proposals
 
 
 def _timed_spend(ctx: Any, agency: str, job_id: str, member: str) -> float:
     """One proposal by ``member`` on ``job_id``, paid from the agency's pool: seconds."""
     t0 = time.perf_counter()
-    proposals.submit_proposal(
-        ctx,
-        Actor("user", member),
-        job_id=job_id,
-        account_id=agency,
-        freelancer_id=member,
-        expected_connects=1,
+    ctx.handle(
+        SubmitProposal(
+            Actor("user", member),
+            job_id=job_id,
+            account_id=agency,
+            freelancer_id=member,
+            expected_connects=1,
+        )
     )
     return time.perf_counter() - t0
 

@@ -19,6 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from connects.domain.commands import (
+    AddBillingMethod,
+    GrantPermissions,
+    PostJob,
+    SetAutoTopUp,
+    SubmitProposal,
+)
+
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.common import (  # noqa: E402
@@ -30,7 +38,7 @@ from bench.common import (  # noqa: E402
     sqlite_database,
 )
 from connects.domain.policy import Actor  # noqa: E402
-from connects.services import proposals, purchases, topups, views  # noqa: E402
+from connects.services import topups, views  # noqa: E402
 
 
 def run(url: str, rounds: int) -> dict[str, Any]:
@@ -44,23 +52,26 @@ def run(url: str, rounds: int) -> dict[str, Any]:
             select(accounts.c.owner_id).where(accounts.c.id == agency)
         ).scalar_one()
     owner = Actor("user", owner_id)
-    purchases.add_billing_method(ctx, owner, agency, "tok_visa")
-    topups.create_grant(ctx, owner, agency, "topup-manager", ["connects:purchase"])
-    topups.put_settings(ctx, owner, agency, enabled=True, per_topup=40, per_month=100_000)
+    ctx.handle(AddBillingMethod(owner, agency, "tok_visa"))
+    ctx.handle(GrantPermissions(owner, agency, "topup-manager", ["connects:purchase"]))
+    ctx.handle(
+        SetAutoTopUp(owner, agency, {"enabled": True, "per_topup": 40, "per_month": 100_000})
+    )
     client = members[0]
     member = Actor("user", members[0])
     latencies: list[float] = []
     for i in range(rounds):
         left = views.overview(ctx, owner, agency)["available"]
-        job_id = proposals.create_job(ctx, client, f"round {i}", left)
+        job_id = ctx.handle(PostJob(client, f"round {i}", left))
         t0 = time.perf_counter()
-        proposals.submit_proposal(
-            ctx,
-            member,
-            job_id=job_id,
-            account_id=agency,
-            freelancer_id=members[0],
-            expected_connects=left,
+        ctx.handle(
+            SubmitProposal(
+                member,
+                job_id=job_id,
+                account_id=agency,
+                freelancer_id=members[0],
+                expected_connects=left,
+            )
         )
         latencies.append(time.perf_counter() - t0)
         latest = topups.history(ctx, owner, agency, limit=1)["items"][0]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from connects.domain.commands import AddMember, CreateUser, OpenAccount, PostJob, SubmitProposal
 from connects.domain.policy import Actor
-from connects.services import accounts as acc
-from connects.services import proposals
 from connects.services.context import Context
 
 
@@ -17,7 +16,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def person(self, name: str) -> str:
-        user = acc.create_user(self.ctx, name.title(), f"{name}@test.connects")
+        user = self.ctx.handle(CreateUser(name.title(), f"{name}@test.connects"))
         self.people[name] = str(user["id"])
         self.tokens[name] = str(user["token"])
         return self.people[name]
@@ -29,26 +28,26 @@ class World:
         """An agency owned by ``owner`` with ``name=role`` members (people made as needed)."""
         if owner not in self.people:
             self.person(owner)
-        account_id = acc.create_account(
-            self.ctx, self.people[owner], "agency", f"{owner.title()} Agency", plan
+        account_id = self.ctx.handle(
+            OpenAccount(self.people[owner], "agency", f"{owner.title()} Agency", plan)
         )
         for name, role in members.items():
             if name not in self.people:
                 self.person(name)
-            acc.add_member(self.ctx, self.actor(owner), account_id, self.people[name], role)
+            self.ctx.handle(AddMember(self.actor(owner), account_id, self.people[name], role))
         return account_id
 
     def freelancer(self, name: str, plan: str = "freelancer-basic") -> str:
         if name not in self.people:
             self.person(name)
-        return acc.create_account(
-            self.ctx, self.people[name], "freelancer", f"{name.title()} (freelance)", plan
+        return self.ctx.handle(
+            OpenAccount(self.people[name], "freelancer", f"{name.title()} (freelance)", plan)
         )
 
     def job(self, price: int, client: str = "client", title: str = "A job") -> str:
         if client not in self.people:
             self.person(client)
-        return proposals.create_job(self.ctx, self.people[client], title, price)
+        return self.ctx.handle(PostJob(self.people[client], title, price))
 
     def submit(
         self,
@@ -70,11 +69,12 @@ class World:
                         select(jobs.c.connects_required).where(jobs.c.id == job_id)
                     ).scalar_one()
                 )
-        return proposals.submit_proposal(
-            self.ctx,
-            self.actor(who),
-            job_id=job_id,
-            account_id=account_id,
-            freelancer_id=self.people[freelancer or who],
-            expected_connects=expected,
+        return self.ctx.handle(
+            SubmitProposal(
+                self.actor(who),
+                job_id=job_id,
+                account_id=account_id,
+                freelancer_id=self.people[freelancer or who],
+                expected_connects=expected,
+            )
         )

@@ -1,14 +1,53 @@
-"""The composition root: settings in, a wired :class:`Context` out."""
+"""The composition root: settings in, a wired :class:`Context` out.
+
+The two registries below are the one place that says which handler runs each command
+and which reactions follow each event (handled after commit, :mod:`connects.services.
+messagebus`). A new command or reaction is a function in the service module of its
+concept and a line here.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from connects.config import Settings
 from connects.db.clockstore import DatabaseClock
 from connects.db.engine import Database
 from connects.db.migrate import upgrade
+from connects.domain import commands as c
+from connects.domain import events as e
 from connects.domain.clock import Clock, SystemClock
 from connects.gateway import PaymentGateway, SimulatedGateway
+from connects.services import accounts, jobs, proposals, purchases, topup_runner, topups
 from connects.services.context import Context
+from connects.services.messagebus import CommandHandler, MessageBus, Reaction
+
+COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
+    c.CreateUser: accounts.create_user,
+    c.OpenAccount: accounts.create_account,
+    c.UpdateAccount: accounts.update_account,
+    c.AddMember: accounts.add_member,
+    c.ChangeRole: accounts.change_role,
+    c.RemoveMember: accounts.remove_member,
+    c.SetBudget: accounts.set_budget,
+    c.CreditEarnings: accounts.credit_earnings,
+    c.PostJob: jobs.post_job,
+    c.ChangeJobPrice: jobs.change_price,
+    c.StartInterview: jobs.start_interview,
+    c.EndJob: jobs.end_job,
+    c.SubmitProposal: proposals.submit_proposal,
+    c.WithdrawProposal: proposals.withdraw,
+    c.AddBillingMethod: purchases.add_billing_method,
+    c.BuyConnects: purchases.buy,
+    c.GrantPermissions: topups.create_grant,
+    c.RevokeGrant: topups.revoke_grant,
+    c.SetAutoTopUp: topups.put_settings,
+}
+
+EVENT_HANDLERS: Mapping[type[e.Event], Sequence[Reaction]] = {
+    e.TopUpDecided: [topup_runner.on_decided],  # R20, R23: buy, exactly once
+}
 
 
 def build(
@@ -18,7 +57,7 @@ def build(
     gateway: PaymentGateway | None = None,
     migrate: bool = False,
 ) -> Context:
-    """Wire storage, the clock, the plan catalog and the payment gateway."""
+    """Wire storage, the clock, the plan catalog, the payment gateway and the bus."""
     settings = settings or Settings()
     if migrate:
         upgrade(settings.database_url)
@@ -26,7 +65,7 @@ def build(
     if clock is None:
         # The simulated clock lives in the database, so every process sees one time (R33).
         clock = DatabaseClock(db) if settings.clock == "simulated" else SystemClock()
-    return Context(
+    ctx = Context(
         db=db,
         clock=clock,
         catalog=settings.catalog(),
@@ -34,3 +73,5 @@ def build(
         grant_sync_delay_seconds=settings.grant_sync_delay_seconds,
         secret_key=settings.secret_key,
     )
+    ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)
+    return ctx

@@ -17,10 +17,22 @@ from sqlalchemy import select
 
 from connects.db.schema import jobs
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import (
+    AddBillingMethod,
+    AddMember,
+    BuyConnects,
+    ChangeJobPrice,
+    CreateUser,
+    CreditEarnings,
+    EndJob,
+    OpenAccount,
+    PostJob,
+    SetBudget,
+    SubmitProposal,
+)
 from connects.domain.errors import ConnectsError
 from connects.domain.policy import Actor
-from connects.services import accounts as acc
-from connects.services import cycles, proposals, purchases
+from connects.services import cycles
 from connects.services.context import Context
 
 DEMO_OWNER_EMAIL = "owner@demo.connects"
@@ -36,7 +48,7 @@ class DemoCast:
 
 
 def _person(ctx: Context, name: str, email: str) -> dict[str, str]:
-    return {k: str(v) for k, v in acc.create_user(ctx, name, email).items()}
+    return {k: str(v) for k, v in ctx.handle(CreateUser(name, email)).items()}
 
 
 def cast(ctx: Context) -> DemoCast:
@@ -51,16 +63,16 @@ def cast(ctx: Context) -> DemoCast:
     ]:
         c.people[key] = {**_person(ctx, name, f"{key}@demo.connects"), "role": role}
     c.client = _person(ctx, "Chloe Client", "client@demo.connects")
-    c.agency_id = acc.create_account(ctx, owner["id"], "agency", "Northwind Studio", "agency-plus")
+    c.agency_id = ctx.handle(OpenAccount(owner["id"], "agency", "Northwind Studio", "agency-plus"))
     boss = Actor("user", owner["id"])
     for p in c.people.values():
-        acc.add_member(ctx, boss, c.agency_id, p["id"], p["role"])
-    acc.set_budget(ctx, boss, c.agency_id, c.people["noah"]["id"], 60)
-    c.freelancer_account_id = acc.create_account(
-        ctx, c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus"
+        ctx.handle(AddMember(boss, c.agency_id, p["id"], p["role"]))
+    ctx.handle(SetBudget(boss, c.agency_id, c.people["noah"]["id"], 60))
+    c.freelancer_account_id = ctx.handle(
+        OpenAccount(c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus")
     )
-    purchases.add_billing_method(ctx, boss, c.agency_id, "tok_visa")
-    acc.credit_earnings(ctx, c.agency_id, 50_000)
+    ctx.handle(AddBillingMethod(boss, c.agency_id, "tok_visa"))
+    ctx.handle(CreditEarnings(c.agency_id, 50_000))
     return c
 
 
@@ -89,7 +101,7 @@ def play(
     for day in range(days):
         for _ in range(rng.randint(1, 4)):
             price = rng.choice([2, 4, 6, 8, 10, 12, 16])
-            open_jobs.append(proposals.create_job(ctx, c.client["id"], _title(rng), price))
+            open_jobs.append(ctx.handle(PostJob(c.client["id"], _title(rng), price)))
         for _ in range(rng.randint(0, 3)):
             if not open_jobs:
                 break
@@ -105,15 +117,15 @@ def play(
             outcome = rng.choice(["cancelled", "closed", "expired"])
             actor = client if outcome != "expired" else Actor("system")
             with suppress(ConnectsError):
-                proposals.end_job(ctx, actor, job_id, outcome)
+                ctx.handle(EndJob(actor, job_id, outcome))
         if open_jobs and rng.random() < 0.1:
             with suppress(ConnectsError):
-                proposals.change_price(
-                    ctx, c.client["id"], rng.choice(open_jobs), rng.choice([4, 8, 12])
+                ctx.handle(
+                    ChangeJobPrice(c.client["id"], rng.choice(open_jobs), rng.choice([4, 8, 12]))
                 )
         if day % 9 == 4:
             with suppress(ConnectsError):
-                purchases.buy(ctx, boss, c.agency_id, rng.choice([20, 40]), "default")
+                ctx.handle(BuyConnects(boss, c.agency_id, rng.choice([20, 40]), "default"))
         if len(open_jobs) > 25:
             open_jobs = open_jobs[-25:]
         clock.set(max(clock.now(), end - timedelta(days=days - day - 1)))
@@ -127,13 +139,14 @@ def play(
 def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> None:
     with ctx.db.read() as conn:
         price = conn.execute(select(jobs.c.connects_required).where(jobs.c.id == job_id)).scalar()
-    proposals.submit_proposal(
-        ctx,
-        Actor("user", who),
-        job_id=job_id,
-        account_id=account_id,
-        freelancer_id=who,
-        expected_connects=int(price or 0),
+    ctx.handle(
+        SubmitProposal(
+            Actor("user", who),
+            job_id=job_id,
+            account_id=account_id,
+            freelancer_id=who,
+            expected_connects=int(price or 0),
+        )
     )
 
 

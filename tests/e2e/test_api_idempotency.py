@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 
 from connects.api.app import create_app
 from connects.db import schema
-from connects.services import purchases
+from connects.domain.commands import BuyConnects
 from connects.services.verify import verify
 from tests.conftest import MakeCtx
 from tests.e2e.conftest import Api, settings_for
@@ -171,19 +171,21 @@ def test_bad_key_is_refused(api: Api) -> None:
 def test_server_error_releases_the_key(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     agency = api.agency("olga")
     api.earnings(agency, 5_000)
-    real = purchases.buy
+    assert api.ctx.bus is not None
+    handlers = api.ctx.bus.commands  # type: ignore[attr-defined]
+    real = handlers[BuyConnects]
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr(purchases, "buy", broken)
+    monkeypatch.setitem(handlers, BuyConnects, broken)
     url = f"/v1/accounts/{agency}/purchases"
     body = {"quantity": 1, "pay_with": "earnings"}
     with TestClient(api.client.app, raise_server_exceptions=False) as client:
         h = {**api.headers("olga", "retry-me")}
         r = client.post(url, json=body, headers=h)
         assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
-    monkeypatch.setattr(purchases, "buy", real)
+    monkeypatch.setitem(handlers, BuyConnects, real)
     r = api.call("POST", url, "olga", body, key="retry-me")
     assert r.status_code == 201 and count(api, schema.purchases) == 1
 

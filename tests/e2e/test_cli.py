@@ -17,7 +17,7 @@ from connects.bootstrap import build
 from connects.cli import CSV_FIELDS, app
 from connects.config import Settings
 from connects.domain.clock import SimulatedClock
-from connects.services import accounts as acc
+from connects.domain.commands import CreateUser, OpenAccount
 
 runner = CliRunner()
 
@@ -148,8 +148,8 @@ def test_run_due(url: str) -> None:
     past = datetime.now(UTC) - timedelta(days=40)
     ctx = build(Settings(database_url=url), clock=SimulatedClock(past), migrate=True)
     try:
-        fay = acc.create_user(ctx, "Fay", "fay@test.connects")
-        account = acc.create_account(ctx, str(fay["id"]), "freelancer", "Fay")
+        fay = ctx.handle(CreateUser("Fay", "fay@test.connects"))
+        account = ctx.handle(OpenAccount(str(fay["id"]), "freelancer", "Fay"))
     finally:
         ctx.db.dispose()
     result = runner.invoke(app, ["run-due", "--database-url", url])

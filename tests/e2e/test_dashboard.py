@@ -23,8 +23,9 @@ import pytest
 
 from connects.bootstrap import build
 from connects.config import Settings
+from connects.domain.commands import AddMember, CreateUser, CreditEarnings, OpenAccount, PostJob
 from connects.domain.policy import Actor
-from connects.services import accounts, proposals, topups
+from connects.services import topups
 from connects.services.context import Context
 from connects.web.auth import create_login_link
 from connects.web.screenshots import CHROMIUM, LiveServer, launch_chromium
@@ -48,7 +49,7 @@ class Cast:
     emails: dict[str, str] = field(default_factory=dict)
 
     def person(self, key: str, name: str, email: str) -> None:
-        made = accounts.create_user(self.ctx, name, email)
+        made = self.ctx.handle(CreateUser(name, email))
         self.ids[key], self.tokens[key], self.emails[key] = made["id"], made["token"], email
 
     def actor(self, key: str) -> Actor:
@@ -64,12 +65,10 @@ def cast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cast]:
     c.person("owner", "Olga Owner", OWNER_EMAIL)
     c.person("mia", "Mia Member", "mia@test.connects")
     c.person("client", "Chloe Client", "client@test.connects")
-    c.agency = accounts.create_account(
-        ctx, c.ids["owner"], "agency", "Northwind Studio", "agency-plus"
-    )
-    accounts.add_member(ctx, c.actor("owner"), c.agency, c.ids["mia"], "member")
-    c.freelance = accounts.create_account(ctx, c.ids["owner"], "freelancer", "Olga (freelance)")
-    accounts.credit_earnings(ctx, c.agency, 5_000)
+    c.agency = ctx.handle(OpenAccount(c.ids["owner"], "agency", "Northwind Studio", "agency-plus"))
+    ctx.handle(AddMember(c.actor("owner"), c.agency, c.ids["mia"], "member"))
+    c.freelance = ctx.handle(OpenAccount(c.ids["owner"], "freelancer", "Olga (freelance)"))
+    ctx.handle(CreditEarnings(c.agency, 5_000))
     with LiveServer(ctx, settings) as server:
         c.url = server.url
         yield c
@@ -184,7 +183,7 @@ def test_buy_then_spend_through_the_api(browser: Browser, cast: Cast) -> None:
     assert chart_before["balance"][-1] == before + 30
     assert chart_before["purchase"][-1] == 30
 
-    job = proposals.create_job(cast.ctx, cast.ids["client"], "Build a dashboard", 12)
+    job = cast.ctx.handle(PostJob(cast.ids["client"], "Build a dashboard", 12))
     answer = httpx.post(
         f"{cast.url}/v1/proposals",
         headers={"Authorization": f"Bearer {cast.tokens['mia']}"},

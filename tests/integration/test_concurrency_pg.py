@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from connects.db.schema import entries, proposals
+from connects.domain.commands import BuyConnects, CreditEarnings
 from connects.domain.errors import ConnectsError
-from connects.services import accounts as acc
-from connects.services import purchases, views
+from connects.services import views
 from connects.services.verify import verify
 from tests.world import World
 
@@ -33,8 +33,8 @@ def test_32_threads_spend_one_pool_exactly(make_ctx, pg_url):  # R14 R30
     w = World(ctx)
     members = {f"m{i}": "member" for i in range(THREADS)}
     agency = w.agency("owner", "agency-plus", **members)
-    acc.credit_earnings(ctx, agency, 120 * 100)
-    purchases.buy(ctx, w.actor("owner"), agency, 120, "earnings")
+    ctx.handle(CreditEarnings(agency, 120 * 100))
+    ctx.handle(BuyConnects(w.actor("owner"), agency, 120, "earnings"))
     assert views.overview(ctx, w.actor("owner"), agency)["available"] == POOL
     jobs = [w.job(1, title=f"job {i}") for i in range(PER_THREAD)]
 
@@ -84,7 +84,7 @@ def test_concurrent_spends_and_purchases_never_lose_an_update(make_ctx, pg_url):
     agency = w.agency(
         "owner", "agency-plus", admin="admin", **{f"m{i}": "member" for i in range(8)}
     )
-    acc.credit_earnings(ctx, agency, 10_000_00)
+    ctx.handle(CreditEarnings(agency, 10_000_00))
     jobs = [w.job(2, title=f"job {i}") for i in range(10)]
     barrier = threading.Barrier(10)
     bought = Counter[str]()
@@ -98,7 +98,7 @@ def test_concurrent_spends_and_purchases_never_lose_an_update(make_ctx, pg_url):
     def buyer(who: str) -> None:
         barrier.wait()
         for _ in range(10):
-            purchases.buy(ctx, w.actor(who), agency, 3, "earnings")
+            ctx.handle(BuyConnects(w.actor(who), agency, 3, "earnings"))
             bought[who] += 3
 
     threads = [threading.Thread(target=member, args=(i,)) for i in range(8)]

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, allocations, entries, events, lots
 from connects.domain.clock import SimulatedClock
-from connects.services import accounts as accounts_service
-from connects.services import cycles, cycles_bulk, proposals
+from connects.domain.commands import EndJob, UpdateAccount
+from connects.services import cycles, cycles_bulk
 from connects.services.context import Context
 from connects.services.cycles_bulk import may_skip_fk_checks, run_cycles_bulk
 from connects.services.verify import verify
@@ -77,14 +77,14 @@ def _cast(ctx: Context) -> World:
     big = w.agency("olga")
     pete = w.agency("pete")
     # R27: forfeits and expiries that cross it raise balance_low from the cycle itself.
-    accounts_service.update_account(ctx, w.actor("pete"), pete, low_balance_threshold=200)
+    ctx.handle(UpdateAccount(w.actor("pete"), pete, low_balance_threshold=200))
     w.agency("quinn", plan="agency-basic")
     w.freelancer("rita")
     w.freelancer("sam", plan="freelancer-plus")
     w.submit("olga", w.job(30, client="c1"), big)
     refunded = w.job(20, client="c2")
     w.submit("olga", refunded, big)
-    proposals.end_job(ctx, w.actor("c2"), refunded, "cancelled")  # R15: back into grants
+    ctx.handle(EndJob(w.actor("c2"), refunded, "cancelled"))  # R15: back into grants
     return w
 
 

@@ -24,8 +24,8 @@ from connects.bootstrap import build
 from connects.config import Settings
 from connects.db.schema import accounts, entries, proposals
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import EndJob, SetBudget
 from connects.domain.errors import ConnectsError
-from connects.services import accounts as acc
 from connects.services import proposals as props
 from connects.services.batching import Combiner
 from connects.services.context import Context
@@ -50,10 +50,10 @@ def _cast(url: str, clock: SimulatedClock) -> Cast:
     ctx = build(Settings(database_url=url), clock=clock, migrate=True)
     w = World(ctx)
     agency = w.agency("olga", ann="member", bob="member", cy="manager")
-    acc.set_budget(ctx, w.actor("olga"), agency, w.people["bob"], 25)  # R4
+    ctx.handle(SetBudget(w.actor("olga"), agency, w.people["bob"], 25))  # R4
     jobs = [w.job(p, title=f"job {p}") for p in PRICES]
     closed = w.job(5, title="closed")
-    props.end_job(ctx, w.actor("client"), closed, "cancelled")
+    ctx.handle(EndJob(w.actor("client"), closed, "cancelled"))
     w.submit("ann", w.job(55, title="setup"), agency)  # 25 of the plan's 80 left: runs dry
     ctx.group_commit = False
     return Cast(ctx, agency, dict(w.people), [*jobs, closed])
@@ -164,9 +164,9 @@ def test_a_batch_where_every_ask_is_refused_writes_nothing(any_ctx: Context) -> 
         Ask(w.actor("ann"), job, agency, w.people["ann"], 6),  # stale price
         Ask(w.actor("client"), job, agency, w.people["ann"], 7),  # not a member
     ]
-    outcomes, followup = props.submit_many(any_ctx, agency, asks)
+    outcomes, events = props.submit_many(any_ctx, agency, asks)
     assert [_code(o) for o in outcomes] == ["price_changed", "not_found"]
-    assert followup is None
+    assert events == []
     assert _ledger(any_ctx, agency) == before
 
 

@@ -14,7 +14,7 @@ from connects.bootstrap import build
 from connects.config import Settings
 from connects.db.migrate import downgrade, upgrade
 from connects.db.schema import ID, metadata
-from connects.services import accounts as acc
+from connects.domain.commands import CreateUser, OpenAccount
 
 
 def _id_columns() -> set[tuple[str, str]]:
@@ -63,8 +63,8 @@ def test_dedupe_key_is_unique_where_set(  # R8, R15: a grant or refund applied t
         else str(request.getfixturevalue("pg_url"))
     )
     ctx = build(Settings(database_url=url), migrate=True)
-    owner = acc.create_user(ctx, "Owner", "owner@dedupe.test")
-    account = acc.create_account(ctx, str(owner["id"]), "freelancer", "Owner", "freelancer-basic")
+    owner = ctx.handle(CreateUser("Owner", "owner@dedupe.test"))
+    account = ctx.handle(OpenAccount(str(owner["id"]), "freelancer", "Owner", "freelancer-basic"))
     insert = text(
         "INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, "
         "actor_kind, dedupe_key) VALUES (:id, :account, :seq, :at, 'grant', 1, "

@@ -4,6 +4,16 @@
 
 from __future__ import annotations
 
+from connects.domain.commands import (
+    AddMember,
+    BuyConnects,
+    ChangeRole,
+    CreditEarnings,
+    OpenAccount,
+    RemoveMember,
+    SetBudget,
+    UpdateAccount,
+)
 from connects.domain.errors import (
     AgencyOnly,
     AlreadyHasFreelancerAccount,
@@ -15,8 +25,7 @@ from connects.domain.errors import (
     OwnerIsPermanent,
     PlanNotAllowed,
 )
-from connects.services import accounts as acc
-from connects.services import purchases, views
+from connects.services import views
 from connects.services.verify import verify
 from tests.integration.ledger_support import (
     available,
@@ -47,9 +56,9 @@ def test_one_agency_and_one_freelancer_account_per_person(world: World) -> None:
     olga = world.person("olga")
     world.agency("olga")
     world.freelancer("olga")
-    refused(lambda: acc.create_account(ctx, olga, "agency", "Second"), ctx, AlreadyOwnsAgency)
+    refused(lambda: ctx.handle(OpenAccount(olga, "agency", "Second")), ctx, AlreadyOwnsAgency)
     refused(
-        lambda: acc.create_account(ctx, olga, "freelancer", "Again"),
+        lambda: ctx.handle(OpenAccount(olga, "freelancer", "Again")),
         ctx,
         AlreadyHasFreelancerAccount,
     )
@@ -70,11 +79,11 @@ def test_plan_must_fit_the_account_kind(world: World) -> None:
     ctx = world.ctx
     olga = world.person("olga")
     refused(
-        lambda: acc.create_account(ctx, olga, "agency", "A", "freelancer-plus"),
+        lambda: ctx.handle(OpenAccount(olga, "agency", "A", "freelancer-plus")),
         ctx,
         PlanNotAllowed,
     )
-    refused(lambda: acc.create_account(ctx, olga, "robot", "A"), ctx, InvalidRequest)
+    refused(lambda: ctx.handle(OpenAccount(olga, "robot", "A")), ctx, InvalidRequest)
 
 
 # -- memberships and roles (R3) ------------------------------------------------------
@@ -87,24 +96,24 @@ def test_only_owner_and_admins_manage_members(world: World) -> None:
     newcomer = world.person("newcomer")
     for who in ("max", "mo"):
         refused(
-            lambda who=who: acc.add_member(ctx, world.actor(who), agency, newcomer, "member"),
+            lambda who=who: ctx.handle(AddMember(world.actor(who), agency, newcomer, "member")),
             ctx,
             Forbidden,
         )
-    acc.add_member(ctx, world.actor("ada"), agency, newcomer, "member")
+    ctx.handle(AddMember(world.actor("ada"), agency, newcomer, "member"))
     refused(
-        lambda: acc.add_member(ctx, world.actor("olga"), agency, newcomer, "admin"),
+        lambda: ctx.handle(AddMember(world.actor("olga"), agency, newcomer, "admin")),
         ctx,
         AlreadyMember,
     )
     outsider = world.person("outsider")
     refused(
-        lambda: acc.add_member(ctx, world.actor("outsider"), agency, outsider, "member"),
+        lambda: ctx.handle(AddMember(world.actor("outsider"), agency, outsider, "member")),
         ctx,
         NotFound,
     )
     refused(
-        lambda: acc.add_member(ctx, world.actor("olga"), agency, outsider, "owner"),
+        lambda: ctx.handle(AddMember(world.actor("olga"), agency, outsider, "owner")),
         ctx,
         InvalidRequest,
     )
@@ -116,11 +125,13 @@ def test_owner_is_permanent(world: World) -> None:
     agency = world.agency("olga", ada="admin")
     olga = world.people["olga"]
     refused(
-        lambda: acc.change_role(ctx, world.actor("ada"), agency, olga, "member"),
+        lambda: ctx.handle(ChangeRole(world.actor("ada"), agency, olga, "member")),
         ctx,
         OwnerIsPermanent,
     )
-    refused(lambda: acc.remove_member(ctx, world.actor("ada"), agency, olga), ctx, OwnerIsPermanent)
+    refused(
+        lambda: ctx.handle(RemoveMember(world.actor("ada"), agency, olga)), ctx, OwnerIsPermanent
+    )
 
 
 def test_only_owner_and_admins_change_the_plan(world: World) -> None:
@@ -128,11 +139,11 @@ def test_only_owner_and_admins_change_the_plan(world: World) -> None:
     ctx = world.ctx
     agency = world.agency("olga", ada="admin", max="manager")
     refused(
-        lambda: acc.update_account(ctx, world.actor("max"), agency, plan="agency-basic"),
+        lambda: ctx.handle(UpdateAccount(world.actor("max"), agency, plan="agency-basic")),
         ctx,
         Forbidden,
     )
-    acc.update_account(ctx, world.actor("ada"), agency, plan="agency-basic")
+    ctx.handle(UpdateAccount(world.actor("ada"), agency, plan="agency-basic"))
     assert views.account(ctx, world.actor("max"), agency)["plan"] == "agency-basic"
 
 
@@ -140,11 +151,13 @@ def test_role_change_and_removal_take_effect(world: World) -> None:
     # R3: a demoted admin can no longer buy; a removed member can no longer submit
     ctx = world.ctx
     agency = world.agency("olga", ada="admin", mo="member")
-    acc.credit_earnings(ctx, agency, 10_000)
-    purchases.buy(ctx, world.actor("ada"), agency, 1, "earnings")
-    acc.change_role(ctx, world.actor("olga"), agency, world.people["ada"], "member")
-    refused(lambda: purchases.buy(ctx, world.actor("ada"), agency, 1, "earnings"), ctx, Forbidden)
-    acc.remove_member(ctx, world.actor("olga"), agency, world.people["mo"])
+    ctx.handle(CreditEarnings(agency, 10_000))
+    ctx.handle(BuyConnects(world.actor("ada"), agency, 1, "earnings"))
+    ctx.handle(ChangeRole(world.actor("olga"), agency, world.people["ada"], "member"))
+    refused(
+        lambda: ctx.handle(BuyConnects(world.actor("ada"), agency, 1, "earnings")), ctx, Forbidden
+    )
+    ctx.handle(RemoveMember(world.actor("olga"), agency, world.people["mo"]))
     job = world.job(3)
     refused(lambda: world.submit("mo", job, agency), ctx, NotFound)
 
@@ -153,9 +166,11 @@ def test_members_and_budgets_exist_only_on_agencies(world: World) -> None:
     ctx = world.ctx
     own = world.freelancer("fay")
     other = world.person("other")
-    refused(lambda: acc.add_member(ctx, world.actor("fay"), own, other, "member"), ctx, AgencyOnly)
     refused(
-        lambda: acc.set_budget(ctx, world.actor("fay"), own, world.people["fay"], 5),
+        lambda: ctx.handle(AddMember(world.actor("fay"), own, other, "member")), ctx, AgencyOnly
+    )
+    refused(
+        lambda: ctx.handle(SetBudget(world.actor("fay"), own, world.people["fay"], 5)),
         ctx,
         AgencyOnly,
     )

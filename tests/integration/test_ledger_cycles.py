@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import BuyConnects, CreditEarnings, EndJob
 from connects.domain.errors import InsufficientConnects
-from connects.services import accounts as acc
-from connects.services import cycles, proposals, purchases, views
+from connects.services import cycles, views
 from connects.services.verify import verify
 from tests.conftest import START
 from tests.integration.ledger_support import (
@@ -141,11 +141,11 @@ def test_rollover_cap_forfeits_only_plan_grants(world: World, clock: SimulatedCl
     # R9: agency-plus rolls over at most 160 granted Connects; purchased never forfeited
     ctx = world.ctx
     agency = world.agency("olga")
-    acc.credit_earnings(ctx, agency, 100_00)
+    ctx.handle(CreditEarnings(agency, 100_00))
     clock.set(FEB_15)
     cycles.run_due_cycles(ctx)
     assert available(ctx, agency) == 160
-    purchases.buy(ctx, world.actor("olga"), agency, 30, "earnings")
+    ctx.handle(BuyConnects(world.actor("olga"), agency, 30, "earnings"))
     clock.set(MAR_15)
     cycles.run_due_cycles(ctx)  # 160 in grants: nothing above the cap
     assert entries_of(ctx, agency, "rollover_forfeit") == []
@@ -193,7 +193,7 @@ def test_refunded_connects_are_never_forfeited_by_rollover(
     clock.set(APR_15)
     cycles.run_due_cycles(ctx)
     assert available(ctx, agency) == 240
-    proposals.end_job(ctx, world.actor("client"), job, "cancelled")
+    ctx.handle(EndJob(world.actor("client"), job, "cancelled"))
     assert [lot.remaining for lot in lots_of(ctx, agency)] == [80, 80, 80, 80]
     clock.set(datetime(2026, 5, 15, tzinfo=UTC))
     cycles.run_due_cycles(ctx)
@@ -268,8 +268,8 @@ def test_spending_takes_soonest_expiring_lot_first(world: World, clock: Simulate
     # R11
     ctx = world.ctx
     agency = world.agency("olga")
-    acc.credit_earnings(ctx, agency, 100_00)
-    purchases.buy(ctx, world.actor("olga"), agency, 10, "earnings")  # same day, later issue
+    ctx.handle(CreditEarnings(agency, 100_00))
+    ctx.handle(BuyConnects(world.actor("olga"), agency, 10, "earnings"))  # same day, later issue
     clock.set(FEB_15)
     cycles.run_due_cycles(ctx)
     world.submit("olga", world.job(85), agency)

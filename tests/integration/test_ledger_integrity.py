@@ -12,6 +12,14 @@ import pytest
 from sqlalchemy import text
 
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import (
+    AddBillingMethod,
+    BuyConnects,
+    CreditEarnings,
+    EndJob,
+    SetBudget,
+    UpdateAccount,
+)
 from connects.domain.errors import (
     AlreadyApplied,
     CannotSubmitOnBehalf,
@@ -29,8 +37,7 @@ from connects.domain.errors import (
     PlanNotAllowed,
     PriceChanged,
 )
-from connects.services import accounts as acc
-from connects.services import cycles, proposals, purchases
+from connects.services import cycles
 from connects.services.verify import verify
 from tests.conftest import START
 from tests.integration.ledger_support import (
@@ -50,14 +57,14 @@ def busy_world(world: World, clock: SimulatedClock) -> tuple[str, str]:
     ctx = world.ctx
     agency = world.agency("olga", mo="member")
     own = world.freelancer("fay")
-    acc.credit_earnings(ctx, agency, 10_000)
-    purchases.buy(ctx, world.actor("olga"), agency, 15, "earnings")
+    ctx.handle(CreditEarnings(agency, 10_000))
+    ctx.handle(BuyConnects(world.actor("olga"), agency, 15, "earnings"))
     job = world.job(30)
     world.submit("mo", job, agency)
     world.submit("fay", world.job(3), own)
     clock.set(FEB_15)
     cycles.run_due_cycles(ctx)
-    proposals.end_job(ctx, world.actor("client"), job, "cancelled")
+    ctx.handle(EndJob(world.actor("client"), job, "cancelled"))
     return agency, own
 
 
@@ -113,14 +120,14 @@ def test_every_refusal_changes_nothing(world: World, clock: SimulatedClock) -> N
     agency = world.agency("olga", mo="member", max="manager")
     basic = world.agency("bob", "agency-basic", mo="member")
     own = world.freelancer("fay")
-    acc.set_budget(ctx, world.actor("olga"), agency, world.people["mo"], 5)
-    acc.credit_earnings(ctx, agency, 500)
-    purchases.add_billing_method(ctx, world.actor("olga"), agency, "tok_chargeDeclined")
+    ctx.handle(SetBudget(world.actor("olga"), agency, world.people["mo"], 5))
+    ctx.handle(CreditEarnings(agency, 500))
+    ctx.handle(AddBillingMethod(world.actor("olga"), agency, "tok_chargeDeclined"))
     job = world.job(6)
     applied = world.job(1)
     world.submit("olga", applied, agency)
     closed = world.job(1)
-    proposals.end_job(ctx, world.actor("client"), closed, "cancelled")
+    ctx.handle(EndJob(world.actor("client"), closed, "cancelled"))
     clock.set(datetime(2027, 1, 15, 9, 0, tzinfo=UTC))  # everything from Jan 2026 expired
     olga, mo = world.actor("olga"), world.actor("mo")
     attempts: list[tuple[Callable[[], Any], type[ConnectsError]]] = [
@@ -134,17 +141,20 @@ def test_every_refusal_changes_nothing(world: World, clock: SimulatedClock) -> N
         (lambda: world.submit("olga", closed, agency), JobNotOpen),
         (lambda: world.submit("fay", job, own), InsufficientConnects),
         (lambda: world.submit("fay", job, own, expected=-1), InvalidRequest),
-        (lambda: purchases.buy(ctx, olga, agency, 6, "earnings"), InsufficientEarnings),
-        (lambda: purchases.buy(ctx, olga, agency, 6, "default"), PaymentDeclined),
-        (lambda: purchases.buy(ctx, mo, agency, 6, "earnings"), Forbidden),
-        (lambda: purchases.buy(ctx, olga, agency, 0, "earnings"), InvalidRequest),
-        (lambda: purchases.buy(ctx, world.actor("bob"), basic, 6, "earnings"), PlanCannotPurchase),
-        (lambda: purchases.buy(ctx, world.actor("fay"), own, 6, "default"), NoBillingMethod),
-        (lambda: acc.update_account(ctx, mo, agency, plan="agency-basic"), Forbidden),
-        (lambda: acc.update_account(ctx, olga, agency, plan="freelancer-plus"), PlanNotAllowed),
-        (lambda: acc.update_account(ctx, olga, agency, timezone="Nowhere/Land"), InvalidRequest),
-        (lambda: proposals.end_job(ctx, olga, job, "cancelled"), Forbidden),
-        (lambda: proposals.end_job(ctx, world.actor("client"), job, "won"), InvalidRequest),
+        (lambda: ctx.handle(BuyConnects(olga, agency, 6, "earnings")), InsufficientEarnings),
+        (lambda: ctx.handle(BuyConnects(olga, agency, 6, "default")), PaymentDeclined),
+        (lambda: ctx.handle(BuyConnects(mo, agency, 6, "earnings")), Forbidden),
+        (lambda: ctx.handle(BuyConnects(olga, agency, 0, "earnings")), InvalidRequest),
+        (
+            lambda: ctx.handle(BuyConnects(world.actor("bob"), basic, 6, "earnings")),
+            PlanCannotPurchase,
+        ),
+        (lambda: ctx.handle(BuyConnects(world.actor("fay"), own, 6, "default")), NoBillingMethod),
+        (lambda: ctx.handle(UpdateAccount(mo, agency, plan="agency-basic")), Forbidden),
+        (lambda: ctx.handle(UpdateAccount(olga, agency, plan="freelancer-plus")), PlanNotAllowed),
+        (lambda: ctx.handle(UpdateAccount(olga, agency, timezone="Nowhere/Land")), InvalidRequest),
+        (lambda: ctx.handle(EndJob(olga, job, "cancelled")), Forbidden),
+        (lambda: ctx.handle(EndJob(world.actor("client"), job, "won")), InvalidRequest),
     ]
     for fn, exc in attempts:
         refused(fn, ctx, exc)

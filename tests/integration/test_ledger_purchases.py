@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from connects.db.schema import grants
 from connects.db.schema import purchases as purchase_rows
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import AddBillingMethod, BuyConnects, CreditEarnings
 from connects.domain.errors import (
     Forbidden,
     InsufficientEarnings,
@@ -23,8 +24,8 @@ from connects.domain.errors import (
 )
 from connects.domain.policy import Actor
 from connects.gateway import ChargeResult, GatewayUnavailable, SimulatedGateway
-from connects.services import accounts as acc
 from connects.services import purchases
+from connects.services.uow import UnitOfWork
 from connects.services.verify import verify
 from tests.integration.ledger_support import (
     available,
@@ -44,12 +45,12 @@ def test_buy_with_earnings_whole_or_not_at_all(world: World) -> None:
     # R17: earnings pay the whole price or the purchase is refused, never split
     ctx = world.ctx
     agency = world.agency("olga")
-    acc.credit_earnings(ctx, agency, 5000)
-    out = purchases.buy(ctx, world.actor("olga"), agency, 40, "earnings")
+    ctx.handle(CreditEarnings(agency, 5000))
+    out = ctx.handle(BuyConnects(world.actor("olga"), agency, 40, "earnings"))
     assert (out["status"], out["amount_cents"], out["quantity"]) == ("succeeded", 4000, 40)
     assert (available(ctx, agency), earnings(ctx, agency)) == (120, 1000)
     exc = refused(
-        lambda: purchases.buy(ctx, world.actor("olga"), agency, 11, "earnings"),
+        lambda: ctx.handle(BuyConnects(world.actor("olga"), agency, 11, "earnings")),
         ctx,
         InsufficientEarnings,
     )
@@ -70,12 +71,12 @@ def test_buy_by_card(world: World) -> None:
     # R17: tok_visa succeeds; 15 cents a Connect on freelancer plans (R7)
     ctx = world.ctx
     own = world.freelancer("fay")
-    method = purchases.add_billing_method(ctx, world.actor("fay"), own, "tok_visa")
+    method = ctx.handle(AddBillingMethod(world.actor("fay"), own, "tok_visa"))
     assert (method["brand"], method["last4"], method["default"]) == ("visa", "4242", True)
-    out = purchases.buy(ctx, world.actor("fay"), own, 7, "default")
+    out = ctx.handle(BuyConnects(world.actor("fay"), own, 7, "default"))
     assert (out["status"], out["amount_cents"], out["pay_with"]) == ("succeeded", 105, "card")
     assert available(ctx, own) == 17
-    out = purchases.buy(ctx, world.actor("fay"), own, 1, str(method["id"]))
+    out = ctx.handle(BuyConnects(world.actor("fay"), own, 1, str(method["id"])))
     assert available(ctx, own) == 18
     assert isinstance(ctx.gateway, SimulatedGateway)
     assert ctx.gateway.charges_for(str(out["id"])) == 1
@@ -86,9 +87,9 @@ def test_declined_card_credits_nothing(world: World) -> None:
     # R17: payment_declined, nothing credited
     ctx = world.ctx
     agency = world.agency("olga")
-    purchases.add_billing_method(ctx, world.actor("olga"), agency, "tok_chargeDeclined")
+    ctx.handle(AddBillingMethod(world.actor("olga"), agency, "tok_chargeDeclined"))
     exc = refused(
-        lambda: purchases.buy(ctx, world.actor("olga"), agency, 20, "default"),
+        lambda: ctx.handle(BuyConnects(world.actor("olga"), agency, 20, "default")),
         ctx,
         PaymentDeclined,
     )
@@ -105,27 +106,31 @@ def test_purchase_refusals(world: World) -> None:
     ctx = world.ctx
     agency = world.agency("olga", ada="admin", max="manager", mo="member")
     basic = world.agency("bob", "agency-basic")
-    acc.credit_earnings(ctx, agency, 100_00)
-    acc.credit_earnings(ctx, basic, 100_00)
+    ctx.handle(CreditEarnings(agency, 100_00))
+    ctx.handle(CreditEarnings(basic, 100_00))
     boss = world.actor("olga")
     for q in (0, -3):
-        refused(lambda q=q: purchases.buy(ctx, boss, agency, q, "earnings"), ctx, InvalidRequest)
+        refused(
+            lambda q=q: ctx.handle(BuyConnects(boss, agency, q, "earnings")), ctx, InvalidRequest
+        )
     for who in ("max", "mo"):
         refused(
-            lambda who=who: purchases.buy(ctx, world.actor(who), agency, 1, "earnings"),
+            lambda who=who: ctx.handle(BuyConnects(world.actor(who), agency, 1, "earnings")),
             ctx,
             Forbidden,
         )
-    refused(lambda: purchases.buy(ctx, world.actor("bob"), agency, 1, "earnings"), ctx, NotFound)
+    refused(
+        lambda: ctx.handle(BuyConnects(world.actor("bob"), agency, 1, "earnings")), ctx, NotFound
+    )
     exc = refused(
-        lambda: purchases.buy(ctx, world.actor("bob"), basic, 10, "earnings"),
+        lambda: ctx.handle(BuyConnects(world.actor("bob"), basic, 10, "earnings")),
         ctx,
         PlanCannotPurchase,
     )
     assert exc.code == "plan_cannot_purchase"
-    refused(lambda: purchases.buy(ctx, boss, agency, 1, "default"), ctx, NoBillingMethod)
-    refused(lambda: purchases.buy(ctx, boss, agency, 1, "bm_nope"), ctx, NoBillingMethod)
-    purchases.buy(ctx, world.actor("ada"), agency, 1, "earnings")  # admins buy (R3)
+    refused(lambda: ctx.handle(BuyConnects(boss, agency, 1, "default")), ctx, NoBillingMethod)
+    refused(lambda: ctx.handle(BuyConnects(boss, agency, 1, "bm_nope")), ctx, NoBillingMethod)
+    ctx.handle(BuyConnects(world.actor("ada"), agency, 1, "earnings"))  # admins buy (R3)
     assert available(ctx, agency) == 81
 
 
@@ -133,9 +138,9 @@ def test_business_manager_buys_only_with_a_live_grant(world: World, clock: Simul
     # R6, R18: connects:purchase lets the business manager buy; revoking stops it at once
     ctx = world.ctx
     agency = world.agency("olga")
-    purchases.add_billing_method(ctx, world.actor("olga"), agency, "tok_visa")
+    ctx.handle(AddBillingMethod(world.actor("olga"), agency, "tok_visa"))
     bm = Actor("business_manager", "topup-service")
-    refused(lambda: purchases.buy(ctx, bm, agency, 40, "default"), ctx, Forbidden)
+    refused(lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, Forbidden)
     with ctx.db.begin() as conn:
         conn.execute(
             insert(grants),
@@ -150,15 +155,17 @@ def test_business_manager_buys_only_with_a_live_grant(world: World, clock: Simul
                 "created_by": world.people["olga"],
             },
         )
-    refused(lambda: purchases.buy(ctx, bm, agency, 40, "default"), ctx, Forbidden)  # not synced
+    refused(
+        lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, Forbidden
+    )  # not synced
     clock.advance(timedelta(minutes=5))
-    out = purchases.buy(ctx, bm, agency, 40, "default")
+    out = ctx.handle(BuyConnects(bm, agency, 40, "default"))
     assert out["status"] == "succeeded"
     [entry] = entries_of(ctx, agency, "purchase")
     assert (entry.actor_kind, entry.actor_id) == ("business_manager", "topup-service")  # R30
     with ctx.db.begin() as conn:
         conn.execute(grants.update().values(revoked_at=ctx.now()))
-    refused(lambda: purchases.buy(ctx, bm, agency, 40, "default"), ctx, Forbidden)
+    refused(lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, Forbidden)
     assert available(ctx, agency) == 120
 
 
@@ -199,8 +206,8 @@ def test_gateway_outage_leaves_purchase_pending_then_resumed_once(
     ctx = dataclasses.replace(world.ctx, gateway=gateway)
     world.ctx = ctx
     agency = world.agency("olga")
-    purchases.add_billing_method(ctx, world.actor("olga"), agency, "tok_visa")
-    out = purchases.buy(ctx, world.actor("olga"), agency, 20, "default")
+    ctx.handle(AddBillingMethod(world.actor("olga"), agency, "tok_visa"))
+    out = ctx.handle(BuyConnects(world.actor("olga"), agency, 20, "default"))
     assert out["status"] == "pending"
     assert available(ctx, agency) == 80
     assert purchases.resume_pending(ctx) == 0  # too recent
@@ -220,7 +227,9 @@ def test_gateway_outage_leaves_purchase_pending_then_resumed_once(
         ).scalar_one()
     assert status == "succeeded"
     # completing again (a second worker) credits nothing more
-    again = purchases.complete(ctx, str(out["id"]), ChargeResult(ok=True, charge_id="x"))
+    again = purchases.complete(
+        UnitOfWork(ctx), str(out["id"]), ChargeResult(ok=True, charge_id="x")
+    )
     assert again["status"] == "succeeded"
     assert available(ctx, agency) == 100
     assert verify(ctx) == []

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import EndJob, WithdrawProposal
 from connects.domain.errors import JobNotOpen, ProposalNotActive
 from connects.domain.policy import OPERATOR, SYSTEM, Actor
-from connects.services import cycles, proposals
+from connects.services import cycles
 from connects.services.verify import verify
 from tests.integration.ledger_support import (
     FEB_15,
@@ -47,7 +48,7 @@ def test_refund_into_the_original_lots(
     before_lots = [(lot.id, lot.expires_at) for lot in lots_of(ctx, agency)]
     assert [lot.remaining for lot in lots_of(ctx, agency)] == [0, 60]
     clock.advance(timedelta(days=3))
-    ended = proposals.end_job(ctx, actor or world.actor("client"), job, outcome)
+    ended = ctx.handle(EndJob(actor or world.actor("client"), job, outcome))
     assert ended == {"id": job, "status": outcome, "refunded_connects": 100}
     assert [(lot.id, lot.expires_at) for lot in lots_of(ctx, agency)] == before_lots
     assert [lot.remaining for lot in lots_of(ctx, agency)] == [80, 80]
@@ -69,7 +70,7 @@ def test_refund_to_every_account_that_paid(world: World) -> None:
     job = world.job(5)
     world.submit("olga", job, agency)
     world.submit("fay", job, own)
-    assert proposals.end_job(ctx, world.actor("client"), job, "closed")["refunded_connects"] == 10
+    assert ctx.handle(EndJob(world.actor("client"), job, "closed"))["refunded_connects"] == 10
     assert (available(ctx, agency), available(ctx, own)) == (80, 10)
 
 
@@ -85,22 +86,20 @@ def test_no_refund_on_withdraw_hire_or_expiry(world: World) -> None:
     expiring_job = world.job(3)
     world.submit("olga", expiring_job, agency)
     assert available(ctx, agency) == 80 - 30
-    proposals.withdraw(ctx, world.actor("olga"), str(gone["id"]))
+    ctx.handle(WithdrawProposal(world.actor("olga"), str(gone["id"])))
     refused(
-        lambda: proposals.withdraw(ctx, world.actor("olga"), str(gone["id"])),
+        lambda: ctx.handle(WithdrawProposal(world.actor("olga"), str(gone["id"]))),
         ctx,
         ProposalNotActive,
     )
-    out = proposals.end_job(
-        ctx, world.actor("client"), hired_job, "closed", hired_proposal_id=str(hired["id"])
+    out = ctx.handle(
+        EndJob(world.actor("client"), hired_job, "closed", hired_proposal_id=str(hired["id"]))
     )
     assert out == {"id": hired_job, "status": "filled", "refunded_connects": 0}
-    assert proposals.end_job(ctx, SYSTEM, expiring_job, "expired")["refunded_connects"] == 0
+    assert ctx.handle(EndJob(SYSTEM, expiring_job, "expired"))["refunded_connects"] == 0
     # cancelling the withdrawn proposal's job gives nothing back for it
     assert (
-        proposals.end_job(ctx, world.actor("client"), withdrawn_job, "cancelled")[
-            "refunded_connects"
-        ]
+        ctx.handle(EndJob(world.actor("client"), withdrawn_job, "cancelled"))["refunded_connects"]
         == 0
     )
     assert available(ctx, agency) == 50
@@ -117,7 +116,7 @@ def test_refund_into_an_expired_lot_is_swept(world: World, clock: SimulatedClock
     job = world.job(4)
     world.submit("fay", job, own)
     clock.set(datetime(2027, 1, 20, tzinfo=UTC))
-    assert proposals.end_job(ctx, world.actor("client"), job, "cancelled")["refunded_connects"] == 4
+    assert ctx.handle(EndJob(world.actor("client"), job, "cancelled"))["refunded_connects"] == 4
     assert [e.kind for e in entries_of(ctx, own)] == ["grant", "spend", "refund", "expire"]
     assert [e.amount for e in entries_of(ctx, own)] == [10, -4, 4, -10]
     assert available(ctx, own) == 0
@@ -128,6 +127,6 @@ def test_ended_job_takes_no_proposals(world: World) -> None:
     ctx = world.ctx
     agency = world.agency("olga")
     job = world.job(5)
-    proposals.end_job(ctx, world.actor("client"), job, "cancelled")
+    ctx.handle(EndJob(world.actor("client"), job, "cancelled"))
     refused(lambda: world.submit("olga", job, agency), ctx, JobNotOpen)
-    refused(lambda: proposals.end_job(ctx, world.actor("client"), job, "closed"), ctx, JobNotOpen)
+    refused(lambda: ctx.handle(EndJob(world.actor("client"), job, "closed")), ctx, JobNotOpen)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import StartInterview
 from connects.domain.errors import NotFound
 from connects.domain.plans import DEFAULT_PLANS, Catalog
-from connects.services import cycles, proposals
+from connects.services import cycles
 from connects.services.context import Context
 from connects.services.verify import verify
 from tests.integration.ledger_support import (
@@ -40,7 +41,7 @@ def test_interview_reward_goes_to_the_account_submitted_under(world: World) -> N
     agency = world.agency("olga", mia="member")
     own = world.freelancer("mia")
     out = world.submit("mia", world.job(6), agency)
-    assert proposals.interview(ctx, world.people["client"], str(out["id"])) == 2
+    assert ctx.handle(StartInterview(world.people["client"], str(out["id"]))) == 2
     assert (available(ctx, agency), available(ctx, own)) == (76, 10)
     [reward] = entries_of(ctx, agency, "reward")
     assert (reward.amount, reward.member_id, reward.proposal_id) == (
@@ -50,11 +51,11 @@ def test_interview_reward_goes_to_the_account_submitted_under(world: World) -> N
     )
     assert [lot.source for lot in lots_of(ctx, agency)] == ["grant", "reward"]
     # a second interview on the same proposal earns nothing more
-    assert proposals.interview(ctx, world.people["client"], str(out["id"])) == 0
+    assert ctx.handle(StartInterview(world.people["client"], str(out["id"]))) == 0
     assert available(ctx, agency) == 76
     # a freelancer-account proposal rewards the freelancer account
     mine = world.submit("mia", world.job(3), own)
-    assert proposals.interview(ctx, world.people["client"], str(mine["id"])) == 2
+    assert ctx.handle(StartInterview(world.people["client"], str(mine["id"]))) == 2
     assert (available(ctx, agency), available(ctx, own)) == (76, 9)
     assert proposal(ctx, str(mine["id"])).status == "interviewing"
     assert verify(ctx) == []
@@ -65,13 +66,13 @@ def test_interview_reward_defaults_to_zero(world: World) -> None:
     ctx = world.ctx
     agency = world.agency("olga")
     out = world.submit("olga", world.job(6), agency)
-    assert proposals.interview(ctx, world.people["client"], str(out["id"])) == 0
+    assert ctx.handle(StartInterview(world.people["client"], str(out["id"]))) == 0
     assert entries_of(ctx, agency, "reward") == []
     assert available(ctx, agency) == 74
     # only the job's client interviews
     world.person("mallory")
     refused(
-        lambda: proposals.interview(ctx, world.people["mallory"], str(out["id"])), ctx, NotFound
+        lambda: ctx.handle(StartInterview(world.people["mallory"], str(out["id"]))), ctx, NotFound
     )
 
 
@@ -88,7 +89,7 @@ def test_interview_reward_from_a_plans_file(
     world = World(ctx)
     own = world.freelancer("fay")
     out = world.submit("fay", world.job(4), own)
-    assert proposals.interview(ctx, world.people["client"], str(out["id"])) == 5
+    assert ctx.handle(StartInterview(world.people["client"], str(out["id"]))) == 5
     assert available(ctx, own) == 11
 
 
@@ -98,7 +99,7 @@ def test_rewards_are_never_forfeited_by_rollover(world: World, clock: SimulatedC
     world.ctx = ctx
     agency = world.agency("olga")
     out = world.submit("olga", world.job(0), agency)
-    proposals.interview(ctx, world.people["client"], str(out["id"]))
+    ctx.handle(StartInterview(world.people["client"], str(out["id"])))
     clock.set(APR_15)
     cycles.run_due_cycles(ctx)
     rewards = [lot.remaining for lot in lots_of(ctx, agency) if lot.source == "reward"]

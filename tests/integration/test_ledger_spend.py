@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import ChangeJobPrice, EndJob, SetBudget, UpdateAccount
 from connects.domain.errors import (
     AlreadyApplied,
     CannotSubmitOnBehalf,
@@ -19,8 +20,6 @@ from connects.domain.errors import (
     NotFound,
     PriceChanged,
 )
-from connects.services import accounts as acc
-from connects.services import proposals
 from tests.integration.ledger_support import (
     available,
     entries_of,
@@ -57,7 +56,7 @@ def test_member_budget(world: World, clock: SimulatedClock) -> None:
     ctx = world.ctx
     agency = world.agency("olga", mo="member", max="manager")
     mo = world.people["mo"]
-    acc.set_budget(ctx, world.actor("olga"), agency, mo, 15)
+    ctx.handle(SetBudget(world.actor("olga"), agency, mo, 15))
     world.submit("mo", world.job(10), agency)
     job = world.job(6)
     exc = refused(lambda: world.submit("mo", job, agency), ctx, MemberBudgetExceeded)
@@ -69,20 +68,20 @@ def test_member_budget(world: World, clock: SimulatedClock) -> None:
     world.submit("mo", world.job(5), agency)  # exactly the budget
     assert available(ctx, agency) == 80 - 10 - 30 - 5
     # only owner/admin set budgets (R3)
-    refused(lambda: acc.set_budget(ctx, world.actor("max"), agency, mo, 100), ctx, Forbidden)
-    refused(lambda: acc.set_budget(ctx, world.actor("olga"), agency, mo, -1), ctx, InvalidRequest)
+    refused(lambda: ctx.handle(SetBudget(world.actor("max"), agency, mo, 100)), ctx, Forbidden)
+    refused(lambda: ctx.handle(SetBudget(world.actor("olga"), agency, mo, -1)), ctx, InvalidRequest)
 
 
 def test_member_budget_is_net_of_refunds(world: World) -> None:
     # R4 + R15: a refunded proposal gives the budget back
     ctx = world.ctx
     agency = world.agency("olga", mo="member")
-    acc.set_budget(ctx, world.actor("olga"), agency, world.people["mo"], 12)
+    ctx.handle(SetBudget(world.actor("olga"), agency, world.people["mo"], 12))
     cancelled = world.job(10, title="to be cancelled")
     world.submit("mo", cancelled, agency)
     job = world.job(8)
     refused(lambda: world.submit("mo", job, agency), ctx, MemberBudgetExceeded)
-    proposals.end_job(ctx, world.actor("client"), cancelled, "cancelled")
+    ctx.handle(EndJob(world.actor("client"), cancelled, "cancelled"))
     world.submit("mo", job, agency)
     assert available(ctx, agency) == 80 - 8
 
@@ -94,13 +93,13 @@ def test_refund_of_last_months_proposal_does_not_widen_this_months_budget(
     # January proposal in February gives back Connects, not February budget
     ctx = world.ctx
     agency = world.agency("olga", mo="member")
-    acc.set_budget(ctx, world.actor("olga"), agency, world.people["mo"], 10)
+    ctx.handle(SetBudget(world.actor("olga"), agency, world.people["mo"], 10))
     january = world.job(10, title="january")
     world.submit("mo", january, agency)
     clock.set(datetime(2026, 2, 1, 9, tzinfo=UTC))
     world.submit("mo", world.job(10, title="february"), agency)
     clock.set(datetime(2026, 2, 2, 9, tzinfo=UTC))
-    proposals.end_job(ctx, world.actor("client"), january, "cancelled")
+    ctx.handle(EndJob(world.actor("client"), january, "cancelled"))
     assert available(ctx, agency) == 70
     job = world.job(1)
     exc = refused(lambda: world.submit("mo", job, agency), ctx, MemberBudgetExceeded)
@@ -111,7 +110,7 @@ def test_member_budget_is_per_calendar_month(world: World, clock: SimulatedClock
     # R4: the budget is monthly, by calendar month in the account's time zone
     ctx = world.ctx
     agency = world.agency("olga", mo="member")
-    acc.set_budget(ctx, world.actor("olga"), agency, world.people["mo"], 10)
+    ctx.handle(SetBudget(world.actor("olga"), agency, world.people["mo"], 10))
     world.submit("mo", world.job(10), agency)
     job = world.job(1)
     clock.set(datetime(2026, 1, 31, 23, 59, tzinfo=UTC))
@@ -127,8 +126,8 @@ def test_member_budget_month_follows_the_account_time_zone(
     # R4: in New York, 2026-02-01 03:00 UTC is still January
     ctx = world.ctx
     agency = world.agency("olga", mo="member")
-    acc.update_account(ctx, world.actor("olga"), agency, timezone="America/New_York")
-    acc.set_budget(ctx, world.actor("olga"), agency, world.people["mo"], 10)
+    ctx.handle(UpdateAccount(world.actor("olga"), agency, timezone="America/New_York"))
+    ctx.handle(SetBudget(world.actor("olga"), agency, world.people["mo"], 10))
     world.submit("mo", world.job(10), agency)
     job = world.job(1)
     clock.set(datetime(2026, 2, 1, 3, 0, tzinfo=UTC))
@@ -207,17 +206,15 @@ def test_price_changed_then_resubmitted(world: World) -> None:
     ctx = world.ctx
     agency = world.agency("olga")
     job = world.job(10)
-    proposals.change_price(ctx, world.people["client"], job, 12)
+    ctx.handle(ChangeJobPrice(world.people["client"], job, 12))
     exc = refused(lambda: world.submit("olga", job, agency, expected=10), ctx, PriceChanged)
     assert exc.code == "price_changed"
     assert exc.details == {"connects_required": 12, "expected_connects": 10}
     out = world.submit("olga", job, agency, expected=12)
     assert out["connects_spent"] == 12
-    proposals.change_price(ctx, world.people["client"], job, 20)
+    ctx.handle(ChangeJobPrice(world.people["client"], job, 20))
     assert proposal(ctx, str(out["id"])).connects_spent == 12
-    assert (
-        proposals.end_job(ctx, world.actor("client"), job, "cancelled")["refunded_connects"] == 12
-    )
+    assert ctx.handle(EndJob(world.actor("client"), job, "cancelled"))["refunded_connects"] == 12
     assert available(ctx, agency) == 80
 
 
@@ -226,12 +223,12 @@ def test_only_the_client_changes_an_open_jobs_price(world: World) -> None:
     ctx = world.ctx
     job = world.job(10)
     world.person("mallory")
-    refused(lambda: proposals.change_price(ctx, world.people["mallory"], job, 1), ctx, Forbidden)
+    refused(lambda: ctx.handle(ChangeJobPrice(world.people["mallory"], job, 1)), ctx, Forbidden)
     refused(
-        lambda: proposals.change_price(ctx, world.people["client"], job, 1001), ctx, InvalidRequest
+        lambda: ctx.handle(ChangeJobPrice(world.people["client"], job, 1001)), ctx, InvalidRequest
     )
-    proposals.end_job(ctx, world.actor("client"), job, "cancelled")
-    refused(lambda: proposals.change_price(ctx, world.people["client"], job, 3), ctx, JobNotOpen)
+    ctx.handle(EndJob(world.actor("client"), job, "cancelled"))
+    refused(lambda: ctx.handle(ChangeJobPrice(world.people["client"], job, 3)), ctx, JobNotOpen)
 
 
 def test_spend_comes_from_the_account_submitted_under(world: World) -> None:

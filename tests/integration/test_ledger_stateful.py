@@ -23,10 +23,20 @@ from connects.bootstrap import build
 from connects.config import Settings
 from connects.db.schema import lots
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import (
+    AddBillingMethod,
+    BuyConnects,
+    CreateUser,
+    CreditEarnings,
+    EndJob,
+    OpenAccount,
+    PostJob,
+    SubmitProposal,
+    WithdrawProposal,
+)
 from connects.domain.errors import InsufficientConnects
 from connects.domain.policy import SYSTEM, Actor
-from connects.services import accounts as acc
-from connects.services import cycles, proposals, purchases, views
+from connects.services import cycles, views
 from connects.services.verify import verify
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -138,18 +148,16 @@ class LedgerMachine(RuleBasedStateMachine):
             clock=self.clock,
             migrate=True,
         )
-        olga = acc.create_user(self.ctx, "Olga", "olga@test.connects")["id"]
-        fay = acc.create_user(self.ctx, "Fay", "fay@test.connects")["id"]
-        self.client = str(acc.create_user(self.ctx, "Client", "client@test.connects")["id"])
+        olga = self.ctx.handle(CreateUser("Olga", "olga@test.connects"))["id"]
+        fay = self.ctx.handle(CreateUser("Fay", "fay@test.connects"))["id"]
+        self.client = str(self.ctx.handle(CreateUser("Client", "client@test.connects"))["id"])
         self.person = {"agency": str(olga), "free": str(fay)}
         self.account = {
-            "agency": acc.create_account(self.ctx, str(olga), "agency", "A", "agency-plus"),
-            "free": acc.create_account(self.ctx, str(fay), "freelancer", "F", "freelancer-basic"),
+            "agency": self.ctx.handle(OpenAccount(str(olga), "agency", "A", "agency-plus")),
+            "free": self.ctx.handle(OpenAccount(str(fay), "freelancer", "F", "freelancer-basic")),
         }
-        acc.credit_earnings(self.ctx, self.account["agency"], 10**9)
-        purchases.add_billing_method(
-            self.ctx, Actor("user", str(fay)), self.account["free"], "tok_visa"
-        )
+        self.ctx.handle(CreditEarnings(self.account["agency"], 10**9))
+        self.ctx.handle(AddBillingMethod(Actor("user", str(fay)), self.account["free"], "tok_visa"))
         self.model = {}
         for name, (monthly, cap) in PLANS.items():
             model = ModelAccount(monthly, cap, START)
@@ -210,13 +218,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def _submit(self, name: str, job: str, price: int) -> None:
         model = self.model[name]
         try:
-            out = proposals.submit_proposal(
-                self.ctx,
-                Actor("user", self.person[name]),
-                job_id=job,
-                account_id=self.account[name],
-                freelancer_id=self.person[name],
-                expected_connects=price,
+            out = self.ctx.handle(
+                SubmitProposal(
+                    Actor("user", self.person[name]),
+                    job_id=job,
+                    account_id=self.account[name],
+                    freelancer_id=self.person[name],
+                    expected_connects=price,
+                )
             )
         except InsufficientConnects:
             assert model.available(self.now()) < price  # R14: refused, nothing taken
@@ -227,13 +236,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(["agency", "free"]), price=st.integers(0, 40))
     def submit(self, name: str, price: int) -> None:
-        job = proposals.create_job(self.ctx, self.client, "job", price)
+        job = self.ctx.handle(PostJob(self.client, "job", price))
         self.jobs[job] = []
         self._submit(name, job, price)
 
     @rule(price=st.integers(1, 12))
     def submit_both(self, price: int) -> None:
-        job = proposals.create_job(self.ctx, self.client, "job", price)
+        job = self.ctx.handle(PostJob(self.client, "job", price))
         self.jobs[job] = []
         self._submit("agency", job, price)
         self._submit("free", job, price)
@@ -241,8 +250,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(name=st.sampled_from(["agency", "free"]), quantity=st.integers(1, 60))
     def buy(self, name: str, quantity: int) -> None:
         pay_with = "earnings" if name == "agency" else "default"
-        out = purchases.buy(
-            self.ctx, Actor("user", self.person[name]), self.account[name], quantity, pay_with
+        out = self.ctx.handle(
+            BuyConnects(Actor("user", self.person[name]), self.account[name], quantity, pay_with)
         )
         assert out["status"] == "succeeded"
         self.model[name].credit("purchase", quantity, self.now())
@@ -262,8 +271,8 @@ class LedgerMachine(RuleBasedStateMachine):
             else:
                 hired = data.draw(st.sampled_from(props))
         actor = SYSTEM if outcome in ("removed", "expired") else Actor("user", self.client)
-        out = proposals.end_job(
-            self.ctx, actor, job, "closed" if hired else outcome, hired_proposal_id=hired
+        out = self.ctx.handle(
+            EndJob(actor, job, "closed" if hired else outcome, hired_proposal_id=hired)
         )
         refunded = 0
         for prop in props:
@@ -280,7 +289,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def withdraw(self, data: st.DataObject) -> None:
         prop = data.draw(st.sampled_from(sorted(self.props)))
         name, _ = self.props.pop(prop)
-        proposals.withdraw(self.ctx, Actor("user", self.person[name]), prop)  # R15: no refund
+        self.ctx.handle(WithdrawProposal(Actor("user", self.person[name]), prop))  # R15: no refund
 
     # -- the checks ------------------------------------------------------------------
 

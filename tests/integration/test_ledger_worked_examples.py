@@ -12,6 +12,14 @@ from datetime import UTC, datetime
 import pytest
 
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import (
+    AddBillingMethod,
+    BuyConnects,
+    ChangeJobPrice,
+    CreditEarnings,
+    EndJob,
+    StartInterview,
+)
 from connects.domain.errors import (
     Forbidden,
     InsufficientEarnings,
@@ -19,8 +27,7 @@ from connects.domain.errors import (
     PriceChanged,
 )
 from connects.domain.plans import DEFAULT_PLANS, Catalog
-from connects.services import accounts as acc
-from connects.services import cycles, proposals, purchases, views
+from connects.services import cycles, views
 from connects.services.context import Context
 from connects.services.verify import verify
 from tests.conftest import START
@@ -56,7 +63,7 @@ def test_an_agency_year_on_agency_plus(plus_with_reward: Context, clock: Simulat
     )
     olga = w.actor("olga")
     client = w.people.setdefault("client", w.person("client"))
-    purchases.add_billing_method(ctx, w.actor("ada"), agency, "tok_visa")
+    ctx.handle(AddBillingMethod(w.actor("ada"), agency, "tok_visa"))
 
     # Jan 15: the cycle starts; 80 Connects shared by the whole team (R7, R8, R4)
     assert available(ctx, agency) == 80
@@ -76,7 +83,7 @@ def test_an_agency_year_on_agency_plus(plus_with_reward: Context, clock: Simulat
     # Jan 17: the client raises job D's price while Noah writes; refused, then resubmitted (R13)
     clock.set(day(1, 17, 10))
     job_d = w.job(8, title="Data pipeline")
-    proposals.change_price(ctx, client, job_d, 14)
+    ctx.handle(ChangeJobPrice(client, job_d, 14))
     before = snapshot(ctx)
     with pytest.raises(PriceChanged) as info:
         w.submit("noah", job_d, agency, expected=8)
@@ -87,18 +94,18 @@ def test_an_agency_year_on_agency_plus(plus_with_reward: Context, clock: Simulat
 
     # Jan 18: the client cancels job A: Mia's 10 go back into the January grant (R15)
     clock.set(day(1, 18, 10))
-    assert proposals.end_job(ctx, w.actor("client"), job_a, "cancelled")["refunded_connects"] == 10
+    assert ctx.handle(EndJob(w.actor("client"), job_a, "cancelled"))["refunded_connects"] == 10
     assert available(ctx, agency) == 48
     assert [lot.remaining for lot in lots_of(ctx, agency)] == [48]
 
     # Jan 20: an interview on Noah's proposal: the reward goes to the agency (R16)
     clock.set(day(1, 20, 12))
-    assert proposals.interview(ctx, client, str(prop_b["id"])) == 2
+    assert ctx.handle(StartInterview(client, str(prop_b["id"]))) == 2
     assert available(ctx, agency) == 50
 
     # Jan 25: the admin buys 40 Connects by card at $1 each (R7, R17, R18)
     clock.set(day(1, 25, 12))
-    bought = purchases.buy(ctx, w.actor("ada"), agency, 40, "default")
+    bought = ctx.handle(BuyConnects(w.actor("ada"), agency, 40, "default"))
     assert (bought["status"], bought["amount_cents"]) == ("succeeded", 4000)
     assert available(ctx, agency) == 90
     over = views.overview(ctx, olga, agency)
@@ -185,21 +192,21 @@ def test_one_person_two_accounts_never_mix(any_ctx: Context) -> None:
 
     # "Can I buy Connects for the agency from my freelancer balance?" No (001, R1, R17):
     # the agency's own earnings are 0, and the freelancer's card is not the agency's
-    acc.credit_earnings(ctx, rado_own, 50_000)
-    card = purchases.add_billing_method(ctx, w.actor("rado"), rado_own, "tok_visa")
+    ctx.handle(CreditEarnings(rado_own, 50_000))
+    card = ctx.handle(AddBillingMethod(w.actor("rado"), rado_own, "tok_visa"))
     before = snapshot(ctx)
     with pytest.raises(InsufficientEarnings):
-        purchases.buy(ctx, w.actor("rado"), agency, 10, "earnings")
+        ctx.handle(BuyConnects(w.actor("rado"), agency, 10, "earnings"))
     with pytest.raises(NoBillingMethod):
-        purchases.buy(ctx, w.actor("rado"), agency, 10, str(card["id"]))
+        ctx.handle(BuyConnects(w.actor("rado"), agency, 10, str(card["id"])))
     with pytest.raises(Forbidden):  # a member never buys for the agency (R3)
-        purchases.buy(ctx, w.actor("nick"), agency, 10, "earnings")
+        ctx.handle(BuyConnects(w.actor("nick"), agency, 10, "earnings"))
     assert snapshot(ctx) == before  # R32
     assert earnings(ctx, rado_own) == 50_000
 
     # "Add a billing method under the Agency profile, then you can purchase" (001)
-    purchases.add_billing_method(ctx, w.actor("rado"), agency, "tok_visa")
-    purchases.buy(ctx, w.actor("rado"), agency, 10, "default")
+    ctx.handle(AddBillingMethod(w.actor("rado"), agency, "tok_visa"))
+    ctx.handle(BuyConnects(w.actor("rado"), agency, 10, "default"))
     assert (available(ctx, agency), available(ctx, nick_own), available(ctx, rado_own)) == (
         74,
         92,
@@ -207,8 +214,8 @@ def test_one_person_two_accounts_never_mix(any_ctx: Context) -> None:
     )
 
     # Both jobs cancelled: each account gets back exactly what it paid (R15)
-    proposals.end_job(ctx, w.actor("client"), job, "cancelled")
-    proposals.end_job(ctx, w.actor("client"), other, "cancelled")
+    ctx.handle(EndJob(w.actor("client"), job, "cancelled"))
+    ctx.handle(EndJob(w.actor("client"), other, "cancelled"))
     assert (available(ctx, agency), available(ctx, nick_own), available(ctx, rado_own)) == (
         90,
         100,

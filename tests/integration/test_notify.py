@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from connects.db.schema import channels, deliveries, events
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import UpdateAccount
 from connects.domain.errors import Forbidden, InvalidRequest
 from connects.notify import outbox
 from connects.notify.channels import LiveNotifier
@@ -258,9 +259,8 @@ def test_settings_threshold_is_the_ledgers_threshold(any_ctx: Context) -> None:
         "expiring_every": "week",
     }
     notes.put_settings(any_ctx, me, agency, low_balance_threshold=25)
-    from connects.services import accounts as acc
 
-    acc.update_account(any_ctx, me, agency, low_balance_threshold=30)
+    any_ctx.handle(UpdateAccount(me, agency, low_balance_threshold=30))
     assert notes.get_settings(any_ctx, me, agency)["low_balance_threshold"] == 30
     with pytest.raises(InvalidRequest):
         notes.put_settings(any_ctx, me, agency, topups="yes")

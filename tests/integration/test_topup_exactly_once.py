@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import func, select
 
 from connects.db.schema import purchases, topups
+from connects.domain.commands import SubmitProposal
 from connects.domain.errors import ConnectsError, InsufficientConnects
-from connects.services import proposals, topup_runner
+from connects.services import topup_runner
 from connects.services import topups as svc
 from connects.services.book import AccountBook
 from connects.services.context import Context
@@ -70,13 +71,14 @@ def _jobs(a: Agency, n: int, price: int) -> list[str]:
 
 
 def _submit(ctx: Context, a: Agency, job_id: str, price: int) -> dict[str, Any]:
-    return proposals.submit_proposal(
-        ctx,
-        a.owner,
-        job_id=job_id,
-        account_id=a.id,
-        freelancer_id=str(a.owner.id),
-        expected_connects=price,
+    return ctx.handle(
+        SubmitProposal(
+            a.owner,
+            job_id=job_id,
+            account_id=a.id,
+            freelancer_id=str(a.owner.id),
+            expected_connects=price,
+        )
     )
 
 
@@ -208,8 +210,8 @@ def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
 # purchase and top-up were completed.
 _KILL_POINTS = {
     "after_decision": """
-        from connects.services import topup_runner
-        topup_runner.execute_after_commit = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        from connects.domain.events import TopUpDecided
+        ctx.bus.reactions[TopUpDecided] = (lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL),)
     """,
     "before_charge": """
         ctx.gateway.charge = lambda **kw: os.kill(os.getpid(), signal.SIGKILL)
@@ -224,13 +226,13 @@ _KILL_POINTS = {
 }
 
 _SPENDER = """
+from connects.domain.commands import SubmitProposal
 from connects.domain.policy import Actor
-from connects.services import proposals
 account_id, owner_id, job_id = sys.argv[3], sys.argv[4], sys.argv[5]
-proposals.submit_proposal(
-    ctx, Actor("user", owner_id), job_id=job_id, account_id=account_id,
+ctx.handle(SubmitProposal(
+    Actor("user", owner_id), job_id=job_id, account_id=account_id,
     freelancer_id=owner_id, expected_connects=80,
-)
+))
 print("survived")
 """
 

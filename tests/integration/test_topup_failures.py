@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from connects.services import accounts, views
+from connects.domain.commands import RevokeGrant, UpdateAccount
 from connects.services import topups as svc
+from connects.services import views
 from connects.services.context import Context
 from tests.integration.topup_support import agency, all_charges, events_of, purchase_entries, rows
 
@@ -58,7 +59,7 @@ def test_top_up_that_cannot_be_done_fails_with_its_reason(
     )
     if setup == "revoked":
         [grant] = svc.list_grants(any_ctx, a.owner, a.id)
-        svc.revoke_grant(any_ctx, a.owner, a.id, grant["id"])
+        any_ctx.handle(RevokeGrant(a.owner, a.id, grant["id"]))
         assert svc.list_grants(any_ctx, a.owner, a.id)[0]["status"] == "revoked"
     a.spend(80)
     [t] = rows(any_ctx, a.id)
@@ -72,7 +73,7 @@ def test_top_up_that_cannot_be_done_fails_with_its_reason(
 def test_plan_without_purchases_fails_the_top_up(any_ctx: Context) -> None:
     # R24, R7: agency-basic sells no extra Connects.
     a = agency(any_ctx)
-    accounts.update_account(any_ctx, a.owner, a.id, plan="agency-basic")
+    any_ctx.handle(UpdateAccount(a.owner, a.id, plan="agency-basic"))
     a.spend(80)
     [t] = rows(any_ctx, a.id)
     assert (t.status, t.reason) == ("failed", "plan_cannot_purchase")

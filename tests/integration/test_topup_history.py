@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from connects.domain.commands import BuyConnects
 from connects.domain.errors import InvalidRequest
-from connects.services import purchases, views
 from connects.services import topups as svc
+from connects.services import views
 from connects.services.context import Context
 from tests.integration.topup_support import agency
 
@@ -63,7 +64,7 @@ def test_overview_shows_the_auto_top_up(any_ctx: Context) -> None:
     # in 30 days, and the auto top-up settings.
     a = agency(any_ctx, per_month=100)
     a.spend(80)
-    purchases.buy(any_ctx, a.owner, a.id, 5, "default")
+    any_ctx.handle(BuyConnects(a.owner, a.id, 5, "default"))
     ov = views.overview(any_ctx, a.owner, a.id)
     assert ov["available"] == 45
     assert ov["used_this_month"] == 80

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import BuyConnects, GrantPermissions, RevokeGrant, SetAutoTopUp
 from connects.domain.errors import Forbidden, InvalidRequest, NotFound
 from connects.domain.policy import PURCHASE_PERMISSION
-from connects.services import purchases
 from connects.services import topups as svc
 from connects.services.context import Context
 from tests.integration.topup_support import agency, rows
@@ -36,8 +36,8 @@ def test_defaults_and_who_may_change_them(any_ctx: Context) -> None:
         "target": None,
     }
     with pytest.raises(Forbidden):
-        svc.put_settings(any_ctx, w.actor("mia"), acct, enabled=True)
-    on = svc.put_settings(any_ctx, w.actor("adam"), acct, enabled=True)
+        any_ctx.handle(SetAutoTopUp(w.actor("mia"), acct, {"enabled": True}))
+    on = any_ctx.handle(SetAutoTopUp(w.actor("adam"), acct, {"enabled": True}))
     assert (on["enabled"], on["per_topup"], on["per_month"]) == (True, 40, 400)
     assert svc.get_settings(any_ctx, w.actor("mia"), acct) == on
 
@@ -46,10 +46,10 @@ def test_bad_settings_change_nothing(any_ctx: Context) -> None:
     # R32: invalid_request names the fields and nothing changes.
     a = agency(any_ctx, per_month=100)
     with pytest.raises(InvalidRequest) as err:
-        svc.put_settings(any_ctx, a.owner, a.id, per_topup=0, mode="percent")
+        any_ctx.handle(SetAutoTopUp(a.owner, a.id, {"per_topup": 0, "mode": "percent"}))
     assert set(err.value.details["fields"]) == {"per_topup", "mode"}
     with pytest.raises(InvalidRequest):
-        svc.put_settings(any_ctx, a.owner, a.id, mode="target")  # no target
+        any_ctx.handle(SetAutoTopUp(a.owner, a.id, {"mode": "target"}))  # no target
     assert svc.get_settings(any_ctx, a.owner, a.id)["per_month"] == 100
     assert svc.get_settings(any_ctx, a.owner, a.id)["mode"] == "fixed"
 
@@ -65,7 +65,7 @@ def test_grant_is_pending_during_the_sync_delay(any_ctx: Context, clock: Simulat
     assert [(t.status, t.reason) for t in rows(any_ctx, a.id)] == [("failed", "grant_pending")]
     clock.advance(timedelta(minutes=30))
     assert svc.list_grants(any_ctx, a.owner, a.id)[0]["status"] == "active"
-    purchases.buy(any_ctx, a.owner, a.id, 5, "default")
+    any_ctx.handle(BuyConnects(a.owner, a.id, 5, "default"))
     a.spend(5)
     assert rows(any_ctx, a.id)[-1].status == "succeeded"
     assert a.available() == 40
@@ -76,21 +76,27 @@ def test_grants_are_for_owners_and_admins_with_known_permissions(any_ctx: Contex
     w = World(any_ctx)
     acct = w.agency("olga", mia="member", adam="admin")
     with pytest.raises(Forbidden):
-        svc.create_grant(any_ctx, w.actor("mia"), acct, "topup-manager", [PURCHASE_PERMISSION])
+        any_ctx.handle(
+            GrantPermissions(w.actor("mia"), acct, "topup-manager", [PURCHASE_PERMISSION])
+        )
     with pytest.raises(InvalidRequest) as err:
-        svc.create_grant(any_ctx, w.actor("adam"), acct, "topup-manager", ["connects:read_card"])
+        any_ctx.handle(
+            GrantPermissions(w.actor("adam"), acct, "topup-manager", ["connects:read_card"])
+        )
     assert err.value.details["field"] == "permissions"
     with pytest.raises(InvalidRequest):
-        svc.create_grant(any_ctx, w.actor("adam"), acct, "topup-manager", [])
+        any_ctx.handle(GrantPermissions(w.actor("adam"), acct, "topup-manager", []))
     with pytest.raises(InvalidRequest):
-        svc.create_grant(any_ctx, w.actor("adam"), acct, "", [PURCHASE_PERMISSION])
-    grant = svc.create_grant(any_ctx, w.actor("adam"), acct, "topup-manager", [PURCHASE_PERMISSION])
+        any_ctx.handle(GrantPermissions(w.actor("adam"), acct, "", [PURCHASE_PERMISSION]))
+    grant = any_ctx.handle(
+        GrantPermissions(w.actor("adam"), acct, "topup-manager", [PURCHASE_PERMISSION])
+    )
     assert set(grant) >= {"id", "grantee", "permissions", "status", "active_at", "created_at"}
     assert (grant["status"], grant["permissions"]) == ("active", [PURCHASE_PERMISSION])
     with pytest.raises(Forbidden):
-        svc.revoke_grant(any_ctx, w.actor("mia"), acct, grant["id"])
+        any_ctx.handle(RevokeGrant(w.actor("mia"), acct, grant["id"]))
     with pytest.raises(NotFound):
-        svc.revoke_grant(any_ctx, w.actor("olga"), acct, "grt_nope")
-    svc.revoke_grant(any_ctx, w.actor("olga"), acct, grant["id"])
-    svc.revoke_grant(any_ctx, w.actor("olga"), acct, grant["id"])  # twice: still revoked
+        any_ctx.handle(RevokeGrant(w.actor("olga"), acct, "grt_nope"))
+    any_ctx.handle(RevokeGrant(w.actor("olga"), acct, grant["id"]))
+    any_ctx.handle(RevokeGrant(w.actor("olga"), acct, grant["id"]))  # twice: still revoked
     assert [g["status"] for g in svc.list_grants(any_ctx, w.actor("olga"), acct)] == ["revoked"]

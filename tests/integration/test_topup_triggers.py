@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from connects.domain.clock import SimulatedClock
-from connects.services import accounts, cycles, purchases, topup_runner, views
+from connects.domain.commands import BuyConnects, UpdateAccount
+from connects.services import cycles, topup_runner, views
 from connects.services import topups as svc
 from connects.services.context import Context
 from tests.integration.topup_support import (
@@ -83,7 +84,7 @@ def test_monthly_limit_cuts_then_skips_with_one_event(any_ctx: Context) -> None:
     )
     assert a.available() == 0
     # A manual purchase and another trip to zero: skipped again, still one event.
-    purchases.buy(any_ctx, a.owner, a.id, 5, "default")
+    any_ctx.handle(BuyConnects(a.owner, a.id, 5, "default"))
     a.spend(5)
     assert [t.status for t in rows(any_ctx, a.id)][-2:] == ["skipped", "skipped"]
     [event] = events_of(any_ctx, a.id, "monthly_limit_reached")
@@ -96,13 +97,13 @@ def test_new_month_in_the_accounts_time_zone_resets_the_limit(
 ) -> None:
     # R21: the month is the calendar month in the account's time zone.
     a = agency(any_ctx, per_month=40)
-    accounts.update_account(any_ctx, a.owner, a.id, timezone="Asia/Tokyo")
+    any_ctx.handle(UpdateAccount(a.owner, a.id, timezone="Asia/Tokyo"))
     a.spend(80)  # buys the month's 40
     a.spend(40)  # skipped: limit reached
     assert [t.status for t in rows(any_ctx, a.id)] == ["succeeded", "skipped"]
     # 2026-01-31 15:00 UTC is February 1st in Tokyo (UTC+9), still January in UTC.
     clock.set(datetime(2026, 1, 31, 15, 0, tzinfo=UTC))
-    purchases.buy(any_ctx, a.owner, a.id, 5, "default")
+    any_ctx.handle(BuyConnects(a.owner, a.id, 5, "default"))
     a.spend(5)
     last = rows(any_ctx, a.id)[-1]
     assert (last.status, last.quantity, last.month) == ("succeeded", 40, "2026-02")

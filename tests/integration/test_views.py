@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import event
 
 from connects.domain.clock import SimulatedClock
-from connects.services import accounts as acc
+from connects.domain.commands import OpenAccount, UpdateAccount
 from connects.services import views
 from connects.services.context import Context
 from tests.world import World
@@ -42,8 +42,8 @@ def test_overview_month_follows_the_account_time_zone(
     ctx = any_ctx
     w = World(ctx)
     w.person("olga")
-    agency = acc.create_account(
-        ctx, w.people["olga"], "agency", "Kiwi", "agency-plus", timezone="Pacific/Auckland"
+    agency = ctx.handle(
+        OpenAccount(w.people["olga"], "agency", "Kiwi", "agency-plus", timezone="Pacific/Auckland")
     )
     olga = w.actor("olga")
     late_jan, early_feb = w.job(3), w.job(5)
@@ -64,7 +64,7 @@ def test_overview_month_follows_the_account_time_zone(
     assert again == over
     assert len(second) == 1
 
-    acc.update_account(ctx, olga, agency, timezone="UTC")  # the guess is now stale
+    ctx.handle(UpdateAccount(olga, agency, timezone="UTC"))  # the guess is now stale
     over = views.overview(ctx, olga, agency)
     assert over["used_this_month"] == 8
     assert over["month_starts_at"] == datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,10 +9,10 @@ from typing import Any, cast
 from sqlalchemy import select
 
 from connects.db.schema import entries, events, gateway_charges, topups
+from connects.domain.commands import AddBillingMethod, GrantPermissions, SetAutoTopUp
 from connects.domain.policy import PURCHASE_PERMISSION, Actor
 from connects.gateway import SimulatedGateway
-from connects.services import purchases, views
-from connects.services import topups as svc
+from connects.services import views
 from connects.services.context import Context
 from tests.world import World
 
@@ -47,10 +47,10 @@ def agency(
     account_id = world.agency("olga", plan="agency-plus")
     owner = world.actor("olga")
     if token is not None:
-        purchases.add_billing_method(ctx, owner, account_id, token)
+        ctx.handle(AddBillingMethod(owner, account_id, token))
     if grant:
-        svc.create_grant(ctx, owner, account_id, "topup-manager", [PURCHASE_PERMISSION])
-    svc.put_settings(ctx, owner, account_id, **{"enabled": True, **settings})
+        ctx.handle(GrantPermissions(owner, account_id, "topup-manager", [PURCHASE_PERMISSION]))
+    ctx.handle(SetAutoTopUp(owner, account_id, {"enabled": True, **settings}))
     return Agency(world, account_id, owner)
 
 

@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 
 from connects.db.schema import accounts, gateway_charges
 from connects.domain.clock import SimulatedClock
+from connects.domain.commands import AddBillingMethod, BuyConnects
 from connects.gateway import GatewayUnavailable, SimulatedGateway
 from connects.services import purchases
 from connects.services.context import Context
+from connects.services.uow import UnitOfWork
 from connects.services.verify import verify
 from tests.world import World
 
@@ -51,16 +53,16 @@ def test_a_timed_out_card_purchase_is_resumed_once(ctx: Context, clock: Simulate
     w = World(ctx)
     agency = w.agency("olga")
     owner = w.actor("olga")
-    card = purchases.add_billing_method(ctx, owner, agency, "tok_chargeTimeout")
+    card = ctx.handle(AddBillingMethod(owner, agency, "tok_chargeTimeout"))
     before = _balance(ctx, agency)
-    bought = purchases.buy(ctx, owner, agency, 5, card["id"])
+    bought = ctx.handle(BuyConnects(owner, agency, 5, card["id"]))
     assert bought["status"] == "pending"
     assert _balance(ctx, agency) == before  # nothing credited while unknown
     assert purchases.resume_pending(ctx) == 0  # not yet 30 s old
     clock.advance(timedelta(seconds=31))
     assert purchases.resume_pending(ctx) == 1
     assert purchases.resume_pending(ctx) == 0
-    assert purchases.resume(ctx, bought["id"])["status"] == "succeeded"
+    assert purchases.resume(UnitOfWork(ctx), bought["id"])["status"] == "succeeded"
     assert _charges(ctx) == 1
     assert _balance(ctx, agency) == before + 5
     assert verify(ctx) == []
@@ -73,12 +75,12 @@ def test_a_request_run_twice_buys_once(ctx: Context) -> None:
     w = World(ctx)
     agency = w.agency("olga")
     owner = w.actor("olga")
-    card = purchases.add_billing_method(ctx, owner, agency, "tok_chargeTimeout")
-    first = purchases.buy_for_request(ctx, owner, agency, 3, card["id"], "key-1")
+    card = ctx.handle(AddBillingMethod(owner, agency, "tok_chargeTimeout"))
+    first = ctx.handle(BuyConnects(owner, agency, 3, card["id"], request_key="key-1"))
     assert first["status"] == "pending"  # the gateway timed out
-    again = purchases.buy_for_request(ctx, owner, agency, 3, card["id"], "key-1")
+    again = ctx.handle(BuyConnects(owner, agency, 3, card["id"], request_key="key-1"))
     assert (again["id"], again["status"]) == (first["id"], "succeeded")
-    other = purchases.buy_for_request(ctx, owner, agency, 3, card["id"], "key-2")
+    other = ctx.handle(BuyConnects(owner, agency, 3, card["id"], request_key="key-2"))
     assert other["id"] != first["id"]
     assert _charges(ctx) == 2
     assert verify(ctx) == []

@@ -1,1 +1,1 @@
-"""The REST API (FastAPI): the HTTP contract of ``/work/shared/API.md``, served exactly."""
+"""The REST API (FastAPI): the HTTP contract of ``docs/api.md``, served exactly."""

@@ -12,6 +12,16 @@ from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, memberships, users
 from connects.domain.calendar import zone
+from connects.domain.commands import (
+    AddMember,
+    ChangeRole,
+    CreateUser,
+    CreditEarnings,
+    OpenAccount,
+    RemoveMember,
+    SetBudget,
+    UpdateAccount,
+)
 from connects.domain.errors import (
     AgencyOnly,
     AlreadyHasFreelancerAccount,
@@ -24,11 +34,11 @@ from connects.domain.errors import (
 )
 from connects.domain.ids import new_id
 from connects.domain.plans import ACCOUNT_KINDS
-from connects.domain.policy import ASSIGNABLE_ROLES, Action, Actor, Role
-from connects.services.access import authorize
+from connects.domain.policy import ASSIGNABLE_ROLES, Action, Role
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.cycles import catch_up
+from connects.services.uow import UnitOfWork
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 200
@@ -50,10 +60,10 @@ def _name(value: str, field: str = "name") -> str:
     return value
 
 
-def create_user(ctx: Context, name: str, email: str) -> dict[str, Any]:
+def create_user(cmd: CreateUser, uow: UnitOfWork) -> dict[str, Any]:
     """A new person with a bearer token (returned here only)."""
-    name = _name(name)
-    email = (email or "").strip().lower()
+    name = _name(cmd.name)
+    email = (cmd.email or "").strip().lower()
     if not _EMAIL.match(email) or len(email) > 320:
         raise InvalidRequest("email is not a valid address", field="email")
     token = "cx_" + secrets.token_urlsafe(32)
@@ -62,11 +72,11 @@ def create_user(ctx: Context, name: str, email: str) -> dict[str, Any]:
         "name": name,
         "email": email,
         "token_hash": hash_token(token),
-        "created_at": ctx.now(),
+        "created_at": uow.ctx.now(),
     }
     try:
-        with ctx.db.begin() as conn:
-            conn.execute(insert(users), row)
+        with uow.begin() as tx:
+            tx.conn.execute(insert(users), row)
     except IntegrityError:
         raise EmailTaken("a person with this email already exists", field="email") from None
     return {"id": row["id"], "name": name, "email": email, "token": token}
@@ -94,23 +104,17 @@ def user_by_token(conn: Connection, token: str) -> Any | None:
     return conn.execute(_BY_TOKEN, {"token_hash": hash_token(token)}).one_or_none()
 
 
-def create_account(
-    ctx: Context,
-    owner_id: str,
-    kind: str,
-    name: str,
-    plan: str | None = None,
-    timezone: str = "UTC",
-) -> str:
+def create_account(cmd: OpenAccount, uow: UnitOfWork) -> str:
     """Open a freelancer or agency account owned by ``owner_id`` (R1, R2).
 
     The first billing cycle starts now: the plan's Connects are granted at once and the
     cycle day is today's date (R8).
     """
+    ctx, owner_id, kind, timezone = uow.ctx, cmd.owner_id, cmd.kind, cmd.timezone
     if kind not in ACCOUNT_KINDS:
         raise InvalidRequest("kind must be 'freelancer' or 'agency'", field="kind")
-    name = _name(name)
-    plan_id = plan or ctx.catalog.default_for(kind)
+    name = _name(cmd.name)
+    plan_id = cmd.plan or ctx.catalog.default_for(kind)
     ctx.catalog.for_kind(plan_id, kind)
     tz = zone(timezone)
     now = ctx.now()
@@ -121,7 +125,8 @@ def create_account(
         else AlreadyHasFreelancerAccount("a person has only one freelancer account")
     )
     try:
-        with ctx.db.begin() as conn:
+        with uow.begin(now) as tx:
+            conn = tx.conn
             if conn.execute(select(users.c.id).where(users.c.id == owner_id)).first() is None:
                 raise NotFound("no such person", user_id=owner_id)
             taken = conn.execute(
@@ -159,29 +164,20 @@ def create_account(
                     "created_at": now,
                 },
             )
-            book = AccountBook.lock(conn, account_id, now)
-            catch_up(ctx, book)
-            book.save()
+            catch_up(ctx, tx.book(account_id))
     except IntegrityError:  # a concurrent twin passed the check first
         raise refusal from None
     return account_id
 
 
-def update_account(
-    ctx: Context,
-    who: Actor,
-    account_id: str,
-    *,
-    plan: str | None = None,
-    timezone: str | None = None,
-    low_balance_threshold: int | None = None,
-    name: str | None = None,
-) -> None:
+def update_account(cmd: UpdateAccount, uow: UnitOfWork) -> None:
     """Change the plan, time zone, low-balance threshold or name (owner/admin, R3).
 
     A new plan's features (unit price, submit on behalf) apply at once; its grant and
     rollover cap apply from the next cycle day **(decision)**.
     """
+    ctx, account_id, plan, timezone = uow.ctx, cmd.account_id, cmd.plan, cmd.timezone
+    low_balance_threshold, name = cmd.low_balance_threshold, cmd.name
     values: dict[str, Any] = {}
     if timezone is not None:
         zone(timezone)
@@ -194,10 +190,9 @@ def update_account(
         values["low_balance_threshold"] = low_balance_threshold
     if name is not None:
         values["name"] = _name(name)
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    with uow.begin() as tx:
+        conn, book = tx.conn, tx.book(account_id)
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         if plan is not None:
             ctx.catalog.for_kind(plan, book.kind)
             values["plan"] = plan
@@ -218,13 +213,12 @@ def _role(value: str) -> Role:
     return Role(value)
 
 
-def add_member(ctx: Context, who: Actor, account_id: str, user_id: str, role: str) -> None:
+def add_member(cmd: AddMember, uow: UnitOfWork) -> None:
     """Add a person to an agency with a role (owner/admin only, R3)."""
-    new_role = _role(role)
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    account_id, user_id, new_role = cmd.account_id, cmd.user_id, _role(cmd.role)
+    with uow.begin() as tx:
+        conn, now, book = tx.conn, tx.now, tx.book(account_id)
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         _agency(book)
         if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
             raise NotFound("no such person", user_id=user_id)
@@ -258,13 +252,12 @@ def _member_row(conn: Connection, account_id: str, user_id: str) -> Any:
     return row
 
 
-def change_role(ctx: Context, who: Actor, account_id: str, user_id: str, role: str) -> None:
+def change_role(cmd: ChangeRole, uow: UnitOfWork) -> None:
     """Change a member's role; the owner's role never changes (R3)."""
-    new_role = _role(role)
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    account_id, user_id, new_role = cmd.account_id, cmd.user_id, _role(cmd.role)
+    with uow.begin() as tx:
+        conn, book = tx.conn, tx.book(account_id)
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         _agency(book)
         if _member_row(conn, account_id, user_id).role == Role.OWNER:
             raise OwnerIsPermanent("the owner's role cannot change")
@@ -275,12 +268,12 @@ def change_role(ctx: Context, who: Actor, account_id: str, user_id: str, role: s
         )
 
 
-def remove_member(ctx: Context, who: Actor, account_id: str, user_id: str) -> None:
+def remove_member(cmd: RemoveMember, uow: UnitOfWork) -> None:
     """Remove a member (not the owner). Their past entries stay in the ledger."""
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    account_id, user_id = cmd.account_id, cmd.user_id
+    with uow.begin() as tx:
+        conn, book = tx.conn, tx.book(account_id)
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         _agency(book)
         if _member_row(conn, account_id, user_id).role == Role.OWNER:
             raise OwnerIsPermanent("the owner cannot be removed")
@@ -291,10 +284,9 @@ def remove_member(ctx: Context, who: Actor, account_id: str, user_id: str) -> No
         )
 
 
-def set_budget(
-    ctx: Context, who: Actor, account_id: str, user_id: str, monthly_connects: int | None
-) -> None:
+def set_budget(cmd: SetBudget, uow: UnitOfWork) -> None:
     """Set or clear a member's monthly Connects budget (R4, beyond the seeds)."""
+    account_id, user_id, monthly_connects = cmd.account_id, cmd.user_id, cmd.monthly_connects
     if monthly_connects is not None and (
         isinstance(monthly_connects, bool)
         or not isinstance(monthly_connects, int)
@@ -303,10 +295,9 @@ def set_budget(
         raise InvalidRequest(
             "monthly_connects must be a whole number >= 0 or null", field="monthly_connects"
         )
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    with uow.begin() as tx:
+        conn, book = tx.conn, tx.book(account_id)
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         _agency(book)
         _member_row(conn, account_id, user_id)
         conn.execute(
@@ -316,12 +307,12 @@ def set_budget(
         )
 
 
-def credit_earnings(ctx: Context, account_id: str, amount_cents: int) -> int:
+def credit_earnings(cmd: CreditEarnings, uow: UnitOfWork) -> int:
     """The operator credits earnings (money the account earned on contracts)."""
+    amount_cents = cmd.amount_cents
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
         raise InvalidRequest("amount must be a whole number of cents > 0", field="amount")
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, ctx.now())
+    with uow.begin() as tx:
+        book = tx.book(cmd.account_id)
         book.earnings_cents += amount_cents
-        book.save()
-        return book.earnings_cents
+    return book.earnings_cents

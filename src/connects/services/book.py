@@ -27,6 +27,7 @@ from connects.db.sql import Prepared
 from connects.domain import lots as lotrules
 from connects.domain.calendar import lot_expiry
 from connects.domain.errors import NotFound
+from connects.domain.events import Event
 from connects.domain.ids import new_id
 from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
@@ -87,7 +88,13 @@ class AccountBook:
     """One account, locked for the length of the transaction."""
 
     def __init__(
-        self, conn: Connection, row: Any, now: datetime, *, buffered: bool = False
+        self,
+        conn: Connection,
+        row: Any,
+        now: datetime,
+        *,
+        buffered: bool = False,
+        events: list[Event] | None = None,
     ) -> None:
         self.conn = conn
         self.now = now
@@ -106,8 +113,9 @@ class AccountBook:
         self.seq: int = row.seq
         self._start = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         self._lots: dict[str, Lot] | None = None
-        # Auto top-ups decided in this transaction, for the handler to run after commit.
-        self.decided_topups: list[str] = []
+        # What happened, for the message bus after commit (a decided top-up, R23);
+        # shared with the transaction that locked the account (services.uow).
+        self.events: list[Event] = events if events is not None else []
         # The auto top-up settings as loaded with the lock: a dict, None when the
         # account never saved any, or ``loaded`` False when the row came from elsewhere.
         self.topup_loaded = "topup_enabled" in row._mapping
@@ -122,13 +130,19 @@ class AccountBook:
 
     @classmethod
     def lock(
-        cls, conn: Connection, account_id: str, now: datetime, *, buffered: bool = False
+        cls,
+        conn: Connection,
+        account_id: str,
+        now: datetime,
+        *,
+        buffered: bool = False,
+        events: list[Event] | None = None,
     ) -> AccountBook:
         """Lock the account row and load it; ``not_found`` if there is none."""
         row = conn.execute(_LOCK, {"account_id": account_id}).one_or_none()
         if row is None:
             raise NotFound("no such account", account_id=account_id)
-        return cls(conn, row, now, buffered=buffered)
+        return cls(conn, row, now, buffered=buffered, events=events)
 
     def flush(self) -> None:
         """Write the held-back lot changes, entries, allocations and events."""

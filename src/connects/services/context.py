@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from connects.db.engine import Database
 from connects.domain.clock import Clock
+from connects.domain.commands import Command
+from connects.domain.events import Event
 from connects.domain.plans import Catalog
 from connects.gateway import PaymentGateway
 from connects.services.batching import Combiner
+
+R = TypeVar("R")
+
+
+class Bus(Protocol):
+    """What the context asks of :class:`connects.services.messagebus.MessageBus`."""
+
+    def handle(self, ctx: Context, command: Command[R]) -> R: ...
+
+    def publish(self, ctx: Context, events: Iterable[Event]) -> None: ...
 
 
 @dataclass
@@ -27,5 +40,13 @@ class Context:
     group_commit: bool = True
     batches: Combiner[Any] = field(default_factory=Combiner, repr=False, compare=False)
 
+    # Commands to handlers, events to reactions; wired by connects.bootstrap.build.
+    bus: Bus | None = field(default=None, repr=False, compare=False)
+
     def now(self) -> datetime:
         return self.clock.now()
+
+    def handle(self, command: Command[R]) -> R:
+        """Run ``command`` through its handler (see :mod:`connects.domain.commands`)."""
+        assert self.bus is not None, "a Context is built by connects.bootstrap.build"
+        return self.bus.handle(self, command)

@@ -22,6 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import billing_methods, purchases
+from connects.domain.commands import AddBillingMethod, BuyConnects
 from connects.domain.errors import (
     InsufficientEarnings,
     InvalidRequest,
@@ -31,10 +32,12 @@ from connects.domain.errors import (
 )
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor
+from connects.domain.vocabulary import EntryKind, EventType, LotSource, PurchaseStatus
 from connects.gateway import ChargeResult, GatewayUnavailable
 from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
+from connects.services.uow import UnitOfWork
 
 PURCHASE_FIELDS = (
     "id",
@@ -51,17 +54,19 @@ PURCHASE_FIELDS = (
 )
 
 
-def add_billing_method(ctx: Context, who: Actor, account_id: str, token: str) -> dict[str, Any]:
+def add_billing_method(cmd: AddBillingMethod, uow: UnitOfWork) -> dict[str, Any]:
     """Attach a card from a gateway token; the first one becomes the default."""
+    account_id, token = cmd.account_id, cmd.token
     if not isinstance(token, str) or not token:
         raise InvalidRequest("token is required", field="token")
-    now = ctx.now()
-    with ctx.db.read() as conn:
-        authorize(conn, account_id, who, Action.MANAGE, now)
-    card = ctx.gateway.attach(token)
+    now = uow.ctx.now()
+    with uow.read() as conn:
+        authorize(conn, account_id, cmd.who, Action.MANAGE, now)
+    card = uow.ctx.gateway.attach(token)
     method_id = new_id("bm")
-    with ctx.db.begin() as conn:
-        AccountBook.lock(conn, account_id, now)
+    with uow.begin(now) as tx:
+        conn = tx.conn
+        tx.book(account_id)
         has_default = conn.execute(
             select(billing_methods.c.id).where(
                 billing_methods.c.account_id == account_id, billing_methods.c.is_default
@@ -91,8 +96,26 @@ def _summary(row: Any) -> dict[str, Any]:
     return {k: getattr(row, k) for k in PURCHASE_FIELDS}
 
 
-def buy(
-    ctx: Context,
+def buy(cmd: BuyConnects, uow: UnitOfWork) -> dict[str, Any]:
+    """Buy Connects paid whole by earnings or one billing method (R17, R18); with a
+    ``request_key``, at most once per client request (:func:`_buy_for_request`)."""
+    if cmd.request_key is not None:
+        return _buy_for_request(
+            uow, cmd.who, cmd.account_id, cmd.quantity, cmd.pay_with, cmd.request_key
+        )
+    return _buy(
+        uow,
+        cmd.who,
+        cmd.account_id,
+        cmd.quantity,
+        cmd.pay_with,
+        topup_id=cmd.topup_id,
+        purchase_id=cmd.purchase_id,
+    )
+
+
+def _buy(
+    uow: UnitOfWork,
     who: Actor,
     account_id: str,
     quantity: int,
@@ -112,10 +135,11 @@ def buy(
     """
     if not isinstance(pay_with, str) or not pay_with:
         raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
-    now = ctx.now()
+    ctx = uow.ctx
     purchase_id = purchase_id or new_id("pur")
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
+    with uow.begin() as tx:
+        conn, now = tx.conn, tx.now
+        book = tx.book(account_id)
         actor = authorize(conn, account_id, who, Action.BUY, now)
         plan = ctx.catalog.get(book.plan_id)
         plan.check_quantity(quantity)
@@ -147,7 +171,6 @@ def buy(
                 {**row, "pay_with": "earnings", "status": "succeeded", "completed_at": now},
             )
             _credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
-            book.save()
             return {**row, "pay_with": "earnings", "status": "succeeded"}
         method = _method(conn, account_id, pay_with)
         conn.execute(
@@ -161,7 +184,7 @@ def buy(
             },
         )
     result = _charge(ctx, purchase_id, method.gateway_ref, amount, plan.currency)
-    final = complete(ctx, purchase_id, result) if result else _load(ctx, purchase_id)
+    final = complete(uow, purchase_id, result) if result else _load(ctx, purchase_id)
     if final["status"] == "failed":
         raise PaymentDeclined(
             "the card was declined; no Connects were bought",
@@ -179,15 +202,15 @@ def request_purchase_id(who: Actor, account_id: str, request_key: str) -> str:
     return "pur_" + "".join(alphabet[(value >> (5 * i)) & 31] for i in range(26))
 
 
-def buy_for_request(
-    ctx: Context,
+def _buy_for_request(
+    uow: UnitOfWork,
     who: Actor,
     account_id: str,
     quantity: int,
     pay_with: str,
     request_key: str,
 ) -> dict[str, Any]:
-    """:func:`buy`, at most once per client request (R31).
+    """:func:`_buy`, at most once per client request (R31).
 
     The purchase id comes from the caller, the account and the request's
     ``Idempotency-Key``. A request that runs again after its first run's answer was
@@ -196,14 +219,14 @@ def buy_for_request(
     and finishes it with the same gateway key, instead of buying a second time.
     """
     purchase_id = request_purchase_id(who, account_id, request_key)
-    with ctx.db.read() as conn:
+    with uow.read() as conn:
         made = conn.execute(select(purchases.c.id).where(purchases.c.id == purchase_id)).first()
     if made is None:
         try:
-            return buy(ctx, who, account_id, quantity, pay_with, purchase_id=purchase_id)
+            return _buy(uow, who, account_id, quantity, pay_with, purchase_id=purchase_id)
         except IntegrityError:  # a twin of this request recorded it first
             pass
-    bought = resume(ctx, purchase_id)
+    bought = resume(uow, purchase_id)
     if bought["status"] == "failed":
         raise PaymentDeclined(
             "the card was declined; no Connects were bought",
@@ -250,8 +273,8 @@ def _credit(
 ) -> None:
     book.sweep_expired()
     book.credit(
-        kind="purchase",
-        source="purchase",
+        kind=EntryKind.PURCHASE,
+        source=LotSource.PURCHASE,
         amount=quantity,
         actor=actor,
         purchase_id=purchase_id,
@@ -259,7 +282,7 @@ def _credit(
         dedupe_key=f"purchase:{purchase_id}",
     )
     book.emit(
-        "connects_purchased",
+        EventType.CONNECTS_PURCHASED,
         {
             "purchase_id": purchase_id,
             "quantity": quantity,
@@ -271,14 +294,14 @@ def _credit(
     )
 
 
-def complete(ctx: Context, purchase_id: str, result: ChargeResult) -> dict[str, Any]:
+def complete(uow: UnitOfWork, purchase_id: str, result: ChargeResult) -> dict[str, Any]:
     """Step 3: record the gateway's answer; credit Connects once, only on success."""
-    now = ctx.now()
-    with ctx.db.begin() as conn:
+    with uow.begin() as tx:
+        conn, now = tx.conn, tx.now
         account_id = conn.execute(
             select(purchases.c.account_id).where(purchases.c.id == purchase_id)
         ).scalar_one()
-        book = AccountBook.lock(conn, account_id, now)
+        book = tx.book(account_id)
         row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
         if row.status != "pending":
             return _summary(row)  # a retry found it done
@@ -303,7 +326,6 @@ def complete(ctx: Context, purchase_id: str, result: ChargeResult) -> dict[str, 
                 Actor(row.actor_kind, row.actor_id),
                 row.topup_id,
             )
-            book.save()
         row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
         return _summary(row)
 
@@ -316,9 +338,9 @@ def _load(ctx: Context, purchase_id: str) -> dict[str, Any]:
     return _summary(row)
 
 
-def resume(ctx: Context, purchase_id: str) -> dict[str, Any]:
+def resume(uow: UnitOfWork, purchase_id: str) -> dict[str, Any]:
     """Finish one purchase: a pending card charge is retried with the same key."""
-    with ctx.db.read() as conn:
+    with uow.read() as conn:
         row = conn.execute(
             select(purchases, billing_methods.c.gateway_ref)
             .outerjoin(billing_methods, billing_methods.c.id == purchases.c.billing_method_id)
@@ -328,8 +350,8 @@ def resume(ctx: Context, purchase_id: str) -> dict[str, Any]:
         raise NotFound("no such purchase", purchase_id=purchase_id)
     if row.status != "pending":
         return _summary(row)
-    result = _charge(ctx, row.id, row.gateway_ref, row.amount_cents, row.currency)
-    return complete(ctx, purchase_id, result) if result else _summary(row)
+    result = _charge(uow.ctx, row.id, row.gateway_ref, row.amount_cents, row.currency)
+    return complete(uow, purchase_id, result) if result else _summary(row)
 
 
 def resume_pending(ctx: Context, older_than: timedelta = timedelta(seconds=30)) -> int:
@@ -344,12 +366,13 @@ def resume_pending(ctx: Context, older_than: timedelta = timedelta(seconds=30)) 
                 billing_methods.c.gateway_ref,
             )
             .join(billing_methods, billing_methods.c.id == purchases.c.billing_method_id)
-            .where(purchases.c.status == "pending", purchases.c.created_at <= cutoff)
+            .where(purchases.c.status == PurchaseStatus.PENDING, purchases.c.created_at <= cutoff)
         ).all()
     done = 0
+    uow = UnitOfWork(ctx)
     for p in pending:
         result = _charge(ctx, p.id, p.gateway_ref, p.amount_cents, p.currency)
         if result is not None:
-            complete(ctx, p.id, result)
+            complete(uow, p.id, result)
             done += 1
     return done

@@ -18,7 +18,6 @@ machinery, so its grant is checked when the money would move (R6). Exactly once:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, grants, topups
 from connects.db.schema import purchases as purchases_table
+from connects.domain.commands import BuyConnects
 from connects.domain.errors import (
     ConnectsError,
     Forbidden,
@@ -34,13 +34,15 @@ from connects.domain.errors import (
     NotFound,
     PaymentDeclined,
 )
+from connects.domain.events import TopUpDecided
 from connects.domain.policy import PURCHASE_PERMISSION, Actor
 from connects.domain.topup import TOPUP_MANAGER_ID, grant_status
+from connects.domain.vocabulary import EventType, TopUpStatus
 from connects.metrics import TOPUPS
 from connects.services import purchases
-from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.topup_trigger import decide_in, load_settings
+from connects.services.uow import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -71,40 +73,43 @@ def _price(ctx: Context, account_id: str, quantity: int) -> tuple[int, str]:
     return plan.cost_cents(quantity), plan.currency
 
 
-def _buy_once(ctx: Context, row: Any, purchase_id: str) -> dict[str, Any]:
+def _buy_once(uow: UnitOfWork, row: Any, purchase_id: str) -> dict[str, Any]:
     """The top-up's one purchase: made now, or finished if an earlier run made it.
 
     A purchase already recorded is finished without asking for the grant again: its
     money may have moved already (a crash after the charge), so only its outcome counts.
     """
-    with ctx.db.read() as conn:
+    with uow.read() as conn:
         made = conn.execute(
             select(purchases_table.c.id).where(purchases_table.c.id == purchase_id)
         ).first()
     try:
         if made is None:
             return purchases.buy(
-                ctx,
-                TOPUP_MANAGER,
-                row.account_id,
-                row.quantity,
-                "default",
-                topup_id=row.id,
-                purchase_id=purchase_id,
+                BuyConnects(
+                    TOPUP_MANAGER,
+                    row.account_id,
+                    row.quantity,
+                    "default",
+                    topup_id=row.id,
+                    purchase_id=purchase_id,
+                ),
+                uow,
             )
     except IntegrityError:  # a twin recorded it between our read and our insert
         pass
-    bought = purchases.resume(ctx, purchase_id)
+    bought = purchases.resume(uow, purchase_id)
     if bought["status"] == "failed":
         raise PaymentDeclined("the card was declined", decline_code=bought["failure_code"])
     return bought
 
 
-def _attempt(ctx: Context, row: Any) -> Outcome | None:
+def _attempt(uow: UnitOfWork, row: Any) -> Outcome | None:
     """Buy as the business manager; None while the gateway's answer is unknown."""
+    ctx = uow.ctx
     purchase_id = purchase_id_for(row.id)
     try:
-        bought = _buy_once(ctx, row, purchase_id)
+        bought = _buy_once(uow, row, purchase_id)
     except PaymentDeclined as exc:
         amount, currency = _price(ctx, row.account_id, row.quantity)
         decline = exc.details.get("decline_code")
@@ -138,11 +143,10 @@ def _grant_problem(ctx: Context, account_id: str) -> str:
     return "no_grant"
 
 
-def _finish(ctx: Context, conn: Connection, row: Any, outcome: Outcome) -> bool:
+def _finish(tx: Transaction, row: Any, outcome: Outcome) -> bool:
     """Write the outcome while the top-up is still pending; its event goes once."""
-    now = ctx.now()
-    book = AccountBook.lock(conn, row.account_id, now)
-    done = conn.execute(
+    book = tx.book(row.account_id)
+    done = tx.conn.execute(
         update(topups)
         .where(topups.c.id == row.id, topups.c.status == "pending")
         .values(
@@ -151,7 +155,7 @@ def _finish(ctx: Context, conn: Connection, row: Any, outcome: Outcome) -> bool:
             purchase_id=outcome.purchase_id,
             amount_cents=outcome.amount_cents,
             currency=outcome.currency,
-            completed_at=now,
+            completed_at=tx.now,
         )
     ).rowcount
     if not done:
@@ -164,11 +168,11 @@ def _finish(ctx: Context, conn: Connection, row: Any, outcome: Outcome) -> bool:
         "currency": outcome.currency,
         "purchase_id": outcome.purchase_id,
     }
-    if outcome.status == "succeeded":
-        book.emit("topup_succeeded", payload, dedupe_key=f"topup:{row.id}")
+    if outcome.status == TopUpStatus.SUCCEEDED:
+        book.emit(EventType.TOPUP_SUCCEEDED, payload, dedupe_key=f"topup:{row.id}")
     else:
         payload |= {"reason": outcome.reason, "decline_code": outcome.decline_code}
-        book.emit("topup_failed", payload, dedupe_key=f"topup:{row.id}")
+        book.emit(EventType.TOPUP_FAILED, payload, dedupe_key=f"topup:{row.id}")
     return True
 
 
@@ -179,33 +183,35 @@ def execute(ctx: Context, topup_id: str, *, wait: bool = False) -> str:
     holds unless ``wait``) until the outcome is written. On SQLite writers are
     serialised and the derived purchase id makes a second executor reuse the one charge.
     """
-    return _execute(ctx, topup_id, wait=wait)[0]
+    return _execute(UnitOfWork(ctx), topup_id, wait=wait)[0]
 
 
-def _execute(ctx: Context, topup_id: str, *, wait: bool = False) -> tuple[str, bool]:
+def _execute(uow: UnitOfWork, topup_id: str, *, wait: bool = False) -> tuple[str, bool]:
     """``(status, finished by this call)``."""
-    pending = select(topups).where(topups.c.id == topup_id, topups.c.status == "pending")
-    if ctx.db.dialect == "postgresql":
-        with ctx.db.begin() as conn:
-            row = conn.execute(pending.with_for_update(skip_locked=not wait)).one_or_none()
+    pending = select(topups).where(
+        topups.c.id == topup_id, topups.c.status == TopUpStatus.PENDING.value
+    )
+    if uow.ctx.db.dialect == "postgresql":
+        with uow.begin() as tx:
+            row = tx.conn.execute(pending.with_for_update(skip_locked=not wait)).one_or_none()
             if row is None:  # finished, or another worker holds it
-                return _status(conn, topup_id), False
-            outcome = _attempt(ctx, row)
+                return _status(tx.conn, topup_id), False
+            outcome = _attempt(uow, row)
             if outcome is None:
                 return "pending", False
-            finished = _finish(ctx, conn, row, outcome)
+            finished = _finish(tx, row, outcome)
     else:
-        with ctx.db.read() as conn:
+        with uow.read() as conn:
             row = conn.execute(pending).one_or_none()
             if row is None:
                 return _status(conn, topup_id), False
-        outcome = _attempt(ctx, row)
+        outcome = _attempt(uow, row)
         if outcome is None:
             return "pending", False
-        with ctx.db.begin() as conn:
-            finished = _finish(ctx, conn, row, outcome)
+        with uow.begin() as tx:
+            finished = _finish(tx, row, outcome)
     if not finished:
-        with ctx.db.read() as conn:
+        with uow.read() as conn:
             return _status(conn, topup_id), False
     TOPUPS.labels(outcome.status).inc()
     return outcome.status, True
@@ -218,14 +224,13 @@ def _status(conn: Connection, topup_id: str) -> str:
     return str(status)
 
 
-def execute_after_commit(ctx: Context, topup_ids: Iterable[str]) -> None:
-    """Run the top-ups a handler just decided. Never fails the handler: what cannot
-    run now stays pending for :func:`run_pending`."""
-    for topup_id in topup_ids:
-        try:
-            execute(ctx, topup_id)
-        except Exception:  # the decision is committed; the worker finishes it
-            log.exception("auto top-up %s left pending for the worker", topup_id)
+def on_decided(ctx: Context, event: TopUpDecided) -> None:
+    """The reaction to a committed decision: run the top-up now. Never fails the
+    handler that decided it: what cannot run now stays pending for :func:`run_pending`."""
+    try:
+        execute(ctx, event.topup_id)
+    except Exception:  # the decision is committed; the worker finishes it
+        log.exception("auto top-up %s left pending for the worker", event.topup_id)
 
 
 def run_pending(ctx: Context, batch: int = 200) -> int:
@@ -241,7 +246,8 @@ def run_pending(ctx: Context, batch: int = 200) -> int:
             .scalars()
             .all()
         )
-    return sum(_execute(ctx, topup_id)[1] for topup_id in ids)
+    uow = UnitOfWork(ctx)
+    return sum(_execute(uow, topup_id)[1] for topup_id in ids)
 
 
 def _pending_of(conn: Connection, account_id: str) -> list[str]:
@@ -258,7 +264,7 @@ def _pending_of(conn: Connection, account_id: str) -> list[str]:
 
 
 def just_in_time(
-    ctx: Context, account_id: str, *, need: int, attempt: str
+    uow: UnitOfWork, account_id: str, *, need: int, attempt: str
 ) -> dict[str, Any] | None:
     """Top up before a proposal that needs ``need`` Connects is tried again (R22).
 
@@ -267,16 +273,16 @@ def just_in_time(
     top-up could not buy them. ``attempt`` names the proposal; with the ledger's
     sequence number it keys the trigger, so a double submit shares one top-up.
     """
-    with ctx.db.read() as conn:
+    ctx = uow.ctx
+    with uow.read() as conn:
         settings = load_settings(conn, account_id)
         earlier = _pending_of(conn, account_id)
     if not (settings.enabled and settings.just_in_time):
         return None
     for waiting in earlier:  # a top-up already on its way comes first
         execute(ctx, waiting, wait=True)
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
+    with uow.begin() as tx:
+        conn, book = tx.conn, tx.book(account_id)
         settings = load_settings(conn, account_id)
         available = book.available()
         if not (settings.enabled and settings.just_in_time):
@@ -299,10 +305,10 @@ def just_in_time(
             topup_id = decide_in(book, settings, trigger="just_in_time", key=key, need=need)
     if topup_id is None:  # nothing to buy: cannot happen while short, but never loop
         return None
-    status = execute(ctx, topup_id, wait=True)
-    if status == "succeeded":
+    status = _execute(uow, topup_id, wait=True)[0]  # in this request (R22)
+    if status == TopUpStatus.SUCCEEDED:
         return {"topup_id": topup_id, "status": status}
-    with ctx.db.read() as conn:
+    with uow.read() as conn:
         recorded = conn.execute(select(topups.c.reason).where(topups.c.id == topup_id)).scalar()
     reason = str(recorded or ("topup_pending" if status == "pending" else status))
     raise InsufficientConnects(

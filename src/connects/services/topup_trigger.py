@@ -7,14 +7,16 @@ limit holds. The row's ``(account_id, trigger_key)`` is unique and the key names
 ledger sequence number that crossed the line, so one crossing is one row. No money
 moves here: :mod:`connects.services.topups` executes pending rows after the commit.
 
-This module never imports :mod:`connects.services.book` at run time, so the book can
-call it.
+It sees the locked account through :class:`LockedAccount` (what
+:class:`connects.services.book.AccountBook` offers), so the book can call it without
+either module importing the other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -22,12 +24,28 @@ from connects.db import measures
 from connects.db.schema import auto_topup_settings, topups
 from connects.db.sql import insert_ignore
 from connects.domain.calendar import month_key, zone
+from connects.domain.events import Event, TopUpDecided
 from connects.domain.ids import new_id
 from connects.domain.topup import LIMIT_REACHED, Decision, TopUpSettings, crossed, decide
 from connects.metrics import TOPUPS
 
-if TYPE_CHECKING:
-    from connects.services.book import AccountBook
+
+class LockedAccount(Protocol):
+    """An account locked in the current transaction (an ``AccountBook``)."""
+
+    conn: Connection
+    id: str
+    now: datetime
+    timezone: str
+    balance: int
+    seq: int
+    events: list[Event]
+    topup_loaded: bool
+    topup_row: dict[str, Any] | None
+
+    def available(self) -> int: ...
+
+    def emit(self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None) -> None: ...
 
 
 _SETTINGS = select(auto_topup_settings).where(
@@ -61,7 +79,7 @@ def bought_in_month(conn: Connection, account_id: str, month: str) -> int:
     return int(conn.execute(select(measures.bought_by_topups(account_id, month))).scalar_one())
 
 
-def on_balance_drop(book: AccountBook, before: int) -> str | None:
+def on_balance_drop(book: LockedAccount, before: int) -> str | None:
     """Decide a top-up if the balance fell from ``before`` to the threshold (R20)."""
     settings = (
         settings_from(book.topup_row)  # loaded with the account's lock
@@ -74,7 +92,7 @@ def on_balance_drop(book: AccountBook, before: int) -> str | None:
 
 
 def decide_in(
-    book: AccountBook,
+    book: LockedAccount,
     settings: TopUpSettings,
     *,
     trigger: str,
@@ -83,9 +101,9 @@ def decide_in(
 ) -> str | None:
     """Record the decision for one trigger; the top-up's id, or None when nothing is due.
 
-    A pending decision is added to ``book.decided_topups`` for the handler to execute
-    after its commit. With the month's limit used up the row is ``skipped`` and one
-    ``monthly_limit_reached`` event per account and month is sent (R21).
+    A pending decision raises :class:`TopUpDecided`, executed after the commit. With
+    the month's limit used up the row is ``skipped`` and one ``monthly_limit_reached``
+    event per account and month is sent (R21).
     """
     month = month_key(book.now, zone(book.timezone))
     bought = bought_in_month(book.conn, book.id, month)
@@ -121,7 +139,7 @@ def decide_in(
 
 
 def _after_decision(
-    book: AccountBook,
+    book: LockedAccount,
     decision: Decision,
     topup_id: str,
     month: str,
@@ -130,7 +148,7 @@ def _after_decision(
     trigger: str,
 ) -> None:
     if decision.buys:
-        book.decided_topups.append(topup_id)
+        book.events.append(TopUpDecided(book.id, topup_id))
         return
     TOPUPS.labels("skipped").inc()
     if decision.skipped == LIMIT_REACHED:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from connects.db.schema import auto_topup_settings, grants, topups
+from connects.domain.commands import GrantPermissions, RevokeGrant, SetAutoTopUp
 from connects.domain.cursors import id_cursor
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.ids import new_id
@@ -20,9 +21,9 @@ from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor
 from connects.domain.topup import TopUpSettings, grant_status
 from connects.services import topup_runner
 from connects.services.access import authorize
-from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.topup_trigger import load_settings
+from connects.services.uow import UnitOfWork
 
 MAX_GRANTEE = 64
 
@@ -56,13 +57,12 @@ def _permissions(value: Any) -> list[str]:
     return sorted(set(value))
 
 
-def create_grant(
-    ctx: Context, who: Actor, account_id: str, grantee: str, permissions: list[str]
-) -> dict[str, Any]:
+def create_grant(cmd: GrantPermissions, uow: UnitOfWork) -> dict[str, Any]:
     """Grant a business manager permissions (owner/admin, R6, R19).
 
     The grant is ``pending`` for the configured sync delay, then ``active``.
     """
+    ctx, who, account_id, grantee = uow.ctx, cmd.who, cmd.account_id, cmd.grantee
     if (
         not isinstance(grantee, str)
         or not grantee
@@ -72,7 +72,7 @@ def create_grant(
         raise InvalidRequest(
             f"grantee must be 1 to {MAX_GRANTEE} characters without spaces", field="grantee"
         )
-    perms = _permissions(permissions)
+    perms = _permissions(cmd.permissions)
     now = ctx.now()
     row = {
         "id": new_id("grt"),
@@ -84,11 +84,10 @@ def create_grant(
         "revoked_at": None,
         "created_by": who.id,
     }
-    with ctx.db.begin() as conn:
-        AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
-        conn.execute(insert(grants), row)
-        saved = conn.execute(select(grants).where(grants.c.id == row["id"])).one()
+    with uow.begin(now) as tx:
+        tx.authorize(account_id, who, Action.MANAGE)
+        tx.conn.execute(insert(grants), row)
+        saved = tx.conn.execute(select(grants).where(grants.c.id == row["id"])).one()
     return _grant_dict(saved, now)
 
 
@@ -96,12 +95,12 @@ def _delay(ctx: Context) -> timedelta:
     return timedelta(seconds=max(ctx.grant_sync_delay_seconds, 0))
 
 
-def revoke_grant(ctx: Context, who: Actor, account_id: str, grant_id: str) -> None:
+def revoke_grant(cmd: RevokeGrant, uow: UnitOfWork) -> None:
     """Revoke a grant: the business manager loses its power at once (R6)."""
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    account_id, grant_id = cmd.account_id, cmd.grant_id
+    with uow.begin() as tx:
+        conn, now = tx.conn, tx.now
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         row = conn.execute(
             select(grants).where(grants.c.id == grant_id, grants.c.account_id == account_id)
         ).one_or_none()
@@ -135,16 +134,16 @@ def get_settings(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
         return load_settings(conn, account_id).as_dict()
 
 
-def put_settings(ctx: Context, who: Actor, account_id: str, **fields: Any) -> dict[str, Any]:
+def put_settings(cmd: SetAutoTopUp, uow: UnitOfWork) -> dict[str, Any]:
     """Change some settings (owner/admin, R3); the rest keep their values.
 
     ``invalid_request`` names every bad field and changes nothing.
     """
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
-        new = load_settings(conn, account_id).changed(fields)
+    account_id = cmd.account_id
+    with uow.begin() as tx:
+        conn, now = tx.conn, tx.now
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
+        new = load_settings(conn, account_id).changed(dict(cmd.fields))
         values = {**new.as_dict(), "updated_at": now}
         done = conn.execute(
             update(auto_topup_settings)

@@ -15,10 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
+from connects.domain.commands import (
+    AddBillingMethod,
+    BuyConnects,
+    GrantPermissions,
+    RevokeGrant,
+    SetAutoTopUp,
+    SetBudget,
+)
 from connects.domain.errors import ConnectsError
 from connects.domain.policy import PURCHASE_PERMISSION
 from connects.domain.topup import TOPUP_MANAGER_ID
-from connects.services import accounts, purchases, topups
 from connects.services.context import Context
 from connects.web import notifications_bridge, pages
 from connects.web.viewer import (
@@ -115,12 +122,10 @@ def grant(request: Request, ctx: CtxDep, viewer: CheckedViewerDep) -> Response:
     """Step 1: grant the top-up manager ``connects:purchase`` (R6, R19)."""
 
     def act() -> str:
-        made = topups.create_grant(
-            ctx,
-            viewer.actor,
-            viewer.account_id,
-            TOPUP_MANAGER_ID,
-            [PURCHASE_PERMISSION],
+        made = ctx.handle(
+            GrantPermissions(
+                viewer.actor, viewer.account_id, TOPUP_MANAGER_ID, [PURCHASE_PERMISSION]
+            )
         )
         if made["status"] == "pending":
             return "Permission granted; it becomes active once the grant has synced."
@@ -134,7 +139,7 @@ def revoke(request: Request, grant_id: str, ctx: CtxDep, viewer: CheckedViewerDe
     """Revoke the grant: the top-up manager stops buying at once (R6)."""
 
     def act() -> str:
-        topups.revoke_grant(ctx, viewer.actor, viewer.account_id, grant_id)
+        ctx.handle(RevokeGrant(viewer.actor, viewer.account_id, grant_id))
         return "Permission revoked: auto top-up cannot buy Connects any more."
 
     return _autotopup(request, ctx, viewer, "grant", act)
@@ -151,7 +156,7 @@ def toggle(
     on = enabled in ("on", "true", "1")
 
     def act() -> str:
-        topups.put_settings(ctx, viewer.actor, viewer.account_id, enabled=on)
+        ctx.handle(SetAutoTopUp(viewer.actor, viewer.account_id, {"enabled": on}))
         return "Auto top-up is on." if on else "Auto top-up is off."
 
     return _autotopup(request, ctx, viewer, "enable", act)
@@ -180,7 +185,7 @@ def limits(
     }
 
     def act() -> str:
-        topups.put_settings(ctx, viewer.actor, viewer.account_id, **fields)
+        ctx.handle(SetAutoTopUp(viewer.actor, viewer.account_id, fields))
         return "Limits saved."
 
     typed = {
@@ -209,7 +214,7 @@ def budget(
     value = whole(monthly_connects) if monthly_connects.strip() else None
 
     def act() -> str:
-        accounts.set_budget(ctx, viewer.actor, viewer.account_id, user_id, value)
+        ctx.handle(SetBudget(viewer.actor, viewer.account_id, user_id, value))
         return "Budget cleared." if value is None else "Budget saved."
 
     return _outcome(
@@ -240,7 +245,7 @@ def buy(
     """Buy Connects, paid whole by earnings or one card."""
 
     def act() -> str:
-        done = purchases.buy(ctx, viewer.actor, viewer.account_id, whole(quantity), pay_with)
+        done = ctx.handle(BuyConnects(viewer.actor, viewer.account_id, whole(quantity), pay_with))
         return f"Bought {done['quantity']:,} Connects."
 
     return _outcome(
@@ -267,7 +272,7 @@ def add_card(
     """Add a card from a payment token (test tokens: ``tok_visa``, ``tok_chargeDeclined``)."""
 
     def act() -> str:
-        card = purchases.add_billing_method(ctx, viewer.actor, viewer.account_id, token.strip())
+        card = ctx.handle(AddBillingMethod(viewer.actor, viewer.account_id, token.strip()))
         return f"{card['brand'].title()} ending {card['last4']} added."
 
     return _outcome(

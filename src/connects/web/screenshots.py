@@ -27,6 +27,7 @@ import uvicorn
 from connects.api.app import create_app
 from connects.bootstrap import build
 from connects.config import Settings
+from connects.domain.commands import GrantPermissions, PostJob, SetAutoTopUp, SubmitProposal
 from connects.services.context import Context
 
 CHROMIUM = "/usr/bin/chromium"
@@ -103,7 +104,6 @@ def demo_context(folder: Path) -> tuple[Context, Settings, dict[str, str]]:
     from connects.domain.clock import SimulatedClock
     from connects.domain.policy import PURCHASE_PERMISSION, Actor
     from connects.domain.topup import TOPUP_MANAGER_ID
-    from connects.services import topups
 
     settings = Settings(database_url=f"sqlite:///{folder / 'connects.db'}")
     end = datetime.now(UTC)
@@ -111,21 +111,22 @@ def demo_context(folder: Path) -> tuple[Context, Settings, dict[str, str]]:
     played = build(settings, clock=clock, migrate=True)
     cast = play(played, clock, 3, seed=7, until=end)
     boss = Actor("user", cast.owner["id"])
-    topups.create_grant(played, boss, cast.agency_id, TOPUP_MANAGER_ID, [PURCHASE_PERMISSION])
-    topups.put_settings(played, boss, cast.agency_id, enabled=True)
+    played.handle(GrantPermissions(boss, cast.agency_id, TOPUP_MANAGER_ID, [PURCHASE_PERMISSION]))
+    played.handle(SetAutoTopUp(boss, cast.agency_id, {"enabled": True}))
     # Spend the pool down to zero once, so the pictures show an auto top-up.
-    from connects.services import proposals, views
+    from connects.services import views
 
     left = int(views.account(played, boss, cast.agency_id)["balance"])
     if left > 0:
-        job = proposals.create_job(played, cast.client["id"], "Review a pitch deck", left)
-        proposals.submit_proposal(
-            played,
-            boss,
-            job_id=job,
-            account_id=cast.agency_id,
-            freelancer_id=cast.owner["id"],
-            expected_connects=left,
+        job = played.handle(PostJob(cast.client["id"], "Review a pitch deck", left))
+        played.handle(
+            SubmitProposal(
+                boss,
+                job_id=job,
+                account_id=cast.agency_id,
+                freelancer_id=cast.owner["id"],
+                expected_connects=left,
+            )
         )
     played.db.dispose()
     ctx = build(settings)

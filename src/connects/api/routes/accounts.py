@@ -27,8 +27,16 @@ from connects.api.schemas import (
     NewMember,
     Page,
 )
+from connects.domain.commands import (
+    AddMember,
+    ChangeRole,
+    OpenAccount,
+    RemoveMember,
+    SetBudget,
+    UpdateAccount,
+)
 from connects.domain.policy import Actor
-from connects.services import accounts, views
+from connects.services import views
 
 router = APIRouter(prefix=API_PREFIX, tags=["accounts"])
 
@@ -47,8 +55,8 @@ def create_account(
     body: NewAccount, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey
 ) -> Account:
     """Open a freelancer or agency account; the caller is its owner (R1, R2)."""
-    account_id = accounts.create_account(
-        ctx, who.user_id, body.kind, body.name, body.plan, body.timezone
+    account_id = ctx.handle(
+        OpenAccount(who.user_id, body.kind, body.name, body.plan, body.timezone)
     )
     return account_out(views.account(ctx, who.actor, account_id))
 
@@ -68,14 +76,15 @@ def update_account(
     _key: IdempotencyKey,
 ) -> Account:
     """Change the plan, time zone, low-balance threshold or name (owner/admin, R3)."""
-    accounts.update_account(
-        ctx,
-        who,
-        account_id,
-        plan=body.plan,
-        timezone=body.timezone,
-        low_balance_threshold=body.low_balance_threshold,
-        name=body.name,
+    ctx.handle(
+        UpdateAccount(
+            who,
+            account_id,
+            plan=body.plan,
+            timezone=body.timezone,
+            low_balance_threshold=body.low_balance_threshold,
+            name=body.name,
+        )
     )
     return account_out(views.account(ctx, who, account_id))
 
@@ -110,7 +119,7 @@ def add_member(
     _key: IdempotencyKey,
 ) -> Member:
     """Add a person to an agency with a role (owner/admin, R3)."""
-    accounts.add_member(ctx, who, account_id, body.user_id, body.role)
+    ctx.handle(AddMember(who, account_id, body.user_id, body.role))
     return _member(ctx, who, account_id, body.user_id)
 
 
@@ -126,7 +135,7 @@ def change_member_role(
     _key: IdempotencyKey,
 ) -> Member:
     """Change a member's role; the owner's never changes (owner/admin, R3)."""
-    accounts.change_role(ctx, who, account_id, user_id, body.role)
+    ctx.handle(ChangeRole(who, account_id, user_id, body.role))
     return _member(ctx, who, account_id, user_id)
 
 
@@ -144,7 +153,7 @@ def remove_member(
     _key: IdempotencyKey,
 ) -> Response:
     """Remove a member (not the owner); their past entries stay in the ledger."""
-    accounts.remove_member(ctx, who, account_id, user_id)
+    ctx.handle(RemoveMember(who, account_id, user_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -162,5 +171,5 @@ def set_member_budget(
     _key: IdempotencyKey,
 ) -> Member:
     """Set or clear a member's monthly Connects budget (owner/admin, R4)."""
-    accounts.set_budget(ctx, who, account_id, user_id, body.monthly_connects)
+    ctx.handle(SetBudget(who, account_id, user_id, body.monthly_connects))
     return _member(ctx, who, account_id, user_id)

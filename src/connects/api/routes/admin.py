@@ -13,9 +13,10 @@ from connects.api.deps import CtxDep, IdempotencyKey, OperatorDep
 from connects.api.routes.jobs import job_out
 from connects.api.schemas import ClockMove, ClockState, Earnings, EarningsBalance, Job
 from connects.domain.clock import ensure_utc
+from connects.domain.commands import CreditEarnings, EndJob
 from connects.domain.errors import InvalidRequest
 from connects.domain.policy import OPERATOR
-from connects.services import accounts, proposals, views
+from connects.services import views
 from connects.services.due import run_due
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["operator"])
@@ -49,14 +50,14 @@ def parse_duration(text: str) -> timedelta:
 @router.post("/jobs/{job_id}/remove", response_model=Job, responses=WRITE_ERRORS)
 def remove_job(job_id: JobId, ctx: CtxDep, _op: OperatorDep, _key: IdempotencyKey) -> Job:
     """Take the post down for breaking the rules: every proposal is refunded (R15)."""
-    ended = proposals.end_job(ctx, OPERATOR, job_id, "removed")
+    ended = ctx.handle(EndJob(OPERATOR, job_id, "removed"))
     return job_out(ctx, job_id, ended)
 
 
 @router.post("/jobs/{job_id}/expire", response_model=Job, responses=WRITE_ERRORS)
 def expire_job(job_id: JobId, ctx: CtxDep, _op: OperatorDep, _key: IdempotencyKey) -> Job:
     """The post expires without a hire: nothing is refunded (R15)."""
-    ended = proposals.end_job(ctx, OPERATOR, job_id, "expired")
+    ended = ctx.handle(EndJob(OPERATOR, job_id, "expired"))
     return job_out(ctx, job_id, ended)
 
 
@@ -71,7 +72,7 @@ def credit_earnings(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Credit earnings (cents) the account made on contracts; they can pay purchases (R17)."""
-    total = accounts.credit_earnings(ctx, account_id, body.amount)
+    total = ctx.handle(CreditEarnings(account_id, body.amount))
     currency = views.account(ctx, OPERATOR, account_id)["currency"]
     return {"account_id": account_id, "earnings": total, "currency": currency}
 

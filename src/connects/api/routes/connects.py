@@ -28,7 +28,8 @@ from connects.api.schemas import (
     Page,
     Purchase,
 )
-from connects.services import purchases, views
+from connects.domain.commands import AddBillingMethod, BuyConnects
+from connects.services import views
 from connects.services.views import ENTRY_KINDS
 
 router = APIRouter(prefix=API_PREFIX, tags=["connects"])
@@ -136,7 +137,7 @@ def add_billing_method(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Attach a card from a gateway token (`tok_visa`, `tok_chargeDeclined`, ...)."""
-    method = purchases.add_billing_method(ctx, who, account_id, body.token)
+    method = ctx.handle(AddBillingMethod(who, account_id, body.token))
     return {**method, "created_at": ctx.now()}
 
 
@@ -159,9 +160,11 @@ def buy_connects(
 ) -> Purchase:
     """Buy Connects, paid whole by earnings or one card (owner/admin/granted manager, R17)."""
     if _key is None:
-        return purchase_out(purchases.buy(ctx, who, account_id, body.quantity, body.pay_with))
+        return purchase_out(ctx.handle(BuyConnects(who, account_id, body.quantity, body.pay_with)))
     # With a key the request buys at most once, even when it runs again (R31).
-    bought = purchases.buy_for_request(ctx, who, account_id, body.quantity, body.pay_with, _key)
+    bought = ctx.handle(
+        BuyConnects(who, account_id, body.quantity, body.pay_with, request_key=_key)
+    )
     paid_with = "earnings" if bought["pay_with"] == "earnings" else bought["billing_method_id"]
     if bought["quantity"] != body.quantity or body.pay_with not in (paid_with, "default"):
         raise IdempotencyKeyReused(

@@ -9,8 +9,16 @@ from fastapi import APIRouter, status
 from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS, JobId, ProposalId
 from connects.api.deps import CtxDep, CurrentPerson, CurrentPrincipal, IdempotencyKey
 from connects.api.schemas import CloseJob, Job, JobPatch, NewJob, NewProposal, Proposal
+from connects.domain.commands import (
+    ChangeJobPrice,
+    EndJob,
+    PostJob,
+    StartInterview,
+    SubmitProposal,
+    WithdrawProposal,
+)
 from connects.metrics import CONNECTS_SPENT
-from connects.services import proposals, views
+from connects.services import views
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs and proposals"])
 
@@ -27,7 +35,7 @@ def job_out(ctx: Any, job_id: str, ended: dict[str, Any] | None = None) -> Job:
 )
 def create_job(body: NewJob, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey) -> Job:
     """Post a job at a Connects price; the caller is its client."""
-    job_id = proposals.create_job(ctx, who.user_id, body.title, body.connects_required)
+    job_id = ctx.handle(PostJob(who.user_id, body.title, body.connects_required))
     return job_out(ctx, job_id)
 
 
@@ -42,14 +50,14 @@ def change_job_price(
     job_id: JobId, body: JobPatch, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey
 ) -> Job:
     """Change the live Connects price of an open job (the job's client, R13)."""
-    proposals.change_price(ctx, who.user_id, job_id, body.connects_required)
+    ctx.handle(ChangeJobPrice(who.user_id, job_id, body.connects_required))
     return job_out(ctx, job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=Job, responses=WRITE_ERRORS)
 def cancel_job(job_id: JobId, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey) -> Job:
     """Cancel the job before a contract: every proposal's Connects come back (R15)."""
-    ended = proposals.end_job(ctx, who.actor, job_id, "cancelled")
+    ended = ctx.handle(EndJob(who.actor, job_id, "cancelled"))
     return job_out(ctx, job_id, ended)
 
 
@@ -63,7 +71,7 @@ def close_job(
 ) -> Job:
     """Close the job: with `hired_proposal_id` a hire (no refunds), else refunds (R15)."""
     hired = body.hired_proposal_id if body else None
-    ended = proposals.end_job(ctx, who.actor, job_id, "closed", hired)
+    ended = ctx.handle(EndJob(who.actor, job_id, "closed", hired))
     return job_out(ctx, job_id, ended)
 
 
@@ -77,13 +85,14 @@ def submit_proposal(
     body: NewProposal, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey
 ) -> Proposal:
     """Submit a proposal, paying the job's price from the account's pool (R5, R13, R14)."""
-    result = proposals.submit_proposal(
-        ctx,
-        who.actor,
-        job_id=body.job_id,
-        account_id=body.account_id,
-        freelancer_id=body.freelancer_id,
-        expected_connects=body.expected_connects,
+    result = ctx.handle(
+        SubmitProposal(
+            who.actor,
+            job_id=body.job_id,
+            account_id=body.account_id,
+            freelancer_id=body.freelancer_id,
+            expected_connects=body.expected_connects,
+        )
     )
     CONNECTS_SPENT.inc(result["connects_spent"])
     return Proposal.model_validate(result)
@@ -94,7 +103,7 @@ def withdraw_proposal(
     proposal_id: ProposalId, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey
 ) -> Proposal:
     """Withdraw a proposal (submitter, freelancer, owner or admin): no refund (R15)."""
-    proposals.withdraw(ctx, who.actor, proposal_id)
+    ctx.handle(WithdrawProposal(who.actor, proposal_id))
     return Proposal.model_validate(views.proposal(ctx, proposal_id))
 
 
@@ -103,5 +112,5 @@ def start_interview(
     proposal_id: ProposalId, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey
 ) -> Proposal:
     """The job's client starts an interview: the plan's reward is credited (R16)."""
-    reward = proposals.interview(ctx, who.user_id, proposal_id)
+    reward = ctx.handle(StartInterview(who.user_id, proposal_id))
     return Proposal.model_validate({**views.proposal(ctx, proposal_id), "reward": reward})

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request, status
 from connects.api.common import API_PREFIX, RATE_LIMITED, READ_ERRORS, WRITE_ERRORS
 from connects.api.deps import CtxDep, CurrentPerson, IdempotencyKey, SettingsDep
 from connects.api.schemas import CreatedUser, Me, NewUser
-from connects.services import accounts, ratelimit, views
+from connects.domain.commands import CreateUser
+from connects.services import ratelimit, views
 
 router = APIRouter(prefix=API_PREFIX, tags=["people"])
 
@@ -27,7 +28,7 @@ def create_user(
     """
     ratelimit.hit(ctx, ratelimit.signup_per_ip(settings), ratelimit.client_address(request.client))
     ratelimit.hit(ctx, ratelimit.signup_per_email(settings), body.email)
-    return CreatedUser.model_validate(accounts.create_user(ctx, body.name, body.email))
+    return CreatedUser.model_validate(ctx.handle(CreateUser(body.name, body.email)))
 
 
 @router.get("/me", response_model=Me, responses=READ_ERRORS)

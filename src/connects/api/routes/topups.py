@@ -18,6 +18,7 @@ from connects.api.common import (
 )
 from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
 from connects.api.schemas import AutoTopupPut, AutoTopupSettings, Grant, NewGrant, Page, Topup
+from connects.domain.commands import GrantPermissions, RevokeGrant, SetAutoTopUp
 from connects.services import topups
 
 router = APIRouter(prefix=API_PREFIX, tags=["auto top-up"])
@@ -49,7 +50,7 @@ def create_grant(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Grant the top-up manager `connects:purchase` (owner/admin, R6, R19)."""
-    return topups.create_grant(ctx, who, account_id, body.grantee, list(body.permissions))
+    return ctx.handle(GrantPermissions(who, account_id, body.grantee, list(body.permissions)))
 
 
 @router.delete(
@@ -66,7 +67,7 @@ def revoke_grant(
     _key: IdempotencyKey,
 ) -> Response:
     """Revoke a grant: the business manager loses the power at once (owner/admin, R6)."""
-    topups.revoke_grant(ctx, who, account_id, grant_id)
+    ctx.handle(RevokeGrant(who, account_id, grant_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -89,7 +90,7 @@ def put_auto_topup(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Change the auto top-up settings; fields left out keep their values (owner/admin)."""
-    return topups.put_settings(ctx, who, account_id, **body.model_dump(exclude_unset=True))
+    return ctx.handle(SetAutoTopUp(who, account_id, body.model_dump(exclude_unset=True)))
 
 
 @router.get("/accounts/{account_id}/topups", response_model=Page[Topup], responses=READ_ERRORS)
