@@ -330,9 +330,9 @@ def worker(
     import threading
     from datetime import timedelta
 
+    from connects.notify.claims import DeliveryPolicy
     from connects.notify.crypto import check_key
-    from connects.notify.outbox import DeliveryPolicy
-    from connects.services.notifications import default_notifier
+    from connects.services.notifications.channels import default_notifier
     from connects.worker import Worker
 
     settings = _settings(database_url)

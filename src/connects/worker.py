@@ -15,9 +15,11 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from connects.notify import outbox
 from connects.notify.channels import Notifier
-from connects.notify.outbox import DeliveryPolicy
+from connects.notify.claims import DeliveryPolicy, worker_name
+from connects.notify.delivery import drain
+from connects.notify.digest import emit_expiring_digests
+from connects.notify.fanout import fan_out
 from connects.services.context import Context
 from connects.services.due import run_due
 
@@ -43,7 +45,7 @@ class Worker:
         self.ctx = ctx
         self.notifier = notifier
         self.policy = policy or DeliveryPolicy()
-        self.name = name or outbox.worker_name()
+        self.name = name or worker_name()
         self.due_jobs = due_jobs
         self._digest_at: datetime | None = None
 
@@ -58,7 +60,7 @@ class Worker:
                 log.exception("due jobs failed")
         steps: list[tuple[str, Callable[[], int]]] = [
             ("expiring_digests", self._digests),
-            ("fanned_out", lambda: outbox.fan_out(self.ctx)),
+            ("fanned_out", lambda: fan_out(self.ctx)),
         ]
         for name, step in steps:
             try:
@@ -67,7 +69,7 @@ class Worker:
                 log.exception("worker step %s failed", name)
         sent, failed = 0, 0
         try:
-            sent, failed = outbox.drain(self.ctx, self.notifier, self.name, self.policy)
+            sent, failed = drain(self.ctx, self.notifier, self.name, self.policy)
         except Exception:
             log.exception("delivering notifications failed")
         done["sent"], done["failed"] = sent, failed
@@ -81,7 +83,7 @@ class Worker:
         if self._digest_at is not None and now - self._digest_at < DIGEST_EVERY:
             return 0
         self._digest_at = now
-        return outbox.emit_expiring_digests(self.ctx)
+        return emit_expiring_digests(self.ctx)
 
     def run_forever(self, stop_event: threading.Event, interval: float = 2.0) -> None:
         """``run_once`` every ``interval`` seconds until ``stop_event`` is set; the run in

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from connects.notify.channels import LiveNotifier
-from connects.notify.outbox import DeliveryPolicy
+from connects.notify.claims import DeliveryPolicy
 from connects.worker import Worker
 from tests.e2e.conftest import Api
 from tests.integration.notify_support import Webhook, webhook_server

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connects.notify.outbox import fan_out
+from connects.notify.fanout import fan_out
 from tests.e2e.conftest import Api
 from tests.e2e.hostile import assert_error_shape
 

@@ -14,9 +14,11 @@ from connects.db.schema import channels, deliveries, events
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import UpdateAccount
 from connects.domain.errors import Forbidden, InvalidRequest
-from connects.notify import outbox
 from connects.notify.channels import LiveNotifier
-from connects.notify.outbox import DeliveryPolicy
+from connects.notify.claims import DeliveryPolicy, claim
+from connects.notify.delivery import record
+from connects.notify.digest import emit_expiring_digests
+from connects.notify.fanout import fan_out
 from connects.services import notifications as notes
 from connects.services.context import Context
 from connects.worker import Worker
@@ -131,14 +133,14 @@ def test_a_worker_that_dies_holding_a_claim_loses_nothing(any_ctx: Context) -> N
     [event_id] = raw_events(any_ctx, agency, 1)
     with webhook_server(Webhook()) as hook:
         notes.add_channel(any_ctx, w.actor("olga"), agency, "webhook", hook.url)
-        outbox.fan_out(any_ctx)
-        [held] = outbox.claim(any_ctx, "dead-worker", FAST)
-        assert outbox.claim(any_ctx, "w2", FAST) == []  # held under the lease
+        fan_out(any_ctx)
+        [held] = claim(any_ctx, "dead-worker", FAST)
+        assert claim(any_ctx, "w2", FAST) == []  # held under the lease
         assert _worker(any_ctx, "w2").run_once()["sent"] == 0
         clock.advance(FAST.lease)
         assert _worker(any_ctx, "w2").run_once()["sent"] == 1
         # The dead worker's late answer does not undo or repeat anything.
-        outbox.record(any_ctx, held, "too late", 1, FAST)
+        record(any_ctx, held, "too late", 1, FAST)
     assert hook.ids() == [event_id]
     [item] = notes.list_notifications(any_ctx, w.actor("olga"), agency)["items"]
     assert item["status"] == "sent"
@@ -235,7 +237,7 @@ def test_removing_a_channel_wipes_its_secret_and_closes_its_queue(any_ctx: Conte
     me = w.actor("olga")
     made = notes.add_channel(any_ctx, me, agency, "webhook", "http://127.0.0.1:9/none")
     raw_events(any_ctx, agency, 2)
-    outbox.fan_out(any_ctx)
+    fan_out(any_ctx)
     notes.delete_channel(any_ctx, me, agency, made["id"])
     assert notes.list_channels(any_ctx, me, agency)["items"] == []
     with any_ctx.db.read() as conn:
@@ -290,12 +292,12 @@ def test_expiring_digest_once_a_week(any_ctx: Context) -> None:
     clock = any_ctx.clock
     assert isinstance(clock, SimulatedClock)
     notes.add_channel(any_ctx, w.actor("olga"), agency, "webhook", "http://127.0.0.1:9/x")
-    assert outbox.emit_expiring_digests(any_ctx) == 0  # nothing within 30 days yet
+    assert emit_expiring_digests(any_ctx) == 0  # nothing within 30 days yet
     clock.advance(timedelta(days=340))  # the first grant (80) expires in 25 days
-    assert outbox.emit_expiring_digests(any_ctx) == 1
-    assert outbox.emit_expiring_digests(any_ctx) == 0  # once per week
+    assert emit_expiring_digests(any_ctx) == 1
+    assert emit_expiring_digests(any_ctx) == 0  # once per week
     clock.advance(timedelta(days=7))
-    assert outbox.emit_expiring_digests(any_ctx) == 1
+    assert emit_expiring_digests(any_ctx) == 1
     with any_ctx.db.read() as conn:
         payloads = [
             json.loads(p)
@@ -306,7 +308,7 @@ def test_expiring_digest_once_a_week(any_ctx: Context) -> None:
     assert [p["within_30d"] for p in payloads] == [80, 80]
     notes.put_settings(any_ctx, w.actor("olga"), agency, expiring=False)
     clock.advance(timedelta(days=7))
-    assert outbox.emit_expiring_digests(any_ctx) == 0
+    assert emit_expiring_digests(any_ctx) == 0
 
 
 def test_test_send_reports_the_outcome(any_ctx: Context) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from connects.domain.errors import InvalidRequest
+from connects.domain.vocabulary import EventType
 from connects.notify import crypto
 from connects.notify.channels import (
     Channel,
@@ -21,7 +22,7 @@ from connects.notify.channels import (
     verify_signature,
     webhook_body,
 )
-from connects.notify.messages import EVENT_KINDS, render
+from connects.notify.messages import render
 
 TG_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SLACK = "https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/s3cr3tT0kenValue42"
@@ -166,7 +167,7 @@ def test_every_event_kind_reads_well() -> None:
         "connects_purchased": {"balance": 50, "quantity": 50, "amount_cents": 750},
         "connects_expiring": {"balance": 90, "within_30d": 80, "first_expires_at": "2027-01-15"},
     }
-    assert set(payloads) == set(EVENT_KINDS)
+    assert set(payloads) == set(EventType)
     for kind, payload in payloads.items():
         m = render(kind, payload, "Olga Agency")
         assert m.title and str(payload["balance"]) in m.body, kind

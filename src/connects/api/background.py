@@ -11,7 +11,7 @@ import logging
 import threading
 
 from connects.services.context import Context
-from connects.services.notifications import default_notifier
+from connects.services.notifications.channels import default_notifier
 from connects.worker import Worker
 
 log = logging.getLogger("connects.background")

@@ -14,6 +14,7 @@ from pydantic import Field, Strict
 from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS, AccountId, Cursor
 from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
 from connects.api.schemas import INT32, Body, Model, Page, Text, UtcTime
+from connects.domain.vocabulary import ChannelKind, DeliveryStatus, EventType
 from connects.services import notifications as notes
 
 router = APIRouter(prefix=API_PREFIX, tags=["notifications"])
@@ -27,19 +28,8 @@ ChannelId = Annotated[
         pattern=r"^[A-Za-z0-9_\-]+$",
     ),
 ]
-ChannelKind = Literal["telegram", "slack", "discord", "email", "webhook"]
-EventKind = Literal[
-    "balance_low",
-    "balance_empty",
-    "topup_succeeded",
-    "topup_failed",
-    "monthly_limit_reached",
-    "connects_refunded",
-    "connects_purchased",
-    "connects_expiring",
-]
 Flag = Annotated[bool, Strict()]
-PageLimit = Annotated[int, Query(ge=1, le=200, description="Items per page.")]
+PageLimit = Annotated[int, Query(ge=1, le=notes.MAX_PAGE, description="Items per page.")]
 
 
 class NewChannel(Body):
@@ -47,7 +37,7 @@ class NewChannel(Body):
     target: Annotated[Text, Field(min_length=1, max_length=2000)] = Field(
         description="Bot token/chat, incoming-webhook URL, mailto:// URL or webhook URL."
     )
-    events: list[EventKind] | None = Field(
+    events: list[EventType] | None = Field(
         default=None, min_length=1, description="Only these event kinds (default: all)."
     )
     secret: Annotated[Text, Field(min_length=16, max_length=200)] | None = Field(
@@ -116,7 +106,7 @@ class Notification(Model):
     kind: str
     event_at: UtcTime
     channel: ChannelRef
-    status: Literal["pending", "sending", "sent", "dead"]
+    status: DeliveryStatus
     attempts_count: int
     next_attempt_at: UtcTime | None = None
     last_error: str | None = None
@@ -238,7 +228,7 @@ def list_notifications(
     who: AccountActor,
     limit: PageLimit = 50,
     cursor: Cursor = None,
-    status: Literal["pending", "sending", "sent", "dead"] | None = None,
+    status: DeliveryStatus | None = None,
 ) -> dict[str, Any]:
     """Sent, pending and dead notifications with every delivery attempt, newest first (R29)."""
     return notes.list_notifications(ctx, who, account_id, limit=limit, cursor=cursor, status=status)

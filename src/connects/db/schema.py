@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from connects.db.types import UTCDateTime
+from connects.domain.vocabulary import ChannelKind, DeliveryStatus
 
 metadata = MetaData(
     naming_convention={
@@ -368,8 +369,8 @@ idempotency_keys = Table(
 
 # -- notifications (R27-R29) ---------------------------------------------------------
 
-CHANNEL_KINDS = ("telegram", "slack", "discord", "email", "webhook")
-DELIVERY_STATUSES = ("pending", "sending", "sent", "dead")
+CHANNEL_KINDS = tuple(ChannelKind)
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 # Where an account's notifications go. The target (bot token, webhook URL, SMTP
 # credentials) and the webhook signing secret are stored encrypted; ``target_hint``

@@ -42,3 +42,10 @@ def number_cursor(cursor: Any, max_digits: int = MAX_NUMBER_DIGITS) -> int | Non
     ):
         raise refused()
     return int(cursor)
+
+
+def page_limit(limit: Any, most: int) -> int:
+    """``limit`` when it is a whole number from 1 to ``most``, else a 422 naming it."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise InvalidRequest(f"limit is 1 to {most}", field="limit")
+    return limit

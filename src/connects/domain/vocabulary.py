@@ -143,6 +143,35 @@ class EventType(StrEnum):
     CONNECTS_PURCHASED = "connects_purchased"
     CONNECTS_EXPIRING = "connects_expiring"
 
+    @property
+    def switch(self) -> NotificationSwitch:
+        """The account's toggle that lets this event out (R27)."""
+        return _EVENT_SWITCHES[self]
+
+
+class NotificationSwitch(StrEnum):
+    """An account's notification toggles (R27), all on by default: the two of seed 000
+    ("Low Connects Balance", "Auto Top-Up") first, then one for each other event."""
+
+    LOW_BALANCE = "low_balance"
+    TOPUPS = "topups"
+    MONTHLY_LIMIT = "monthly_limit"
+    REFUNDS = "refunds"
+    PURCHASES = "purchases"
+    EXPIRING = "expiring"
+
+
+_EVENT_SWITCHES: Mapping[EventType, NotificationSwitch] = {
+    EventType.BALANCE_LOW: NotificationSwitch.LOW_BALANCE,
+    EventType.BALANCE_EMPTY: NotificationSwitch.LOW_BALANCE,
+    EventType.TOPUP_SUCCEEDED: NotificationSwitch.TOPUPS,
+    EventType.TOPUP_FAILED: NotificationSwitch.TOPUPS,
+    EventType.MONTHLY_LIMIT_REACHED: NotificationSwitch.MONTHLY_LIMIT,
+    EventType.CONNECTS_REFUNDED: NotificationSwitch.REFUNDS,
+    EventType.CONNECTS_PURCHASED: NotificationSwitch.PURCHASES,
+    EventType.CONNECTS_EXPIRING: NotificationSwitch.EXPIRING,
+}
+
 
 class ChannelKind(StrEnum):
     """Where notifications go (R28)."""

@@ -39,9 +39,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from connects.domain.errors import InvalidRequest
+from connects.domain.vocabulary import ChannelKind
 from connects.notify.messages import Message, render
 
-CHANNEL_KINDS = ("telegram", "slack", "discord", "email", "webhook")
 SIGNATURE_HEADER = "X-Connects-Signature"
 EVENT_ID_HEADER = "X-Connects-Event-Id"
 EVENT_KIND_HEADER = "X-Connects-Event"
@@ -103,36 +103,40 @@ class Notifier(ABC):
 
 def normalize_target(kind: str, target: object) -> str:
     """The target in canonical form, or ``invalid_request`` naming ``target``."""
-    if kind not in CHANNEL_KINDS:
-        raise InvalidRequest(f"kind must be one of {', '.join(CHANNEL_KINDS)}", field="kind")
+    try:
+        ChannelKind(kind)
+    except ValueError:
+        raise InvalidRequest(
+            f"kind must be one of {', '.join(ChannelKind)}", field="kind"
+        ) from None
     if not isinstance(target, str) or not target.strip() or len(target) > 2000:
         raise InvalidRequest("target is required (at most 2000 characters)", field="target")
     target = target.strip()
-    if kind == "webhook":
+    if kind == ChannelKind.WEBHOOK:
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidRequest("a webhook target is an http(s) URL", field="target")
         return target
-    if kind == "telegram":
+    if kind == ChannelKind.TELEGRAM:
         m = _TELEGRAM.match(target)
         if not m:
             raise InvalidRequest(
                 "a telegram target is <bot_token>/<chat_id> (or a tgram:// URL)", field="target"
             )
         target = f"tgram://{m['token']}/{m['chats']}"
-    elif kind == "slack":
+    elif kind == ChannelKind.SLACK:
         if not (_SLACK_HOOK.match(target) or target.startswith("slack://")):
             raise InvalidRequest(
                 "a slack target is an incoming-webhook URL https://hooks.slack.com/services/...",
                 field="target",
             )
-    elif kind == "discord":
+    elif kind == ChannelKind.DISCORD:
         if not (_DISCORD_HOOK.match(target) or target.startswith("discord://")):
             raise InvalidRequest(
                 "a discord target is a webhook URL https://discord.com/api/webhooks/<id>/<token>",
                 field="target",
             )
-    elif kind == "email" and urlsplit(target).scheme not in ("mailto", "mailtos"):
+    elif kind == ChannelKind.EMAIL and urlsplit(target).scheme not in ("mailto", "mailtos"):
         raise InvalidRequest(
             "an email target is a mailto:// or mailtos:// URL naming the SMTP server, "
             "e.g. mailtos://user:pass@smtp.example.com:587?to=ops@example.com",
@@ -149,15 +153,15 @@ def _tail(secret: str) -> str:
 
 def mask(kind: str, target: str) -> str:
     """A hint that names the channel without giving the secret away (R28)."""
-    if kind == "telegram":
+    if kind == ChannelKind.TELEGRAM:
         m = _TELEGRAM.match(target)
         return f"tgram://{MASK}{_tail(m['token'])}/{m['chats']}" if m else f"tgram://{MASK}"
-    if kind == "slack":
+    if kind == ChannelKind.SLACK:
         m = _SLACK_HOOK.match(target)
         if m:
             return f"https://hooks.slack.com/{MASK}/{MASK}{_tail(m['c'])}"
         return f"slack://{MASK}{_tail(target)}"
-    if kind == "discord":
+    if kind == ChannelKind.DISCORD:
         m = _DISCORD_HOOK.match(target)
         if m:
             return f"https://discord.com/api/webhooks/{m['id']}/{MASK}{_tail(m['token'])}"
@@ -165,7 +169,7 @@ def mask(kind: str, target: str) -> str:
     parts = urlsplit(target)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
-    if kind == "email":
+    if kind == ChannelKind.EMAIL:
         to = ",".join(parse_qs(parts.query).get("to", [])) or (
             f"{parts.username}@{host}" if parts.username else ""
         )
@@ -177,16 +181,30 @@ def mask(kind: str, target: str) -> str:
     )
 
 
+def redact(text: str, channel: Channel | None) -> str:
+    """``text`` with the channel's secrets (and their long parts) blanked out (R28)."""
+    if channel is None:
+        return text
+    pieces: set[str] = {channel.target}
+    if channel.secret:
+        pieces.add(channel.secret)
+    for piece in list(pieces):
+        pieces.update(p for p in re.split(r"[/:?&=@]+", piece) if len(p) >= 8)
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
+
+
 def apprise_url(channel: Channel) -> str:
     """The Apprise URL for a Telegram, Slack, Discord or e-mail channel."""
     target = channel.target
-    if channel.kind == "slack":
+    if channel.kind == ChannelKind.SLACK:
         m = _SLACK_HOOK.match(target)
         return f"slack://{m['a']}/{m['b']}/{m['c']}" if m else target
-    if channel.kind == "discord":
+    if channel.kind == ChannelKind.DISCORD:
         m = _DISCORD_HOOK.match(target)
         return f"discord://{m['id']}/{m['token']}" if m else target
-    if channel.kind in ("telegram", "email"):
+    if channel.kind in (ChannelKind.TELEGRAM, ChannelKind.EMAIL):
         return target
     raise ValueError(f"{channel.kind} channels are not sent through Apprise")
 
@@ -261,7 +279,7 @@ class LiveNotifier(Notifier):
             return self._http
 
     def send(self, channel: Channel, event: Event) -> None:
-        if channel.kind == "webhook":
+        if channel.kind == ChannelKind.WEBHOOK:
             self._post_webhook(channel, event)
         else:
             self._notify_apprise(channel, event)

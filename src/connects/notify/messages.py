@@ -11,16 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-EVENT_KINDS = (
-    "balance_low",
-    "balance_empty",
-    "topup_succeeded",
-    "topup_failed",
-    "monthly_limit_reached",
-    "connects_refunded",
-    "connects_purchased",
-    "connects_expiring",
-)
+from connects.domain.vocabulary import EventType
+
+# Not an event of the outbox: the message a channel test sends (never stored).
+CHANNEL_TEST = "channel_test"
 
 # Why a top-up failed (connects.domain.topup reason codes), and what to do about it.
 _TOPUP_REASONS: dict[str, tuple[str, str]] = {
@@ -93,7 +87,7 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
     balance = _n(payload.get("balance"))
     where = f" on {account_name}" if account_name else ""
     now_have = f"Your balance{where} is now {_connects(balance)}."
-    if kind == "balance_low":
+    if kind == EventType.BALANCE_LOW:
         threshold = _n(payload.get("threshold"))
         return Message(
             "Connects balance is low",
@@ -101,20 +95,20 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             f"of {threshold}. Buy Connects or turn on auto top-up so proposals are not "
             "blocked.",
         )
-    if kind == "balance_empty":
+    if kind == EventType.BALANCE_EMPTY:
         return Message(
             "You are out of Connects",
             f"Your balance{where} is 0 Connects: new proposals will be refused. Buy "
             "Connects, or turn on auto top-up to refill automatically when it hits zero.",
         )
-    if kind == "topup_succeeded":
+    if kind == EventType.TOPUP_SUCCEEDED:
         quantity = _n(payload.get("quantity"))
         cost = _money(payload.get("amount_cents"), payload.get("currency"))
         return Message(
             "Auto top-up bought Connects",
             f"Auto top-up bought {_connects(quantity)} for {cost}. {now_have}",
         )
-    if kind == "topup_failed":
+    if kind == EventType.TOPUP_FAILED:
         reason = str(payload.get("reason") or "unknown")
         what, todo = _TOPUP_REASONS.get(
             reason, (reason.replace("_", " "), "Check the auto top-up settings.")
@@ -123,7 +117,7 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             "Auto top-up failed",
             f"Auto top-up could not buy Connects: {what}. {todo} {now_have}",
         )
-    if kind == "monthly_limit_reached":
+    if kind == EventType.MONTHLY_LIMIT_REACHED:
         per_month = _n(payload.get("per_month"))
         month = payload.get("month") or "this month"
         return Message(
@@ -132,7 +126,7 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             f"buys nothing more until next month. {now_have} Raise the monthly limit or "
             "buy Connects yourself if you need more.",
         )
-    if kind == "connects_refunded":
+    if kind == EventType.CONNECTS_REFUNDED:
         amount = _n(payload.get("amount"))
         title = payload.get("job_title")
         job = f' for "{title}"' if title else ""
@@ -143,12 +137,12 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             f"{_connects(amount)} spent on a proposal{job} came back{because}. They keep "
             f"their original expiry dates. {now_have}",
         )
-    if kind == "connects_purchased":
+    if kind == EventType.CONNECTS_PURCHASED:
         quantity = _n(payload.get("quantity"))
         cost = _money(payload.get("amount_cents"), payload.get("currency"))
         how = "Auto top-up bought" if payload.get("auto") else "You bought"
         return Message("Connects purchased", f"{how} {_connects(quantity)} for {cost}. {now_have}")
-    if kind == "connects_expiring":
+    if kind == EventType.CONNECTS_EXPIRING:
         within = _n(payload.get("within_30d"))
         first = _day(payload.get("first_expires_at"))
         return Message(
@@ -157,7 +151,7 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             f"Use them on proposals before then: expired Connects cannot be spent. "
             f"Your balance is {_connects(balance)}.",
         )
-    if kind == "channel_test":
+    if kind == CHANNEL_TEST:
         return Message(
             "Connects notifications work",
             f"This is a test message: this channel will receive Connects alerts{where}.",

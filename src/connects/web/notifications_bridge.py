@@ -11,21 +11,35 @@ from types import ModuleType
 from typing import Any
 
 from connects.domain.errors import ConnectsError
+from connects.domain.vocabulary import ChannelKind, NotificationSwitch
 from connects.services.context import Context
 from connects.web.viewer import Viewer
 
 SERVICE = "connects.services.notifications"
-CHANNEL_KINDS = ("webhook", "slack", "discord", "telegram", "email")
+# The order the page offers the kinds in (the form's list): the one place it is kept.
+CHANNEL_KINDS: tuple[ChannelKind, ...] = (
+    ChannelKind.WEBHOOK,
+    ChannelKind.SLACK,
+    ChannelKind.DISCORD,
+    ChannelKind.TELEGRAM,
+    ChannelKind.EMAIL,
+)
 # The two toggles of seed 000 first, then the events that are on by default (R27).
 MAIN_SWITCHES = {
-    "low_balance": ("Low Connects Balance", "when the balance falls to the threshold or runs out"),
-    "topups": ("Auto Top-Up", "each time Connects are bought automatically, or could not be"),
+    NotificationSwitch.LOW_BALANCE: (
+        "Low Connects Balance",
+        "when the balance falls to the threshold or runs out",
+    ),
+    NotificationSwitch.TOPUPS: (
+        "Auto Top-Up",
+        "each time Connects are bought automatically, or could not be",
+    ),
 }
 MORE_SWITCHES = {
-    "monthly_limit": "the monthly auto top-up limit is reached",
-    "refunds": "Connects are refunded",
-    "purchases": "Connects are bought",
-    "expiring": "a digest of what expires in 30 days",
+    NotificationSwitch.MONTHLY_LIMIT: "the monthly auto top-up limit is reached",
+    NotificationSwitch.REFUNDS: "Connects are refunded",
+    NotificationSwitch.PURCHASES: "Connects are bought",
+    NotificationSwitch.EXPIRING: "a digest of what expires in 30 days",
 }
 
 

@@ -1,0 +1,239 @@
+"""An account's notification channels: added, listed, removed and tested (R28).
+
+Targets and webhook signing secrets are encrypted before they are stored and never
+returned whole: answers carry the masked ``target`` hint. A webhook's signing secret
+is shown once, in the answer that created the channel, when the caller did not
+choose it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from connects.db.schema import accounts, channels, deliveries
+from connects.domain.cursors import id_cursor, page_limit
+from connects.domain.errors import InvalidRequest, NotFound
+from connects.domain.ids import new_id
+from connects.domain.policy import Action, Actor
+from connects.domain.vocabulary import ChannelKind, DeliveryStatus, EventType
+from connects.notify import crypto
+from connects.notify.channels import (
+    Channel,
+    DeliveryFailed,
+    Event,
+    LiveNotifier,
+    Notifier,
+    mask,
+    normalize_target,
+    redact,
+)
+from connects.notify.messages import CHANNEL_TEST
+from connects.services.access import authorize
+from connects.services.book import AccountBook
+from connects.services.context import Context
+
+MAX_CHANNELS = 20
+MAX_PAGE = 200  # the channel list and the history alike
+
+
+def _channel_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "target": row.target_hint,
+        "events": row.events.split() if row.events else None,
+        "signed": row.secret_encrypted is not None,
+        "created_at": row.created_at,
+    }
+
+
+def _events_filter(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest("events is a list of event kinds", field="events")
+    unknown = sorted(set(value) - set(EventType))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown event kinds: {', '.join(unknown)}",
+            field="events",
+            known=[k.value for k in EventType],
+        )
+    if not value:
+        raise InvalidRequest("events, when given, names at least one kind", field="events")
+    return " ".join(sorted(set(value)))
+
+
+def add_channel(
+    ctx: Context,
+    who: Actor,
+    account_id: str,
+    kind: str,
+    target: str,
+    events: list[str] | None = None,
+    secret: str | None = None,
+) -> dict[str, Any]:
+    """Add a channel (owner/admin). Answers with the masked target; for a webhook, the
+    signing secret when one was generated (shown this once)."""
+    target = normalize_target(kind, target)  # refuses an unknown kind first
+    kind = ChannelKind(kind).value
+    wanted = _events_filter(events)
+    shown_secret: str | None = None
+    if kind == ChannelKind.WEBHOOK:
+        if secret is None:
+            secret = shown_secret = "whsec_" + secrets.token_urlsafe(32)
+        elif not isinstance(secret, str) or not 16 <= len(secret) <= 200:
+            raise InvalidRequest("secret is 16 to 200 characters", field="secret")
+    elif secret is not None:
+        raise InvalidRequest("only webhook channels take a signing secret", field="secret")
+    now = ctx.now()
+    row = {
+        "id": new_id("chn"),
+        "account_id": account_id,
+        "kind": kind,
+        "target_encrypted": crypto.encrypt(ctx.secret_key, target),
+        "target_hint": mask(kind, target),
+        "events": wanted,
+        "secret_encrypted": crypto.encrypt(ctx.secret_key, secret) if secret else None,
+        "created_at": now,
+        "deleted_at": None,
+    }
+    with ctx.db.begin() as conn:
+        AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        count = len(
+            conn.execute(
+                select(channels.c.id).where(
+                    channels.c.account_id == account_id, channels.c.deleted_at.is_(None)
+                )
+            ).all()
+        )
+        if count >= MAX_CHANNELS:
+            raise InvalidRequest(f"an account has at most {MAX_CHANNELS} channels", field="kind")
+        conn.execute(insert(channels), row)
+    view = {
+        "id": row["id"],
+        "kind": kind,
+        "target": row["target_hint"],
+        "events": wanted.split() if wanted else None,
+        "signed": secret is not None,
+        "created_at": now,
+    }
+    if shown_secret is not None:
+        view["secret"] = shown_secret
+    return view
+
+
+def list_channels(
+    ctx: Context, who: Actor, account_id: str, limit: int = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    """The account's channels, oldest first, targets masked (owner/admin)."""
+    limit = page_limit(limit, MAX_PAGE)
+    cursor = id_cursor(cursor, "chn")  # the id of the last channel shown
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        query = select(channels).where(
+            channels.c.account_id == account_id, channels.c.deleted_at.is_(None)
+        )
+        if cursor:
+            query = query.where(channels.c.id > cursor)
+        rows = conn.execute(query.order_by(channels.c.id).limit(limit + 1)).all()
+    items = [_channel_view(r) for r in rows[:limit]]
+    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+
+def _live_channel(conn: Connection, account_id: str, channel_id: str) -> Any:
+    row = conn.execute(
+        select(channels).where(
+            channels.c.id == channel_id,
+            channels.c.account_id == account_id,
+            channels.c.deleted_at.is_(None),
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such channel", channel_id=channel_id)
+    return row
+
+
+def delete_channel(ctx: Context, who: Actor, account_id: str, channel_id: str) -> None:
+    """Remove a channel (owner/admin): its secrets are wiped; what it had not sent yet
+    is marked ``dead`` with the reason, so the history stays whole (R29)."""
+    now = ctx.now()
+    with ctx.db.begin() as conn:
+        AccountBook.lock(conn, account_id, now)
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        _live_channel(conn, account_id, channel_id)
+        conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(deleted_at=now, target_encrypted=None, secret_encrypted=None)
+        )
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.channel_id == channel_id,
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+            )
+            .values(status=DeliveryStatus.DEAD.value, last_error="the channel was removed")
+        )
+
+
+def test_send(
+    ctx: Context,
+    who: Actor,
+    account_id: str,
+    channel_id: str,
+    notifier: Notifier | None = None,
+) -> dict[str, Any]:
+    """Send a test message now (owner/admin); answers whether the channel took it."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        row = _live_channel(conn, account_id, channel_id)
+        account = conn.execute(
+            select(accounts.c.name, accounts.c.balance).where(accounts.c.id == account_id)
+        ).one()
+    channel = Channel(
+        id=row.id,
+        account_id=account_id,
+        kind=row.kind,
+        target=crypto.decrypt(ctx.secret_key, row.target_encrypted),
+        secret=crypto.decrypt(ctx.secret_key, row.secret_encrypted)
+        if row.secret_encrypted
+        else None,
+    )
+    event = Event(
+        id=new_id("evt"),
+        account_id=account_id,
+        kind=CHANNEL_TEST,
+        payload={"account_id": account_id, "balance": account.balance, "test": True},
+        created_at=now,
+        account_name=account.name,
+    )
+    started = time.monotonic()
+    error: str | None = None
+    try:
+        (notifier or default_notifier(ctx)).send(channel, event)
+    except DeliveryFailed as exc:
+        error = redact(str(exc), channel)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return {
+        "ok": error is None,
+        "error": error,
+        "duration_ms": duration_ms,
+        "event_id": event.id,
+        "channel_id": channel_id,
+    }
+
+
+def default_notifier(ctx: Context) -> Notifier:
+    """The notifier wired into the context (``ctx.hooks``), else the live one."""
+    for hook in ctx.hooks:
+        if isinstance(hook, Notifier):
+            return hook
+    return LiveNotifier()
