@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from connects.domain.calendar import lot_expiry, next_cycle_start, zone
+from connects.domain.calendar import cycle_after, cycle_key, lot_expiry, zone
 from connects.domain.ids import new_id
 from connects.services import cycles
 from connects.services.context import Context
@@ -311,9 +311,9 @@ def _calendar(conn: Connection, now: datetime) -> bool:
                 "a": anchor,
                 "tz": tz,
                 "c": cycle_at,
-                "n": _naive(next_cycle_start(anchor, at, zone(tz))),
+                "n": _naive(cycle_after(anchor, at, zone(tz))),
                 "e": _naive(lot_expiry(at)),
-                "k": at.strftime("%Y-%m-%dT%H:%M"),
+                "k": cycle_key(anchor, at, zone(tz)),
             }
         )
     if rows:
