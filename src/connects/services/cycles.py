@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from connects.db import postgres_cycle
 from connects.db.schema import accounts, allocations, entries, lots
 from connects.domain import lots as lotrules
 from connects.domain.calendar import cycle_after, cycle_key, zone
@@ -133,9 +134,9 @@ def sweep_expired(ctx: Context, batch: int = 500) -> int:
 
 
 def run_cycles_bulk(ctx: Context, batch: int = 5_000, workers: int = 2) -> int:
-    """Every due cycle as set-based SQL on PostgreSQL (same ledger as
-    :func:`run_due_cycles`, which it is on SQLite); see
-    :mod:`connects.services.cycles_bulk`."""
-    from connects.services.cycles_bulk import run_cycles_bulk as bulk
-
-    return bulk(ctx, batch, workers)
+    """Every due cycle: set-based on PostgreSQL (:mod:`connects.db.postgres_cycle`, the
+    same ledger), then one by one for the accounts it leaves and on SQLite."""
+    ran = 0
+    if ctx.db.dialect == "postgresql":
+        ran = postgres_cycle.run_cycles_bulk(ctx.db, ctx.catalog, ctx.clock, batch, workers)
+    return ran + run_due_cycles(ctx)
