@@ -1,5 +1,5 @@
 """The monthly cycle (expiry sweep + rollover forfeit + grant) for N accounts on
-PostgreSQL, set-based (``services.cycles.run_cycles_bulk``). Prints JSON.
+PostgreSQL, set-based (``connects.db.postgres_cycle``). Prints JSON.
 
 Accounts are seeded with raw SQL: each agency-plus account has a grant lot that
 expired yesterday (swept), three live grant lots worth 210 Connects (50 above the
@@ -30,9 +30,10 @@ from bench.common import machine, pg_database, python_loop_ms  # noqa: E402
 from bench.reads import bulk_load  # noqa: E402
 from connects.bootstrap import build  # noqa: E402
 from connects.config import Settings  # noqa: E402
+from connects.db.postgres_cycle import may_skip_fk_checks  # noqa: E402
 from connects.db.schema import accounts, entries  # noqa: E402
 from connects.domain.clock import SimulatedClock  # noqa: E402
-from connects.services import cycles, cycles_bulk  # noqa: E402
+from connects.services import cycles  # noqa: E402
 from connects.services.context import Context  # noqa: E402
 from connects.services.verify import verify  # noqa: E402
 
@@ -171,7 +172,7 @@ def main() -> None:
         ctx = build(Settings(database_url=url), clock=SimulatedClock(NOW))
         with ctx.db.read() as conn:
             before = conn.execute(select(func.count()).select_from(entries)).scalar_one()
-            skip_fk = cycles_bulk.may_skip_fk_checks(conn)
+            skip_fk = may_skip_fk_checks(conn)
         started = time.perf_counter()
         ran = cycles.run_cycles_bulk(ctx, batch=args.batch)
         seconds = time.perf_counter() - started

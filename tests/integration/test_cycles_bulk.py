@@ -13,12 +13,15 @@ import pytest
 from sqlalchemy import create_engine, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 
+from connects.db.postgres_cycle import batch as bulk_batch
+from connects.db.postgres_cycle import may_skip_fk_checks
+from connects.db.postgres_cycle.tuning import probe
 from connects.db.schema import accounts, allocations, entries, events, lots
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import EndJob, UpdateAccount
-from connects.services import cycles, cycles_bulk
+from connects.services import cycles
 from connects.services.context import Context
-from connects.services.cycles_bulk import may_skip_fk_checks, run_cycles_bulk
+from connects.services.cycles import run_cycles_bulk
 from connects.services.verify import verify
 from tests.conftest import PG_SKIP_REASON, PG_URL, MakeCtx, pg_schema_url
 from tests.world import World
@@ -195,13 +198,13 @@ def test_bulk_and_per_account_cycles_write_the_same_ledger(
 def batch_roles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """``session_replication_role`` as each bulk batch saw it."""
     seen: list[str] = []
-    batch = cycles_bulk._batch
+    run_batch = bulk_batch.run_batch
 
-    def watched(ctx: Context, conn: Any, *args: Any) -> Any:
+    def watched(catalog: Any, conn: Any, *args: Any) -> Any:
         seen.append(conn.execute(text("SHOW session_replication_role")).scalar_one())
-        return batch(ctx, conn, *args)
+        return run_batch(catalog, conn, *args)
 
-    monkeypatch.setattr(cycles_bulk, "_batch", watched)
+    monkeypatch.setattr(bulk_batch, "run_batch", watched)
     return seen
 
 
@@ -274,11 +277,11 @@ def test_without_the_privilege_the_bulk_cycle_runs_the_checks(
 def test_a_probe_turns_hash_and_merge_joins_off_for_its_statement_alone(
     make_ctx: MakeCtx, pg_url: str
 ) -> None:
-    # A batch's joins to a whole table go by index (cycles_bulk._probe); the joins
+    # A batch's joins to a whole table go by index (postgres_cycle.tuning.probe); the joins
     # between its own scratch tables, which have no index, keep hash joins.
     ctx = make_ctx(pg_url)
     settings = "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
     with ctx.db.begin() as conn:
         before = conn.execute(text(settings)).one()
-        assert tuple(cycles_bulk._probe(conn, settings).one()) == ("off", "off")
+        assert tuple(probe(conn, settings).one()) == ("off", "off")
         assert conn.execute(text(settings)).one() == before == ("on", "on")

@@ -52,20 +52,42 @@ def cycle_start_in(year: int, month: int, anchor_day: int, tz: ZoneInfo) -> date
     return local.astimezone(UTC)
 
 
-def next_cycle_start(anchor_day: int, after: datetime, tz: ZoneInfo) -> datetime:
-    """The first billing-cycle boundary strictly after ``after`` (R8).
+def _cycle_month(anchor_day: int, cycle_at: datetime, tz: ZoneInfo) -> tuple[int, int]:
+    """The billing month whose cycle day in ``tz`` is nearest to ``cycle_at``.
 
-    The cycle day is the subscription's start day, clamped to the month's last day
-    (Jan 31 -> Feb 28/29), at midnight in the account's time zone.
+    Cycle days are at least 28 days apart and two zones' midnights at most 26 hours,
+    so a cycle start computed in the account's former zone still names its own month.
     """
-    local = after.astimezone(tz)
-    year, month = local.year, local.month
-    for _ in range(3):
-        candidate = cycle_start_in(year, month, anchor_day, tz)
-        if candidate > after:
-            return candidate
-        year, month = _add_month(year, month)
-    raise AssertionError("unreachable: a cycle boundary falls in every month")
+    local = cycle_at.astimezone(tz)
+    months = [_add_month(local.year, local.month, n) for n in (-1, 0, 1)]
+    return min(months, key=lambda ym: abs(cycle_start_in(ym[0], ym[1], anchor_day, tz) - cycle_at))
+
+
+def cycle_key(anchor_day: int, cycle_at: datetime, tz: ZoneInfo) -> str:
+    """``YYYY-MM``, the billing cycle starting at ``cycle_at`` (R8).
+
+    A cycle is named by its billing month, not by its instant: the same cycle day seen
+    from another time zone (after a zone change) keeps its name, so its grant and
+    forfeit dedupe keys refuse a second application.
+    """
+    year, month = _cycle_month(anchor_day, cycle_at, tz)
+    return f"{year:04d}-{month:02d}"
+
+
+def cycle_after(anchor_day: int, cycle_at: datetime, tz: ZoneInfo) -> datetime:
+    """The start of the cycle after the one starting at ``cycle_at``: the next billing
+    month's cycle day, at midnight in ``tz`` (R8). Counting by billing month, never
+    by instant, a zone change cannot put a second cycle day in the same month."""
+    year, month = _add_month(*_cycle_month(anchor_day, cycle_at, tz))
+    return cycle_start_in(year, month, anchor_day, tz)
+
+
+def rezoned_cycle(anchor_day: int, cycle_at: datetime, old: ZoneInfo, new: ZoneInfo) -> datetime:
+    """The same billing cycle's start after the account moves from ``old`` to ``new``:
+    that cycle day at midnight in the new zone (R8). It moves by hours, never past the
+    month's previous cycle, already applied."""
+    year, month = _cycle_month(anchor_day, cycle_at, old)
+    return cycle_start_in(year, month, anchor_day, new)
 
 
 def month_start(moment: datetime, tz: ZoneInfo) -> datetime:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, memberships, users
-from connects.domain.calendar import zone
+from connects.domain.calendar import rezoned_cycle, zone
 from connects.domain.commands import (
     AddMember,
     ChangeRole,
@@ -196,6 +196,10 @@ def update_account(cmd: UpdateAccount, uow: UnitOfWork) -> None:
         if plan is not None:
             ctx.catalog.for_kind(plan, book.kind)
             values["plan"] = plan
+        if timezone is not None:  # the pending cycle day, at midnight in the new zone (R8)
+            book.next_cycle_at = rezoned_cycle(
+                book.anchor_day, book.next_cycle_at, zone(book.timezone), zone(timezone)
+            )
         if values:
             conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
 

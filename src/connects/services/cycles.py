@@ -1,8 +1,9 @@
 """Time-driven work: billing-cycle grants with rollover (R8, R9) and expiry (R10, R12).
 
 Each cycle is applied once: its grant and forfeit carry a dedupe key naming the cycle
-(unique per account in the database), and the account's ``next_cycle_at`` moves on in
-the same transaction. A job that runs twice finds nothing due; a job that runs late
+by its billing month (unique per account in the database, whatever the time zone), and
+the account's ``next_cycle_at`` moves on to the next billing month's cycle day in the
+same transaction. A job that runs twice finds nothing due; a job that runs late
 applies every missed cycle in order: each grant's lot is issued at its own cycle start
 (so it expires a year after that date), while its entry is dated when written, keeping
 the ledger in time order.
@@ -14,9 +15,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from connects.db import postgres_cycle
 from connects.db.schema import accounts, allocations, entries, lots
 from connects.domain import lots as lotrules
-from connects.domain.calendar import next_cycle_start, zone
+from connects.domain.calendar import cycle_after, cycle_key, zone
 from connects.domain.policy import SYSTEM
 from connects.services.book import AccountBook
 from connects.services.context import Context
@@ -24,7 +26,7 @@ from connects.services.context import Context
 
 def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
     """Rollover then grant for the cycle starting at ``cycle_at`` (idempotent)."""
-    key = cycle_at.strftime("%Y-%m-%dT%H:%M")
+    key = cycle_key(book.anchor_day, cycle_at, zone(book.timezone))
     plan = ctx.catalog.get(book.plan_id)
     forfeit_key = f"forfeit:{key}"
     if not book.has_entry(forfeit_key):
@@ -72,7 +74,7 @@ def catch_up(ctx: Context, book: AccountBook) -> int:
     book.sweep_expired()
     while book.next_cycle_at <= book.now:
         apply_cycle(ctx, book, book.next_cycle_at)
-        book.next_cycle_at = next_cycle_start(book.anchor_day, book.next_cycle_at, tz)
+        book.next_cycle_at = cycle_after(book.anchor_day, book.next_cycle_at, tz)
         ran += 1
     return ran
 
@@ -132,9 +134,9 @@ def sweep_expired(ctx: Context, batch: int = 500) -> int:
 
 
 def run_cycles_bulk(ctx: Context, batch: int = 5_000, workers: int = 2) -> int:
-    """Every due cycle as set-based SQL on PostgreSQL (same ledger as
-    :func:`run_due_cycles`, which it is on SQLite); see
-    :mod:`connects.services.cycles_bulk`."""
-    from connects.services.cycles_bulk import run_cycles_bulk as bulk
-
-    return bulk(ctx, batch, workers)
+    """Every due cycle: set-based on PostgreSQL (:mod:`connects.db.postgres_cycle`, the
+    same ledger), then one by one for the accounts it leaves and on SQLite."""
+    ran = 0
+    if ctx.db.dialect == "postgresql":
+        ran = postgres_cycle.run_cycles_bulk(ctx.db, ctx.catalog, ctx.clock, batch, workers)
+    return ran + run_due_cycles(ctx)
