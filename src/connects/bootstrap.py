@@ -19,6 +19,7 @@ from connects.domain import commands as c
 from connects.domain import events as e
 from connects.domain.clock import Clock, SystemClock
 from connects.gateway import PaymentGateway, SimulatedGateway
+from connects.notify.channels import LiveNotifier, Notifier
 from connects.services import accounts, jobs, proposals, purchases, topup_runner, topups
 from connects.services.context import Context
 from connects.services.messagebus import CommandHandler, MessageBus, Reaction
@@ -55,6 +56,7 @@ def build(
     *,
     clock: Clock | None = None,
     gateway: PaymentGateway | None = None,
+    notifier: Notifier | None = None,
     migrate: bool = False,
 ) -> Context:
     """Wire storage, the clock, the plan catalog, the payment gateway and the bus."""
@@ -72,6 +74,7 @@ def build(
         gateway=gateway or SimulatedGateway(db, clock),
         grant_sync_delay_seconds=settings.grant_sync_delay_seconds,
         secret_key=settings.secret_key,
+        notifier=notifier or LiveNotifier(),
     )
     ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)
     return ctx

@@ -236,16 +236,13 @@ def verify(database_url: DbUrl = None) -> None:
 
 @app.command("run-due")
 def run_due(database_url: DbUrl = None) -> None:
-    """Run what has fallen due once: cycle grants, expiry, pending card purchases."""
-    from connects.services import cycles, purchases
+    """Run what has fallen due once, as the worker does: cycle grants, expiry, pending
+    purchases and top-ups, the expiring digest, notification delivery."""
+    from connects.services.due import run_due as run
 
     ctx = build(_settings(database_url))
-    ran = cycles.run_cycles_bulk(ctx)
-    expired = cycles.sweep_expired(ctx)
-    resumed = purchases.resume_pending(ctx)
-    console.print(
-        f"cycles applied: {ran}; Connects expired: {expired}; purchases resumed: {resumed}"
-    )
+    done = run(ctx)
+    console.print("; ".join(f"{name}: {count}" for name, count in done.items()))
 
 
 @app.command()
@@ -332,7 +329,6 @@ def worker(
 
     from connects.notify.claims import DeliveryPolicy
     from connects.notify.crypto import check_key
-    from connects.services.notifications.channels import default_notifier
     from connects.worker import Worker
 
     settings = _settings(database_url)
@@ -340,9 +336,7 @@ def worker(
     check_key(settings.secret_key, production=settings.mode == "production")
     _wait_for_database(settings, wait)
     ctx = build(settings)
-    runner = Worker(
-        ctx, default_notifier(ctx), policy=DeliveryPolicy(lease=timedelta(seconds=lease_seconds))
-    )
+    runner = Worker(ctx, policy=DeliveryPolicy(lease=timedelta(seconds=lease_seconds)))
     if once:
         sys.stdout.write(json.dumps(runner.run_once()) + "\n")
         return

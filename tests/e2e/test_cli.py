@@ -154,11 +154,11 @@ def test_run_due(url: str) -> None:
         ctx.db.dispose()
     result = runner.invoke(app, ["run-due", "--database-url", url])
     assert result.exit_code == 0, result.output
-    assert "cycles applied: 1; Connects expired: 0; purchases resumed: 0" in " ".join(
+    assert "cycles: 1; expired: 0; purchases_resumed: 0; topups: 0" in " ".join(
         result.output.split()
     )
     again = runner.invoke(app, ["run-due", "--database-url", url])
-    assert "cycles applied: 0;" in again.output
+    assert "cycles: 0;" in again.output
     [row] = accounts_json(url)
     assert (row["id"], row["available"]) == (account, 20)
     assert runner.invoke(app, ["verify", "--database-url", url]).exit_code == 0

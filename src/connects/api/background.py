@@ -11,7 +11,6 @@ import logging
 import threading
 
 from connects.services.context import Context
-from connects.services.notifications.channels import default_notifier
 from connects.worker import Worker
 
 log = logging.getLogger("connects.background")
@@ -28,7 +27,7 @@ class BackgroundWork:
         self._thread = threading.Thread(target=self._loop, name="connects-due", daemon=True)
         self.runs = 0
         # The worker's whole run: due jobs, then the notifications (R29).
-        self.worker = Worker(ctx, default_notifier(ctx))
+        self.worker = Worker(ctx)
 
     def start(self) -> None:
         self._thread.start()

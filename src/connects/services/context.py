@@ -13,6 +13,7 @@ from connects.domain.commands import Command
 from connects.domain.events import Event
 from connects.domain.plans import Catalog
 from connects.gateway import PaymentGateway
+from connects.notify.channels import LiveNotifier, Notifier
 from connects.services.batching import Combiner
 
 R = TypeVar("R")
@@ -35,7 +36,8 @@ class Context:
     grant_sync_delay_seconds: int = 0
     # Encrypts notification channel secrets (connects.notify.crypto); dev placeholder.
     secret_key: str = "change-me"
-    hooks: list[object] = field(default_factory=list)
+    # Sends notifications (R28): the live channels unless a test wires another.
+    notifier: Notifier = field(default_factory=LiveNotifier, repr=False, compare=False)
     # Group commit of proposals to one pool (connects.services.batching); per process.
     group_commit: bool = True
     batches: Combiner[Any] = field(default_factory=Combiner, repr=False, compare=False)

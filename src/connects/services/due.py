@@ -1,37 +1,109 @@
-"""What falls due with time: one entry point for the worker, ``/admin/clock`` and the CLI.
+"""What falls due with time: one list, run alike by the worker, ``connects run-due``
+and ``/admin/clock``.
 
-Every job here is safe to run twice and from several processes at once (each applies
-its work once, guarded by the database), so it may run on a timer in every API worker.
-Other modules add their jobs to :data:`DUE_JOBS` (name, function returning a count).
+Each job is safe to run twice and from several processes at once (it applies its work
+once, guarded by the database: account locks, dedupe keys, ``SKIP LOCKED`` claims), so
+it may run on a timer in every API process. :data:`DUE_WORK` is the order they run in:
+the ledger's own work first (cycles, expiry, purchases and top-ups left pending), then
+the notifications it produced (the expiring digest, the fan-out to channels, the
+deliveries). A job with ``every`` runs at most that often in a long-running loop (the
+worker); ``run-due`` and ``/admin/clock`` run everything each time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from connects.services import cycles, purchases
+from connects.notify.channels import Notifier
+from connects.notify.claims import DeliveryPolicy, worker_name
+from connects.notify.delivery import drain
+from connects.notify.digest import emit_expiring_digests
+from connects.notify.fanout import fan_out
+from connects.services import cycles, purchases, topup_runner
 from connects.services.context import Context
 
-DueJob = Callable[[Context], int]
-
-DUE_JOBS: list[tuple[str, DueJob]] = [
-    ("cycles", cycles.run_cycles_bulk),  # R8, R9: set-based on PostgreSQL
-    ("expired", cycles.sweep_expired),  # R10, R12
-    ("purchases_resumed", purchases.resume_pending),  # R17
-]
+log = logging.getLogger(__name__)
 
 
-def _installed() -> list[tuple[str, DueJob]]:
-    jobs = list(DUE_JOBS)
-    try:  # auto top-up ships as its own module
-        from connects.services.topups import run_pending
-    except ImportError:  # pragma: no cover
-        return jobs
-    if not any(job is run_pending for _, job in jobs):
-        jobs.append(("topups", run_pending))  # R23: finish top-ups left pending
-    return jobs
+@dataclass
+class DueRun:
+    """How one caller runs the due work: who sends the notifications, the delivery
+    policy, the name its claims go under, and when each paced job last ran."""
+
+    notifier: Notifier
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    name: str = field(default_factory=worker_name)
+    last_ran: MutableMapping[str, datetime] = field(default_factory=dict)
 
 
-def run_due(ctx: Context) -> dict[str, int]:
-    """Run every due job once, in order; how much each one did."""
-    return {name: job(ctx) for name, job in _installed()}
+Outcome = int | Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DueJob:
+    name: str
+    run: Callable[[Context, DueRun], Outcome]
+    notifications: bool = False  # part of the notification pipeline (R27-R29)
+    every: timedelta | None = None  # at most this often in a long-running loop
+
+
+def _deliver(ctx: Context, run: DueRun) -> Mapping[str, int]:
+    sent, failed = drain(ctx, run.notifier, run.name, run.policy)
+    return {"sent": sent, "failed": failed}
+
+
+DUE_WORK: tuple[DueJob, ...] = (
+    DueJob("cycles", lambda ctx, _: cycles.run_cycles_bulk(ctx)),  # R8, R9
+    DueJob("expired", lambda ctx, _: cycles.sweep_expired(ctx)),  # R10, R12
+    DueJob("purchases_resumed", lambda ctx, _: purchases.resume_pending(ctx)),  # R17
+    DueJob("topups", lambda ctx, _: topup_runner.run_pending(ctx)),  # R23
+    # The digest reads every lot expiring within 30 days; its dedupe key keeps it to
+    # once a day or week per account anyway (R27).
+    DueJob(
+        "expiring_digests",
+        lambda ctx, _: emit_expiring_digests(ctx),
+        notifications=True,
+        every=timedelta(minutes=15),
+    ),
+    DueJob("fanned_out", lambda ctx, _: fan_out(ctx), notifications=True),  # R28
+    DueJob("delivered", _deliver, notifications=True),  # R29
+)
+
+
+def run_due(
+    ctx: Context,
+    run: DueRun | None = None,
+    *,
+    ledger: bool = True,
+    paced: bool = False,
+) -> dict[str, int]:
+    """Run the due work once, in order; how much each job did.
+
+    ``ledger=False`` runs the notification jobs alone; ``paced`` honours each job's
+    ``every`` (the worker's loop). A failing job is logged and the rest still run: each
+    is retried on the next run.
+    """
+    run = run or DueRun(ctx.notifier)
+    done: dict[str, int] = {}
+    for job in DUE_WORK:
+        if not (ledger or job.notifications):
+            continue
+        now = ctx.now()
+        if paced and job.every is not None:
+            last = run.last_ran.get(job.name)
+            if last is not None and now - last < job.every:
+                continue
+            run.last_ran[job.name] = now
+        try:
+            outcome = job.run(ctx, run)
+        except Exception:
+            log.exception("due job %s failed", job.name)
+            continue
+        if isinstance(outcome, Mapping):
+            done.update(outcome)
+        else:
+            done[job.name] = outcome
+    return done

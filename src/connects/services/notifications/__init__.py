@@ -16,7 +16,6 @@ from __future__ import annotations
 from connects.services.notifications.channels import (
     MAX_PAGE,
     add_channel,
-    default_notifier,
     delete_channel,
     list_channels,
     test_send,
@@ -27,7 +26,6 @@ from connects.services.notifications.settings import get_settings, put_settings
 __all__ = [
     "MAX_PAGE",
     "add_channel",
-    "default_notifier",
     "delete_channel",
     "get_settings",
     "list_channels",

@@ -25,7 +25,6 @@ from connects.notify.channels import (
     Channel,
     DeliveryFailed,
     Event,
-    LiveNotifier,
     Notifier,
     mask,
     normalize_target,
@@ -218,7 +217,7 @@ def test_send(
     started = time.monotonic()
     error: str | None = None
     try:
-        (notifier or default_notifier(ctx)).send(channel, event)
+        (notifier or ctx.notifier).send(channel, event)
     except DeliveryFailed as exc:
         error = redact(str(exc), channel)
     duration_ms = int((time.monotonic() - started) * 1000)
@@ -229,11 +228,3 @@ def test_send(
         "event_id": event.id,
         "channel_id": channel_id,
     }
-
-
-def default_notifier(ctx: Context) -> Notifier:
-    """The notifier wired into the context (``ctx.hooks``), else the live one."""
-    for hook in ctx.hooks:
-        if isinstance(hook, Notifier):
-            return hook
-    return LiveNotifier()
