@@ -20,7 +20,15 @@ from connects.domain import events as e
 from connects.domain.clock import Clock, SystemClock
 from connects.gateway import PaymentGateway, SimulatedGateway
 from connects.notify.channels import LiveNotifier, Notifier
-from connects.services import accounts, jobs, proposals, purchases, topup_runner, topups
+from connects.services import (
+    accounts,
+    jobs,
+    notifications,
+    proposals,
+    purchases,
+    topup_runner,
+    topups,
+)
 from connects.services.context import Context
 from connects.services.messagebus import CommandHandler, MessageBus, Reaction
 
@@ -44,6 +52,10 @@ COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
     c.GrantPermissions: topups.create_grant,
     c.RevokeGrant: topups.revoke_grant,
     c.SetAutoTopUp: topups.put_settings,
+    c.AddChannel: notifications.add_channel,
+    c.RemoveChannel: notifications.delete_channel,
+    c.SendTestNotification: notifications.test_send,
+    c.SetNotificationSettings: notifications.put_settings,
 }
 
 EVENT_HANDLERS: Mapping[type[e.Event], Sequence[Reaction]] = {

@@ -12,7 +12,13 @@ from sqlalchemy import select
 
 from connects.db.schema import channels, deliveries, events
 from connects.domain.clock import SimulatedClock
-from connects.domain.commands import UpdateAccount
+from connects.domain.commands import (
+    AddChannel,
+    RemoveChannel,
+    SendTestNotification,
+    SetNotificationSettings,
+    UpdateAccount,
+)
 from connects.domain.errors import Forbidden, InvalidRequest
 from connects.notify.channels import LiveNotifier
 from connects.notify.claims import DeliveryPolicy, claim
@@ -55,10 +61,10 @@ def _status(ctx: Context) -> list[tuple[str, str, int]]:
 def test_low_balance_reaches_a_signed_webhook_once_with_the_event_id(any_ctx: Context) -> None:
     # R29 R27 R28
     w, agency = _setup(any_ctx)
-    notes.put_settings(any_ctx, w.actor("olga"), agency, low_balance_threshold=70)
+    any_ctx.handle(SetNotificationSettings(w.actor("olga"), agency, {"low_balance_threshold": 70}))
     with webhook_server(Webhook(secret=SECRET)) as hook:
-        made = notes.add_channel(
-            any_ctx, w.actor("adam"), agency, "webhook", hook.url, secret=SECRET
+        made = any_ctx.handle(
+            AddChannel(w.actor("adam"), agency, "webhook", hook.url, secret=SECRET)
         )
         assert "secret" not in made and made["signed"] is True
         w.submit("mia", w.job(16), agency)  # 80 -> 64: at or below 70
@@ -88,7 +94,7 @@ def test_a_failing_receiver_gets_the_message_once_retries_succeed(any_ctx: Conte
     assert isinstance(clock, SimulatedClock)
     [event_id] = raw_events(any_ctx, agency, 1)
     with webhook_server(Webhook(secret=SECRET, fail_first=2)) as hook:
-        notes.add_channel(any_ctx, w.actor("olga"), agency, "webhook", hook.url, secret=SECRET)
+        any_ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url, secret=SECRET))
         worker = _worker(any_ctx)
         assert worker.run_once()["failed"] == 1
         assert worker.run_once()["failed"] == 0  # backing off: not due yet
@@ -113,7 +119,7 @@ def test_after_max_attempts_a_delivery_is_dead_never_dropped(any_ctx: Context) -
     assert isinstance(clock, SimulatedClock)
     raw_events(any_ctx, agency, 1)
     with webhook_server(Webhook(fail_first=100)) as hook:
-        notes.add_channel(any_ctx, w.actor("olga"), agency, "webhook", hook.url)
+        any_ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url))
         worker = _worker(any_ctx)
         for _ in range(6):
             worker.run_once()
@@ -132,7 +138,7 @@ def test_a_worker_that_dies_holding_a_claim_loses_nothing(any_ctx: Context) -> N
     assert isinstance(clock, SimulatedClock)
     [event_id] = raw_events(any_ctx, agency, 1)
     with webhook_server(Webhook()) as hook:
-        notes.add_channel(any_ctx, w.actor("olga"), agency, "webhook", hook.url)
+        any_ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url))
         fan_out(any_ctx)
         [held] = claim(any_ctx, "dead-worker", FAST)
         assert claim(any_ctx, "w2", FAST) == []  # held under the lease
@@ -153,12 +159,16 @@ def test_toggles_off_and_channel_filters_stop_delivery(any_ctx: Context) -> None
     # covers top-ups; a channel may also pick its events.
     w, agency = _setup(any_ctx)
     me = w.actor("olga")
-    settings = notes.put_settings(any_ctx, me, agency, low_balance=False, topups=False)
+    settings = any_ctx.handle(
+        SetNotificationSettings(me, agency, {"low_balance": False, "topups": False})
+    )
     assert settings["low_balance"] is False and settings["refunds"] is True
     with webhook_server(Webhook()) as hook:
-        notes.add_channel(any_ctx, me, agency, "webhook", hook.url)
-        notes.add_channel(
-            any_ctx, me, agency, "webhook", hook.url + "?only=refunds", events=["connects_refunded"]
+        any_ctx.handle(AddChannel(me, agency, "webhook", hook.url))
+        any_ctx.handle(
+            AddChannel(
+                me, agency, "webhook", hook.url + "?only=refunds", events=["connects_refunded"]
+            )
         )
         for kind in ("balance_low", "balance_empty", "topup_succeeded", "topup_failed"):
             raw_events(any_ctx, agency, 1, kind=kind)
@@ -180,11 +190,11 @@ def test_secrets_are_encrypted_at_rest_and_never_shown_or_logged(
     w, agency = _setup(any_ctx)
     me = w.actor("olga")
     slack = "https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/s3cr3tT0kenValue42"
-    made = notes.add_channel(any_ctx, me, agency, "slack", slack)
+    made = any_ctx.handle(AddChannel(me, agency, "slack", slack))
     assert made["target"] == "https://hooks.slack.com/…/…ue42"
     with webhook_server(Webhook(fail_first=5)) as hook:
         secret_url = hook.url + "/tok_supersecretpath123"
-        hooked = notes.add_channel(any_ctx, me, agency, "webhook", secret_url)
+        hooked = any_ctx.handle(AddChannel(me, agency, "webhook", secret_url))
         assert hooked["secret"].startswith("whsec_")  # shown once, at creation
         listed = json.dumps(notes.list_channels(any_ctx, me, agency), default=str)
         assert "s3cr3tT0kenValue42" not in listed and "supersecretpath123" not in listed
@@ -219,15 +229,15 @@ def test_only_owner_and_admins_manage_channels(any_ctx: Context) -> None:
     # R3 R28
     w, agency = _setup(any_ctx)
     with pytest.raises(Forbidden):
-        notes.add_channel(any_ctx, w.actor("mia"), agency, "webhook", "https://example.com/h")
+        any_ctx.handle(AddChannel(w.actor("mia"), agency, "webhook", "https://example.com/h"))
     with pytest.raises(Forbidden):
         notes.get_settings(any_ctx, w.actor("mia"), agency)
     with pytest.raises(InvalidRequest) as bad:
-        notes.add_channel(any_ctx, w.actor("olga"), agency, "slack", "https://example.com/x")
+        any_ctx.handle(AddChannel(w.actor("olga"), agency, "slack", "https://example.com/x"))
     assert bad.value.details["field"] == "target"
     with pytest.raises(InvalidRequest):
-        notes.add_channel(
-            any_ctx, w.actor("olga"), agency, "webhook", "https://e.com", events=["nope"]
+        any_ctx.handle(
+            AddChannel(w.actor("olga"), agency, "webhook", "https://e.com", events=["nope"])
         )
 
 
@@ -235,10 +245,10 @@ def test_removing_a_channel_wipes_its_secret_and_closes_its_queue(any_ctx: Conte
     # R28 R29
     w, agency = _setup(any_ctx)
     me = w.actor("olga")
-    made = notes.add_channel(any_ctx, me, agency, "webhook", "http://127.0.0.1:9/none")
+    made = any_ctx.handle(AddChannel(me, agency, "webhook", "http://127.0.0.1:9/none"))
     raw_events(any_ctx, agency, 2)
     fan_out(any_ctx)
-    notes.delete_channel(any_ctx, me, agency, made["id"])
+    any_ctx.handle(RemoveChannel(me, agency, made["id"]))
     assert notes.list_channels(any_ctx, me, agency)["items"] == []
     with any_ctx.db.read() as conn:
         row = conn.execute(select(channels)).one()
@@ -260,12 +270,12 @@ def test_settings_threshold_is_the_ledgers_threshold(any_ctx: Context) -> None:
         "expiring": True,
         "expiring_every": "week",
     }
-    notes.put_settings(any_ctx, me, agency, low_balance_threshold=25)
+    any_ctx.handle(SetNotificationSettings(me, agency, {"low_balance_threshold": 25}))
 
     any_ctx.handle(UpdateAccount(me, agency, low_balance_threshold=30))
     assert notes.get_settings(any_ctx, me, agency)["low_balance_threshold"] == 30
     with pytest.raises(InvalidRequest):
-        notes.put_settings(any_ctx, me, agency, topups="yes")
+        any_ctx.handle(SetNotificationSettings(me, agency, {"topups": "yes"}))
 
 
 def test_email_reaches_a_local_smtp_server(any_ctx: Context) -> None:
@@ -276,7 +286,7 @@ def test_email_reaches_a_local_smtp_server(any_ctx: Context) -> None:
             f"mailto://127.0.0.1:{box.port}?from=alerts@connects.test"
             "&to=ops@agency.test&mode=insecure"
         )
-        made = notes.add_channel(any_ctx, w.actor("olga"), agency, "email", target)
+        made = any_ctx.handle(AddChannel(w.actor("olga"), agency, "email", target))
         assert made["target"] == f"mailto://127.0.0.1:{box.port}?to=ops@agency.test"
         raw_events(any_ctx, agency, 1, kind="balance_empty")
         assert _worker(any_ctx).run_once()["sent"] == 1
@@ -291,7 +301,7 @@ def test_expiring_digest_once_a_week(any_ctx: Context) -> None:
     w, agency = _setup(any_ctx)
     clock = any_ctx.clock
     assert isinstance(clock, SimulatedClock)
-    notes.add_channel(any_ctx, w.actor("olga"), agency, "webhook", "http://127.0.0.1:9/x")
+    any_ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", "http://127.0.0.1:9/x"))
     assert emit_expiring_digests(any_ctx) == 0  # nothing within 30 days yet
     clock.advance(timedelta(days=340))  # the first grant (80) expires in 25 days
     assert emit_expiring_digests(any_ctx) == 1
@@ -306,7 +316,7 @@ def test_expiring_digest_once_a_week(any_ctx: Context) -> None:
             ).scalars()
         ]
     assert [p["within_30d"] for p in payloads] == [80, 80]
-    notes.put_settings(any_ctx, w.actor("olga"), agency, expiring=False)
+    any_ctx.handle(SetNotificationSettings(w.actor("olga"), agency, {"expiring": False}))
     clock.advance(timedelta(days=7))
     assert emit_expiring_digests(any_ctx) == 0
 
@@ -314,15 +324,16 @@ def test_expiring_digest_once_a_week(any_ctx: Context) -> None:
 def test_test_send_reports_the_outcome(any_ctx: Context) -> None:
     # R28
     w, agency = _setup(any_ctx)
+    any_ctx.notifier = LiveNotifier(timeout=2)
     with webhook_server(Webhook(secret=SECRET)) as hook:
-        made = notes.add_channel(
-            any_ctx, w.actor("olga"), agency, "webhook", hook.url, secret=SECRET
+        made = any_ctx.handle(
+            AddChannel(w.actor("olga"), agency, "webhook", hook.url, secret=SECRET)
         )
-        ok = notes.test_send(any_ctx, w.actor("adam"), agency, made["id"], LiveNotifier())
+        ok = any_ctx.handle(SendTestNotification(w.actor("adam"), agency, made["id"]))
     assert ok["ok"] is True and ok["error"] is None
     assert hook.received[0]["body"]["kind"] == "channel_test"
-    down = notes.add_channel(any_ctx, w.actor("olga"), agency, "webhook", "http://127.0.0.1:9/")
-    bad = notes.test_send(any_ctx, w.actor("olga"), agency, down["id"], LiveNotifier(timeout=2))
+    down = any_ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", "http://127.0.0.1:9/"))
+    bad = any_ctx.handle(SendTestNotification(w.actor("olga"), agency, down["id"]))
     assert bad["ok"] is False and bad["error"]
     with pytest.raises(Forbidden):
-        notes.test_send(any_ctx, w.actor("mia"), agency, made["id"])
+        any_ctx.handle(SendTestNotification(w.actor("mia"), agency, made["id"]))

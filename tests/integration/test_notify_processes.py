@@ -21,6 +21,7 @@ from connects.bootstrap import build
 from connects.config import Settings
 from connects.db.clockstore import DatabaseClock
 from connects.db.schema import deliveries, delivery_attempts
+from connects.domain.commands import AddChannel
 from connects.notify.channels import LiveNotifier
 from connects.services import notifications as notes
 from connects.services.context import Context
@@ -90,7 +91,7 @@ def test_a_sigkilled_worker_mid_delivery_loses_nothing(
     w = World(ctx)
     agency = w.agency("olga")
     with webhook_server(Webhook(hang_first=1)) as hook:
-        notes.add_channel(ctx, w.actor("olga"), agency, "webhook", hook.url)
+        ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url))
         [event_id] = raw_events(ctx, agency, 1)
         proc = _spawn(url, "--once", simulated=True)
         try:
@@ -128,7 +129,7 @@ def test_two_worker_processes_deliver_1000_events_once_each(
     agency = w.agency("olga")
     secret = "whsec_two_workers_0123456789"
     with webhook_server(Webhook(secret=secret)) as hook:
-        notes.add_channel(ctx, w.actor("olga"), agency, "webhook", hook.url, secret=secret)
+        ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url, secret=secret))
         procs = [_spawn(pg_url, "--interval", "0.1", pipe=True) for _ in range(2)]
         try:
             names = {_started(p.stdout) for p in procs}

@@ -14,6 +14,12 @@ from pydantic import Field, Strict
 from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS, AccountId, Cursor
 from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
 from connects.api.schemas import INT32, Body, Model, Page, Text, UtcTime
+from connects.domain.commands import (
+    AddChannel,
+    RemoveChannel,
+    SendTestNotification,
+    SetNotificationSettings,
+)
 from connects.domain.vocabulary import ChannelKind, DeliveryStatus, EventType
 from connects.services import notifications as notes
 
@@ -144,14 +150,15 @@ def add_channel(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Add a Telegram, Slack, Discord, e-mail or signed-webhook channel (owner/admin, R28)."""
-    return notes.add_channel(
-        ctx,
-        who,
-        account_id,
-        body.kind,
-        body.target,
-        events=list(body.events) if body.events else None,
-        secret=body.secret,
+    return ctx.handle(
+        AddChannel(
+            who,
+            account_id,
+            body.kind,
+            body.target,
+            events=list(body.events) if body.events else None,
+            secret=body.secret,
+        )
     )
 
 
@@ -169,7 +176,7 @@ def delete_channel(
     _key: IdempotencyKey,
 ) -> Response:
     """Remove a channel; its secrets are wiped and its unsent messages marked dead."""
-    notes.delete_channel(ctx, who, account_id, channel_id)
+    ctx.handle(RemoveChannel(who, account_id, channel_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -186,7 +193,7 @@ def test_channel(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Send a test message now; answers whether the channel took it (owner/admin)."""
-    return notes.test_send(ctx, who, account_id, channel_id)
+    return ctx.handle(SendTestNotification(who, account_id, channel_id))
 
 
 @router.get(
@@ -214,7 +221,7 @@ def put_notification_settings(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """Change the toggles and threshold; fields left out keep their values (owner/admin)."""
-    return notes.put_settings(ctx, who, account_id, **body.model_dump(exclude_none=True))
+    return ctx.handle(SetNotificationSettings(who, account_id, body.model_dump(exclude_none=True)))
 
 
 @router.get(

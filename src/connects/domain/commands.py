@@ -202,3 +202,43 @@ class SetAutoTopUp(Command[dict[str, Any]]):
     who: Actor
     account_id: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+# -- notifications (R27-R29) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddChannel(Command[dict[str, Any]]):
+    """A channel for the account's notifications; ``events`` narrows what it gets."""
+
+    who: Actor
+    account_id: str
+    kind: str
+    target: str
+    events: list[str] | None = None
+    secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveChannel(Command[None]):
+    who: Actor
+    account_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendTestNotification(Command[dict[str, Any]]):
+    """Send a test message to one channel now; answers whether it took it."""
+
+    who: Actor
+    account_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetNotificationSettings(Command[dict[str, Any]]):
+    """Change the named toggles and the low-balance threshold, the rest as they are."""
+
+    who: Actor
+    account_id: str
+    fields: Mapping[str, Any] = field(default_factory=dict)

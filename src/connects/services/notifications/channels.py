@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from connects.db.schema import accounts, channels, deliveries
+from connects.domain.commands import AddChannel, RemoveChannel, SendTestNotification
 from connects.domain.cursors import id_cursor, page_limit
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.ids import new_id
@@ -25,15 +26,14 @@ from connects.notify.channels import (
     Channel,
     DeliveryFailed,
     Event,
-    Notifier,
     mask,
     normalize_target,
     redact,
 )
 from connects.notify.messages import CHANNEL_TEST
 from connects.services.access import authorize
-from connects.services.book import AccountBook
 from connects.services.context import Context
+from connects.services.uow import UnitOfWork
 
 MAX_CHANNELS = 20
 MAX_PAGE = 200  # the channel list and the history alike
@@ -67,20 +67,13 @@ def _events_filter(value: object) -> str | None:
     return " ".join(sorted(set(value)))
 
 
-def add_channel(
-    ctx: Context,
-    who: Actor,
-    account_id: str,
-    kind: str,
-    target: str,
-    events: list[str] | None = None,
-    secret: str | None = None,
-) -> dict[str, Any]:
+def add_channel(cmd: AddChannel, uow: UnitOfWork) -> dict[str, Any]:
     """Add a channel (owner/admin). Answers with the masked target; for a webhook, the
     signing secret when one was generated (shown this once)."""
-    target = normalize_target(kind, target)  # refuses an unknown kind first
+    ctx, account_id, kind, secret = uow.ctx, cmd.account_id, cmd.kind, cmd.secret
+    target = normalize_target(kind, cmd.target)  # refuses an unknown kind first
     kind = ChannelKind(kind).value
-    wanted = _events_filter(events)
+    wanted = _events_filter(cmd.events)
     shown_secret: str | None = None
     if kind == ChannelKind.WEBHOOK:
         if secret is None:
@@ -101,9 +94,9 @@ def add_channel(
         "created_at": now,
         "deleted_at": None,
     }
-    with ctx.db.begin() as conn:
-        AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    with uow.begin(now) as tx:
+        conn = tx.conn
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         count = len(
             conn.execute(
                 select(channels.c.id).where(
@@ -159,13 +152,13 @@ def _live_channel(conn: Connection, account_id: str, channel_id: str) -> Any:
     return row
 
 
-def delete_channel(ctx: Context, who: Actor, account_id: str, channel_id: str) -> None:
+def delete_channel(cmd: RemoveChannel, uow: UnitOfWork) -> None:
     """Remove a channel (owner/admin): its secrets are wiped; what it had not sent yet
     is marked ``dead`` with the reason, so the history stays whole (R29)."""
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    account_id, channel_id = cmd.account_id, cmd.channel_id
+    with uow.begin() as tx:
+        conn, now = tx.conn, tx.now
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         _live_channel(conn, account_id, channel_id)
         conn.execute(
             update(channels)
@@ -182,17 +175,12 @@ def delete_channel(ctx: Context, who: Actor, account_id: str, channel_id: str) -
         )
 
 
-def test_send(
-    ctx: Context,
-    who: Actor,
-    account_id: str,
-    channel_id: str,
-    notifier: Notifier | None = None,
-) -> dict[str, Any]:
+def test_send(cmd: SendTestNotification, uow: UnitOfWork) -> dict[str, Any]:
     """Send a test message now (owner/admin); answers whether the channel took it."""
+    ctx, account_id, channel_id = uow.ctx, cmd.account_id, cmd.channel_id
     now = ctx.now()
-    with ctx.db.read() as conn:
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    with uow.read() as conn:
+        authorize(conn, account_id, cmd.who, Action.MANAGE, now)
         row = _live_channel(conn, account_id, channel_id)
         account = conn.execute(
             select(accounts.c.name, accounts.c.balance).where(accounts.c.id == account_id)
@@ -217,7 +205,7 @@ def test_send(
     started = time.monotonic()
     error: str | None = None
     try:
-        (notifier or ctx.notifier).send(channel, event)
+        ctx.notifier.send(channel, event)
     except DeliveryFailed as exc:
         error = redact(str(exc), channel)
     duration_ms = int((time.monotonic() - started) * 1000)

@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from connects.db.schema import accounts, notification_settings
+from connects.domain.commands import SetNotificationSettings
 from connects.domain.errors import InvalidRequest
 from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import NotificationSwitch
 from connects.services.access import authorize
-from connects.services.book import AccountBook
 from connects.services.context import Context
+from connects.services.uow import UnitOfWork
 
 SWITCHES = tuple(s.value for s in NotificationSwitch)
 # The answer's order: Low Connects Balance with its threshold, then the other toggles.
@@ -49,9 +50,10 @@ def get_settings(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
     return _settings_view(row, int(threshold))
 
 
-def put_settings(ctx: Context, who: Actor, account_id: str, **fields: Any) -> dict[str, Any]:
+def put_settings(cmd: SetNotificationSettings, uow: UnitOfWork) -> dict[str, Any]:
     """Change the toggles and the low-balance threshold (owner/admin); fields left out
     keep their value. The threshold is written to the account too, in one transaction."""
+    account_id, fields = cmd.account_id, dict(cmd.fields)
     unknown = sorted(set(fields) - set(SETTING_FIELDS))
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(unknown)}", field=unknown[0])
@@ -68,10 +70,9 @@ def put_settings(ctx: Context, who: Actor, account_id: str, **fields: Any) -> di
     every = fields.get("expiring_every")
     if every is not None and every not in ("day", "week"):
         raise InvalidRequest("expiring_every is 'day' or 'week'", field="expiring_every")
-    now = ctx.now()
-    with ctx.db.begin() as conn:
-        book = AccountBook.lock(conn, account_id, now)
-        authorize(conn, account_id, who, Action.MANAGE, now)
+    with uow.begin() as tx:
+        conn, now, book = tx.conn, tx.now, tx.book(account_id)
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
         row = conn.execute(
             select(notification_settings).where(notification_settings.c.account_id == account_id)
         ).one_or_none()
