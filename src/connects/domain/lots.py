@@ -13,9 +13,10 @@ from datetime import datetime
 
 from connects.domain.calendar import EXPIRING_WINDOW
 from connects.domain.errors import InsufficientConnects
+from connects.domain.vocabulary import LotSource
 
 # Where a lot came from. Only ``grant`` lots are subject to the rollover cap (R9).
-SOURCES = ("grant", "purchase", "reward")
+SOURCES = tuple(LotSource)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def rollover_forfeit(
             lot.remaining - min(lot.remaining, kept.get(lot.id, 0)),
         )
         for lot in lots
-        if lot.source == "grant" and lot.live(now)
+        if lot.source == LotSource.GRANT and lot.live(now)
     ]
     excess = sum(lot.remaining for lot in grants) - cap
     if excess <= 0:

@@ -31,6 +31,7 @@ from connects.domain.events import Event
 from connects.domain.ids import new_id
 from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
+from connects.domain.vocabulary import EntryKind, EventType
 from connects.services import topup_trigger
 
 _TOPUP_COLUMNS = (
@@ -316,7 +317,7 @@ class AccountBook:
         for lot_id, take in sorted(lotrules.expired(by_lot.values(), self.now)):
             lot = by_lot[lot_id]
             self.debit(
-                kind="expire",
+                kind=EntryKind.EXPIRE,
                 takes=[(lot_id, take)],
                 actor=actor,
                 note=f"lot issued {lot.issued_at.date()} expired {lot.expires_at.date()}",
@@ -355,9 +356,9 @@ class AccountBook:
         """Low-balance and empty events when a debit crosses the thresholds (R27)."""
         threshold = self.low_balance_threshold
         if before > 0 and self.balance == 0:
-            self.emit("balance_empty", {"previous": before})
+            self.emit(EventType.BALANCE_EMPTY, {"previous": before})
         elif before > threshold >= self.balance and self.balance > 0:
-            self.emit("balance_low", {"threshold": threshold, "previous": before})
+            self.emit(EventType.BALANCE_LOW, {"threshold": threshold, "previous": before})
 
     # -- writing back ---------------------------------------------------------------
 

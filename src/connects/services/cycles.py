@@ -20,6 +20,7 @@ from connects.db.schema import accounts, allocations, entries, lots
 from connects.domain import lots as lotrules
 from connects.domain.calendar import cycle_after, cycle_key, zone
 from connects.domain.policy import SYSTEM
+from connects.domain.vocabulary import EntryKind, LotSource
 from connects.services.book import AccountBook
 from connects.services.context import Context
 
@@ -37,7 +38,7 @@ def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
             )
         if takes:
             book.debit(
-                kind="rollover_forfeit",
+                kind=EntryKind.ROLLOVER_FORFEIT,
                 takes=takes,
                 actor=SYSTEM,
                 dedupe_key=forfeit_key,
@@ -46,8 +47,8 @@ def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
     grant_key = f"grant:{key}"
     if plan.monthly_connects > 0 and not book.has_entry(grant_key):
         book.credit(
-            kind="grant",
-            source="grant",
+            kind=EntryKind.GRANT,
+            source=LotSource.GRANT,
             amount=plan.monthly_connects,
             actor=SYSTEM,
             issued_at=cycle_at,

@@ -168,24 +168,29 @@ def _buy(
             book.earnings_cents -= amount
             conn.execute(
                 insert(purchases),
-                {**row, "pay_with": "earnings", "status": "succeeded", "completed_at": now},
+                {
+                    **row,
+                    "pay_with": "earnings",
+                    "status": PurchaseStatus.SUCCEEDED,
+                    "completed_at": now,
+                },
             )
             _credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
-            return {**row, "pay_with": "earnings", "status": "succeeded"}
+            return {**row, "pay_with": "earnings", "status": PurchaseStatus.SUCCEEDED.value}
         method = _method(conn, account_id, pay_with)
         conn.execute(
             insert(purchases),
             {
                 **row,
                 "pay_with": "card",
-                "status": "pending",
+                "status": PurchaseStatus.PENDING,
                 "billing_method_id": method.id,
                 "completed_at": None,
             },
         )
     result = _charge(ctx, purchase_id, method.gateway_ref, amount, plan.currency)
     final = complete(uow, purchase_id, result) if result else _load(ctx, purchase_id)
-    if final["status"] == "failed":
+    if final["status"] == PurchaseStatus.FAILED:
         raise PaymentDeclined(
             "the card was declined; no Connects were bought",
             decline_code=final["failure_code"],
@@ -227,7 +232,7 @@ def _buy_for_request(
         except IntegrityError:  # a twin of this request recorded it first
             pass
     bought = resume(uow, purchase_id)
-    if bought["status"] == "failed":
+    if bought["status"] == PurchaseStatus.FAILED:
         raise PaymentDeclined(
             "the card was declined; no Connects were bought",
             decline_code=bought["failure_code"],
@@ -303,9 +308,9 @@ def complete(uow: UnitOfWork, purchase_id: str, result: ChargeResult) -> dict[st
         ).scalar_one()
         book = tx.book(account_id)
         row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
-        if row.status != "pending":
+        if row.status != PurchaseStatus.PENDING:
             return _summary(row)  # a retry found it done
-        status = "succeeded" if result.ok else "failed"
+        status = PurchaseStatus.SUCCEEDED if result.ok else PurchaseStatus.FAILED
         conn.execute(
             update(purchases)
             .where(purchases.c.id == purchase_id)
@@ -348,7 +353,7 @@ def resume(uow: UnitOfWork, purchase_id: str) -> dict[str, Any]:
         ).one_or_none()
     if row is None:
         raise NotFound("no such purchase", purchase_id=purchase_id)
-    if row.status != "pending":
+    if row.status != PurchaseStatus.PENDING:
         return _summary(row)
     result = _charge(uow.ctx, row.id, row.gateway_ref, row.amount_cents, row.currency)
     return complete(uow, purchase_id, result) if result else _summary(row)

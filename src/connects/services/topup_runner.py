@@ -37,7 +37,7 @@ from connects.domain.errors import (
 from connects.domain.events import TopUpDecided
 from connects.domain.policy import PURCHASE_PERMISSION, Actor
 from connects.domain.topup import TOPUP_MANAGER_ID, grant_status
-from connects.domain.vocabulary import EventType, TopUpStatus
+from connects.domain.vocabulary import EventType, PurchaseStatus, TopUpStatus
 from connects.metrics import TOPUPS
 from connects.services import purchases
 from connects.services.context import Context
@@ -118,7 +118,7 @@ def _attempt(uow: UnitOfWork, row: Any) -> Outcome | None:
         reason = _grant_problem(ctx, row.account_id) if isinstance(exc, Forbidden) else exc.code
         amount, currency = _price(ctx, row.account_id, row.quantity)
         return Outcome("failed", reason, None, amount, currency)
-    if bought["status"] == "pending":
+    if bought["status"] == PurchaseStatus.PENDING:
         return None  # the gateway did not answer: the same key is tried again later
     return Outcome(
         "succeeded", None, purchase_id, int(bought["amount_cents"]), str(bought["currency"])
@@ -148,7 +148,7 @@ def _finish(tx: Transaction, row: Any, outcome: Outcome) -> bool:
     book = tx.book(row.account_id)
     done = tx.conn.execute(
         update(topups)
-        .where(topups.c.id == row.id, topups.c.status == "pending")
+        .where(topups.c.id == row.id, topups.c.status == TopUpStatus.PENDING.value)
         .values(
             status=outcome.status,
             reason=outcome.reason,
@@ -239,7 +239,7 @@ def run_pending(ctx: Context, batch: int = 200) -> int:
         ids = (
             conn.execute(
                 select(topups.c.id)
-                .where(topups.c.status == "pending")
+                .where(topups.c.status == TopUpStatus.PENDING.value)
                 .order_by(topups.c.created_at, topups.c.id)
                 .limit(batch)
             )
@@ -254,7 +254,7 @@ def _pending_of(conn: Connection, account_id: str) -> list[str]:
     return list(
         conn.execute(
             select(topups.c.id)
-            .where(topups.c.account_id == account_id, topups.c.status == "pending")
+            .where(topups.c.account_id == account_id, topups.c.status == TopUpStatus.PENDING.value)
             .order_by(topups.c.id)
         ).scalars()
     )
@@ -310,7 +310,7 @@ def just_in_time(
         return {"topup_id": topup_id, "status": status}
     with uow.read() as conn:
         recorded = conn.execute(select(topups.c.reason).where(topups.c.id == topup_id)).scalar()
-    reason = str(recorded or ("topup_pending" if status == "pending" else status))
+    reason = str(recorded or ("topup_pending" if status == TopUpStatus.PENDING else status))
     raise InsufficientConnects(
         f"this needs {need} Connects and {available} are available; the just-in-time "
         f"auto top-up {status}: {reason}",

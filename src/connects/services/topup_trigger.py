@@ -27,6 +27,7 @@ from connects.domain.calendar import month_key, zone
 from connects.domain.events import Event, TopUpDecided
 from connects.domain.ids import new_id
 from connects.domain.topup import LIMIT_REACHED, Decision, TopUpSettings, crossed, decide
+from connects.domain.vocabulary import EventType, TopUpStatus
 from connects.metrics import TOPUPS
 
 
@@ -125,7 +126,7 @@ def decide_in(
             # the context, not in the book); a skipped top-up costs nothing.
             "amount_cents": 0,
             "currency": "USD",
-            "status": "pending" if decision.buys else "skipped",
+            "status": (TopUpStatus.PENDING if decision.buys else TopUpStatus.SKIPPED).value,
             "reason": decision.skipped,
             "purchase_id": None,
             "created_at": book.now,
@@ -150,10 +151,10 @@ def _after_decision(
     if decision.buys:
         book.events.append(TopUpDecided(book.id, topup_id))
         return
-    TOPUPS.labels("skipped").inc()
+    TOPUPS.labels(TopUpStatus.SKIPPED.value).inc()
     if decision.skipped == LIMIT_REACHED:
         book.emit(
-            "monthly_limit_reached",
+            EventType.MONTHLY_LIMIT_REACHED,
             {
                 "month": month,
                 "per_month": settings.per_month,
