@@ -1,10 +1,11 @@
 """A job's life: posting, price changes, interviews, and its one ending with the
 refunds it brings (R13, R15, R16).
 
-Lock order, everywhere: the job row first, then accounts in id order. A proposal
-takes the job with ``FOR SHARE`` (many proposals at once), a cancel or close takes it
-with ``FOR UPDATE``; so a proposal is either in before the job ends (and is refunded
-with the rest) or sees the job ended and is refused.
+Lock order, everywhere: the job row first, then accounts in id order. Whatever moves
+a proposal on (a submission, a withdrawal, an interview) takes the job with
+``FOR SHARE`` (many at once); ending the job takes it with ``FOR UPDATE``. So each is
+either done before the job ends (and the ending sees it: a withdrawn proposal is not
+refunded) or sees the job ended and is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from connects.db.schema import allocations, jobs, proposals
 from connects.domain import vocabulary as v
 from connects.domain.commands import ChangeJobPrice, EndJob, PostJob, StartInterview
-from connects.domain.errors import Forbidden, InvalidRequest, JobNotOpen, NotFound
+from connects.domain.errors import (
+    Forbidden,
+    InvalidRequest,
+    JobNotOpen,
+    NotFound,
+    ProposalNotActive,
+)
 from connects.domain.ids import new_id
 from connects.domain.policy import Actor
 from connects.domain.vocabulary import EntryKind, EventType, JobStatus, LotSource, ProposalStatus
@@ -58,13 +65,20 @@ def load_proposal(conn: Connection, proposal_id: str) -> Any:
 
 
 def set_proposal(tx: Transaction, prop: Any, to: ProposalStatus) -> None:
-    """Move a proposal along its lifecycle (``proposal_not_active`` if it may not)."""
+    """Move a proposal along its lifecycle (``proposal_not_active`` if it may not).
+
+    The update names the status it moves from, so a move decided on a row read before
+    another transaction changed it changes nothing and is refused."""
     v.move_proposal(prop.status, to)
-    tx.conn.execute(
+    moved = tx.conn.execute(
         update(proposals)
-        .where(proposals.c.id == prop.id)
+        .where(proposals.c.id == prop.id, proposals.c.status == prop.status)
         .values(status=to.value, updated_at=tx.now)
-    )
+    ).rowcount
+    if moved != 1:
+        now = tx.conn.execute(select(proposals.c.status).where(proposals.c.id == prop.id))
+        status = now.scalar_one()
+        raise ProposalNotActive(f"the proposal is {status}", status=status)
 
 
 def post_job(cmd: PostJob, uow: UnitOfWork) -> str:

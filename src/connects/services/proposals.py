@@ -35,10 +35,9 @@ from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor, Role, check_submitter
 from connects.domain.vocabulary import EntryKind, JobStatus, ProposalStatus
 from connects.services import topup_runner
-from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
-from connects.services.jobs import JOB_BY_LOCK, check_price, load_proposal, set_proposal
+from connects.services.jobs import JOB_BY_LOCK, check_price, load_job, load_proposal, set_proposal
 from connects.services.uow import UnitOfWork
 
 _PEOPLE = select(memberships.c.user_id, memberships.c.role, memberships.c.monthly_budget).where(
@@ -333,9 +332,9 @@ def withdraw(cmd: WithdrawProposal, uow: UnitOfWork) -> None:
     """The submitter (or the owner/an admin) withdraws a proposal: no refund (R15)."""
     with uow.begin() as tx:
         prop = load_proposal(tx.conn, cmd.proposal_id)
-        tx.book(prop.account_id)
-        actor = authorize(tx.conn, prop.account_id, cmd.who, Action.VIEW, tx.now)
-        prop = load_proposal(tx.conn, cmd.proposal_id)  # as it is under the lock
+        load_job(tx.conn, prop.job_id, lock="share")  # the job first, as its ending does
+        actor = tx.authorize(prop.account_id, cmd.who, Action.VIEW)
+        prop = load_proposal(tx.conn, cmd.proposal_id)  # as it is under the locks
         if actor.id not in (prop.submitted_by, prop.freelancer_id) and actor.role not in (
             Role.OWNER,
             Role.ADMIN,
