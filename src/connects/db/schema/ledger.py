@@ -25,7 +25,7 @@ from sqlalchemy import (
 from connects.db.schema.base import ID, metadata, one_of
 from connects.db.types import UTCDateTime
 from connects.domain.policy import Role
-from connects.domain.vocabulary import AccountKind, EntryKind
+from connects.domain.vocabulary import AccountKind, ActorKind, EntryKind, EventType, LotSource
 
 users = Table(
     "users",
@@ -87,6 +87,7 @@ lots = Table(
     Column("remaining", Integer, nullable=False),
     CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
     CheckConstraint("amount > 0", name="amount_positive"),
+    one_of("source", LotSource, "source_known"),
 )
 # Open lots of an account, by expiry: the spend path and the expiry sweep read these.
 Index(
@@ -122,6 +123,8 @@ entries = Table(
     Column("note", Text),
     Column("dedupe_key", String(120)),
     CheckConstraint("balance_after >= 0", name="balance_after_nonnegative"),
+    one_of("kind", EntryKind, "kind_known"),
+    one_of("actor_kind", ActorKind, "actor_kind_known"),
     UniqueConstraint("account_id", "seq"),
 )
 # One entry per dedupe key; entries without one (spends, expiry) stay out of the index.
@@ -177,6 +180,8 @@ events = Table(
     # Set once the event became deliveries for the account's channels (R29).
     Column("fanned_out_at", UTCDateTime),
     UniqueConstraint("account_id", "dedupe_key"),
+    # Only the events the outbox keeps: a channel test is sent, never stored.
+    one_of("kind", EventType, "kind_known"),
 )
 Index("ix_events_account_created", events.c.account_id, events.c.created_at)
 Index(

@@ -13,8 +13,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from connects.db.schema.base import ID, metadata
+from connects.db.schema.base import ID, metadata, one_of
 from connects.db.types import UTCDateTime
+from connects.domain.vocabulary import JobStatus, ProposalStatus
 
 jobs = Table(
     "jobs",
@@ -28,6 +29,7 @@ jobs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("connects_required >= 0", name="price_nonnegative"),
+    one_of("status", JobStatus, "status_known"),
 )
 Index("ix_jobs_status_created", jobs.c.status, jobs.c.created_at)
 
@@ -45,5 +47,6 @@ proposals = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("job_id", "freelancer_id"),
+    one_of("status", ProposalStatus, "status_known"),
 )
 Index("ix_proposals_account_created", proposals.c.account_id, proposals.c.created_at)

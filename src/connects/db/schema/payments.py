@@ -19,6 +19,7 @@ from sqlalchemy import (
 from connects.db.schema.base import ID, metadata, one_of
 from connects.db.types import UTCDateTime
 from connects.domain.topup import MODES
+from connects.domain.vocabulary import ActorKind, PurchaseStatus, TopUpStatus, TopUpTrigger
 
 billing_methods = Table(
     "billing_methods",
@@ -53,6 +54,8 @@ purchases = Table(
     Column("completed_at", UTCDateTime),
     CheckConstraint("quantity >= 1", name="quantity_positive"),
     CheckConstraint("amount_cents >= 0", name="amount_nonnegative"),
+    one_of("status", PurchaseStatus, "status_known"),
+    one_of("actor_kind", ActorKind, "actor_kind_known"),
 )
 Index("ix_purchases_account_created", purchases.c.account_id, purchases.c.created_at)
 Index("ix_purchases_status", purchases.c.status, purchases.c.created_at)
@@ -124,6 +127,8 @@ topups = Table(
     Column("completed_at", UTCDateTime),
     UniqueConstraint("account_id", "trigger_key"),
     CheckConstraint("quantity >= 0", name="quantity_nonnegative"),
+    one_of("status", TopUpStatus, "status_known"),
+    one_of("trigger", TopUpTrigger, "trigger_known"),
 )
 Index("ix_topups_account_created", topups.c.account_id, topups.c.created_at)
 Index("ix_topups_account_month", topups.c.account_id, topups.c.month)
