@@ -1,0 +1,52 @@
+"""The marketplace: jobs and the proposals that spend Connects on them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from connects.db.schema.base import ID, metadata, one_of
+from connects.db.types import UTCDateTime
+from connects.domain.vocabulary import JobStatus, ProposalStatus
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("client_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("connects_required", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("hired_proposal_id", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("connects_required >= 0", name="price_nonnegative"),
+    one_of("status", JobStatus, "status_known"),
+)
+Index("ix_jobs_status_created", jobs.c.status, jobs.c.created_at)
+
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("job_id", ID, ForeignKey("jobs.id"), nullable=False),
+    Column("freelancer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("submitted_by", ID, ForeignKey("users.id"), nullable=False),
+    Column("connects_spent", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("entry_id", ID),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("job_id", "freelancer_id"),
+    one_of("status", ProposalStatus, "status_known"),
+)
+Index("ix_proposals_account_created", proposals.c.account_id, proposals.c.created_at)

@@ -1,0 +1,109 @@
+"""Notifications (R27-R29): channels, an account's settings, and the deliveries of
+events to channels with every attempt."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from connects.db.schema.base import ID, metadata, one_of
+from connects.db.types import UTCDateTime
+from connects.domain.vocabulary import ChannelKind, DeliveryStatus
+
+# Where an account's notifications go. The target (bot token, webhook URL, SMTP
+# credentials) and the webhook signing secret are stored encrypted; ``target_hint``
+# is the masked form shown back (R28).
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target_encrypted", Text),  # wiped when the channel is removed
+    Column("target_hint", String(300), nullable=False),
+    Column("events", String(400)),  # space-separated kinds; NULL means every kind
+    Column("secret_encrypted", Text),  # webhook signing secret
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    one_of("kind", ChannelKind, "kind_known"),
+)
+Index("ix_channels_account_created", channels.c.account_id, channels.c.created_at)
+
+# The two toggles of seed 000 plus a switch for each other event, all on by default.
+# ``low_balance_threshold`` mirrors ``accounts.low_balance_threshold`` (the one the
+# ledger reads); both are written in one transaction.
+notification_settings = Table(
+    "notification_settings",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("low_balance", Boolean, nullable=False, server_default="1"),
+    Column("low_balance_threshold", Integer, nullable=False, server_default="0"),
+    Column("topups", Boolean, nullable=False, server_default="1"),
+    Column("monthly_limit", Boolean, nullable=False, server_default="1"),
+    Column("refunds", Boolean, nullable=False, server_default="1"),
+    Column("purchases", Boolean, nullable=False, server_default="1"),
+    Column("expiring", Boolean, nullable=False, server_default="1"),
+    Column("expiring_every", String(8), nullable=False, server_default="week"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("low_balance_threshold >= 0", name="threshold_nonnegative"),
+    CheckConstraint("expiring_every IN ('day', 'week')", name="expiring_every_known"),
+)
+
+# One row per event x channel: the unit of at-least-once delivery (R29).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("event_id", ID, ForeignKey("events.id"), nullable=False),
+    Column("channel_id", ID, ForeignKey("channels.id"), nullable=False),
+    Column("event_kind", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(80)),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("event_id", "channel_id"),
+    one_of("status", DeliveryStatus, "status_known"),
+)
+Index("ix_deliveries_account_id", deliveries.c.account_id, deliveries.c.id)
+Index(
+    "ix_deliveries_due",
+    deliveries.c.next_attempt_at,
+    sqlite_where=deliveries.c.status == DeliveryStatus.PENDING.value,
+    postgresql_where=deliveries.c.status == DeliveryStatus.PENDING.value,
+)
+Index(
+    "ix_deliveries_leased",
+    deliveries.c.claimed_until,
+    sqlite_where=deliveries.c.status == DeliveryStatus.SENDING.value,
+    postgresql_where=deliveries.c.status == DeliveryStatus.SENDING.value,
+)
+
+# Every attempt, successful or not, for the notifications page (R29).
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, nullable=False),
+    Column("delivery_id", ID, ForeignKey("deliveries.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    Column("worker", String(80)),
+)
+Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id, delivery_attempts.c.at)
