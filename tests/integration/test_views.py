@@ -53,7 +53,7 @@ def test_overview_month_follows_the_account_time_zone(
     w.submit("olga", early_feb, agency)
     clock.set(datetime(2026, 1, 31, 12, 0, tzinfo=UTC))
 
-    views._ZONES.clear()  # the first read guesses UTC, finds Auckland, sums again
+    views.accounts._ZONES.clear()  # the first read guesses UTC, finds Auckland, sums again
     with selects(ctx) as first:
         over = views.overview(ctx, olga, agency)
     assert over["used_this_month"] == 5
