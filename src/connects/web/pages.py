@@ -13,9 +13,9 @@ from typing import Any
 from connects.domain.calendar import EXPIRING_WINDOW
 from connects.domain.policy import PURCHASE_PERMISSION
 from connects.domain.topup import TOPUP_MANAGER_ID
+from connects.domain.vocabulary import EntryKind
 from connects.services import topups, views
 from connects.services.context import Context
-from connects.services.views import ENTRY_KINDS
 from connects.web import notifications_bridge, queries
 from connects.web.viewer import Viewer
 
@@ -99,7 +99,7 @@ def history(
     return {
         "items": page["items"],
         "next_cursor": page["next_cursor"],
-        "kinds": ENTRY_KINDS,
+        "kinds": [k.value for k in EntryKind],
         "members": people,
         "names": names,
         "kind": kind or "",

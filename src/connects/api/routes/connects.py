@@ -29,8 +29,8 @@ from connects.api.schemas import (
     Purchase,
 )
 from connects.domain.commands import AddBillingMethod, BuyConnects
+from connects.domain.vocabulary import EntryKind
 from connects.services import views
-from connects.services.views import ENTRY_KINDS
 
 router = APIRouter(prefix=API_PREFIX, tags=["connects"])
 
@@ -61,7 +61,7 @@ def get_history(
     limit: Limit = 50,
     cursor: Cursor = None,
     kind: Annotated[
-        Literal[ENTRY_KINDS] | None,  # type: ignore[valid-type]
+        EntryKind | None,
         Query(description="Only entries of this kind."),
     ] = None,
     member_id: Annotated[

@@ -1,0 +1,30 @@
+"""The read side: plain queries for the API, the dashboard and the CLI.
+
+Reads never take locks. Each concept has its module (the account and its overview,
+the ledger, the people, the marketplace); every read is importable from here.
+"""
+
+from __future__ import annotations
+
+from connects.services.views.accounts import account, all_accounts, available, me, overview
+from connects.services.views.jobs import job, proposal
+from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
+from connects.services.views.people import billing_methods, member, members
+
+__all__ = [
+    "CSV_FIELDS",
+    "account",
+    "all_accounts",
+    "available",
+    "billing_methods",
+    "entries_csv",
+    "entry_dict",
+    "expiring",
+    "history",
+    "job",
+    "me",
+    "member",
+    "members",
+    "overview",
+    "proposal",
+]
