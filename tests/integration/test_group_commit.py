@@ -24,12 +24,11 @@ from connects.bootstrap import build
 from connects.config import Settings
 from connects.db.schema import accounts, entries, proposals
 from connects.domain.clock import SimulatedClock
-from connects.domain.commands import EndJob, SetBudget
+from connects.domain.commands import EndJob, SetBudget, SubmitProposal
 from connects.domain.errors import ConnectsError
 from connects.services import proposals as props
 from connects.services.batching import Combiner
 from connects.services.context import Context
-from connects.services.proposals import Ask
 from connects.services.verify import verify
 from tests.conftest import START
 from tests.world import World
@@ -96,12 +95,12 @@ ask_strategy = st.tuples(
 )
 
 
-def _asks(cast: Cast, raw: list[tuple[str, str, int, int]]) -> list[Ask]:
+def _asks(cast: Cast, raw: list[tuple[str, str, int, int]]) -> list[SubmitProposal]:
     out = []
     for who, whom, job, stale in raw:
         price = (*PRICES, 5)[job]
         out.append(
-            Ask(
+            SubmitProposal(
                 props.Actor("user", cast.people[who]),
                 cast.jobs[job],
                 cast.agency,
@@ -161,8 +160,8 @@ def test_a_batch_where_every_ask_is_refused_writes_nothing(any_ctx: Context) -> 
     job = w.job(7)
     before = _ledger(any_ctx, agency)
     asks = [
-        Ask(w.actor("ann"), job, agency, w.people["ann"], 6),  # stale price
-        Ask(w.actor("client"), job, agency, w.people["ann"], 7),  # not a member
+        SubmitProposal(w.actor("ann"), job, agency, w.people["ann"], 6),  # stale price
+        SubmitProposal(w.actor("client"), job, agency, w.people["ann"], 7),  # not a member
     ]
     outcomes, events = props.submit_many(any_ctx, agency, asks)
     assert [_code(o) for o in outcomes] == ["price_changed", "not_found"]
@@ -174,7 +173,7 @@ def test_duplicates_inside_one_batch_answer_already_applied(any_ctx: Context) ->
     w = World(any_ctx)
     agency = w.agency("olga", ann="member")
     job = w.job(3)
-    ask = Ask(w.actor("ann"), job, agency, w.people["ann"], 3)
+    ask = SubmitProposal(w.actor("ann"), job, agency, w.people["ann"], 3)
     outcomes, _ = props.submit_many(any_ctx, agency, [ask, ask, ask])
     assert [_code(o) for o in outcomes] == ["ok", "already_applied", "already_applied"]
     assert _ledger(any_ctx, agency)[1] == 1

@@ -53,9 +53,6 @@ def member_spent_this_month(conn: Connection, book: AccountBook, member_id: str)
     return int(conn.execute(select(measures.used(book.id, since, member_id))).scalar_one())
 
 
-Ask = SubmitProposal  # one submission, as asked
-
-
 def submit_proposal(cmd: SubmitProposal, uow: UnitOfWork) -> dict[str, Any]:
     """Submit a proposal, paying the job's price from the account's pool (R5, R13, R14).
 
@@ -82,7 +79,7 @@ def submit_proposal(cmd: SubmitProposal, uow: UnitOfWork) -> dict[str, Any]:
     return _submit_one(ctx, cmd)
 
 
-def _submit_one(ctx: Context, ask: Ask) -> dict[str, Any]:
+def _submit_one(ctx: Context, ask: SubmitProposal) -> dict[str, Any]:
     if not ctx.group_commit:
         outcomes, followup = _batch(ctx, ask.account_id, [ask])
         if followup is not None:
@@ -97,7 +94,7 @@ def _submit_one(ctx: Context, ask: Ask) -> dict[str, Any]:
 
 
 def _batch(
-    ctx: Context, account_id: str, asks: list[Ask]
+    ctx: Context, account_id: str, asks: list[SubmitProposal]
 ) -> tuple[list[dict[str, Any] | ConnectsError], Callable[[], None] | None]:
     """:func:`submit_many` as the group commit runs it: the answers, and the events the
     batch committed, dispatched once the next batch has been handed on."""
@@ -123,7 +120,7 @@ class _Late(Exception):
 
 
 def submit_many(
-    ctx: Context, account_id: str, asks: list[Ask]
+    ctx: Context, account_id: str, asks: list[SubmitProposal]
 ) -> tuple[list[dict[str, Any] | ConnectsError], list[Event]]:
     """Submit ``asks`` (all to ``account_id``) in one transaction.
 
@@ -172,7 +169,7 @@ _INSERT_PROPOSALS = {
 def _pass(
     uow: UnitOfWork,
     account_id: str,
-    asks: list[tuple[int, Ask]],
+    asks: list[tuple[int, SubmitProposal]],
     outcomes: list[dict[str, Any] | ConnectsError | None],
 ) -> None:
     """One try at the batch, committed: its answers go into ``outcomes`` by position."""
@@ -199,7 +196,7 @@ def _pass(
         plan = uow.ctx.catalog.get(book.plan_id)
         spent: dict[str, int] = {}  # this month's spend of members with a budget
         rows: list[dict[str, Any]] = []
-        accepted: list[tuple[int, Ask, Any, dict[str, Any]]] = []
+        accepted: list[tuple[int, SubmitProposal, Any, dict[str, Any]]] = []
         repeats: list[int] = []  # asks for a job and freelancer an earlier ask here has
         seen: set[tuple[str, str]] = set()
         for i, ask in asks:
@@ -258,7 +255,7 @@ def _check(
     conn: Connection,
     book: AccountBook,
     plan: Any,
-    ask: Ask,
+    ask: SubmitProposal,
     by_job: dict[str, Any],
     people: dict[str, Any],
     spent: dict[str, int],
@@ -313,7 +310,7 @@ def _already_applied() -> AlreadyApplied:
     return AlreadyApplied("this freelancer already has a proposal on the job")
 
 
-def _proposal_row(ask: Ask, price: int, now: datetime) -> dict[str, Any]:
+def _proposal_row(ask: SubmitProposal, price: int, now: datetime) -> dict[str, Any]:
     return {
         "id": new_id("prop"),
         "account_id": ask.account_id,
