@@ -111,10 +111,15 @@ def rollover_forfeit(
     return allocate(grants, excess, now)
 
 
+def expires_soon(expires_at: datetime, now: datetime) -> bool:
+    """Whether a live lot's expiry falls inside the 30-day window, (now, now + 30 days]
+    (R12; the same window as :func:`connects.db.measures.expiring`)."""
+    return now < expires_at <= now + EXPIRING_WINDOW
+
+
 def expiring_soon(lots: Iterable[Lot], now: datetime) -> list[Lot]:
     """Live lots whose expiry falls in (now, now + 30 days] (R12), soonest first."""
-    horizon = now + EXPIRING_WINDOW
     return sorted(
-        (lot for lot in lots if lot.live(now) and lot.expires_at <= horizon),
+        (lot for lot in lots if lot.live(now) and expires_soon(lot.expires_at, now)),
         key=spending_order,
     )

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from connects.domain.calendar import EXPIRING_WINDOW
+from connects.domain.lots import expires_soon
 from connects.domain.policy import PURCHASE_PERMISSION
 from connects.domain.topup import TOPUP_MANAGER_ID
 from connects.domain.vocabulary import EntryKind
@@ -118,7 +119,7 @@ def expiry(ctx: Context, viewer: Viewer) -> dict[str, Any]:
             key, {"key": key, "label": lot["expires_at"].strftime("%B %Y"), "total": 0, "lots": []}
         )
         month["total"] += lot["remaining"]
-        month["lots"].append({**lot, "soon": lot["expires_at"] <= now + EXPIRING_WINDOW})
+        month["lots"].append({**lot, "soon": expires_soon(lot["expires_at"], now)})
     return {
         "within_30d": data["within_30d"],
         "months": list(months.values()),

@@ -12,6 +12,7 @@ from sqlalchemy import and_, select
 from connects.db.schema import accounts, entries, lots
 from connects.domain.cursors import number_cursor
 from connects.domain.errors import InvalidRequest, NotFound
+from connects.domain.lots import expires_soon
 from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import EntryKind
 from connects.services.access import authorize
@@ -60,7 +61,7 @@ def expiring(
         _, first = authorized_row(conn, read, who, Action.VIEW, bound, all_rows=True)
     rows = [r for r in first if r.id is not None]
     return {
-        "within_30d": sum(r.remaining for r in rows if r.expires_at <= bound["horizon"]),
+        "within_30d": sum(r.remaining for r in rows if expires_soon(r.expires_at, bound["now"])),
         "lots": [
             {
                 "id": r.id,
