@@ -10,7 +10,8 @@ Every record is one JSON object on one line of standard error::
 and tracebacks: bearer tokens, one-time sign-in links (``/login/<token>``), the tokens
 and passwords inside notification URLs (Telegram bot tokens, Slack and Discord webhooks,
 also as the bare paths urllib3 logs under apprise, ``mailto://user:pass@``),
-``token=``/``secret=`` parameters, and the configured secrets themselves (``CONNECTS_OPERATOR_TOKEN``, ``CONNECTS_BUSINESS_MANAGER_TOKEN``,
+``token=``/``secret=`` parameters, and the configured secrets themselves
+(``CONNECTS_OPERATOR_TOKEN``, ``CONNECTS_BUSINESS_MANAGER_TOKEN``,
 ``CONNECTS_SECRET_KEY``). Standard library only.
 """
 
