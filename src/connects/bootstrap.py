@@ -86,7 +86,8 @@ def build(
         gateway=gateway or SimulatedGateway(db, clock),
         grant_sync_delay_seconds=settings.grant_sync_delay_seconds,
         secret_key=settings.secret_key,
-        notifier=notifier or LiveNotifier(),
+        allow_private_webhooks=settings.allow_private_webhooks,
+        notifier=notifier or LiveNotifier(allow_private=settings.allow_private_webhooks),
     )
     ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)
     return ctx

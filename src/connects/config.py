@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # in the API process every this many seconds; 0 turns it off.
     background_interval_seconds: float = 0
     secret_key: str = PLACEHOLDER
+    # Webhook channels may target loopback, private, link-local and unspecified
+    # addresses (R50): for development and tests only; off, they are refused when a
+    # channel is added and again after DNS resolution at every delivery.
+    allow_private_webhooks: bool = False
     plans_file: Path | None = None
     grant_sync_delay_seconds: int = 0
     # Rate limits on everything that hands out a token (connects.services.ratelimit),

@@ -9,8 +9,9 @@ Every record is one JSON object on one line of standard error::
 ``method``, ``path`` and ``status``. Secrets are scrubbed from the message, the fields
 and tracebacks: bearer tokens, one-time sign-in links (``/login/<token>``), the tokens
 and passwords inside notification URLs (Telegram bot tokens, Slack and Discord webhooks,
-``mailto://user:pass@``), ``token=``/``secret=`` parameters, and the configured secrets
-themselves (``CONNECTS_OPERATOR_TOKEN``, ``CONNECTS_BUSINESS_MANAGER_TOKEN``,
+also as the bare paths urllib3 logs under apprise, ``mailto://user:pass@``),
+``token=``/``secret=`` parameters, and the configured secrets themselves
+(``CONNECTS_OPERATOR_TOKEN``, ``CONNECTS_BUSINESS_MANAGER_TOKEN``,
 ``CONNECTS_SECRET_KEY``). Standard library only.
 """
 
@@ -45,6 +46,11 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(rf"(?i)(https?://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/){_URL_END}"),
         rf"\g<1>{MASK}",
     ),
+    # The same webhooks as bare paths, as urllib3 logs them under apprise ("Max retries
+    # exceeded with url: /services/...", '"POST /api/webhooks/<id>/<token> HTTP/1.1"').
+    (re.compile(r"(/services/)[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+"), rf"\g<1>{MASK}"),
+    (re.compile(r"(/webhooks/)\d+/[A-Za-z0-9_.\-]+"), rf"\g<1>{MASK}"),
+    (re.compile(r"\bxox[a-z]-[A-Za-z0-9\-]+"), MASK),  # a Slack bot or user token
     (re.compile(r"(?i)(/bot)\d+:[A-Za-z0-9_\-]+"), rf"\g<1>{MASK}"),  # api.telegram.org/bot<token>
     (re.compile(r"\b\d{5,}:[A-Za-z0-9_\-]{30,}"), MASK),  # a bare Telegram bot token
     (

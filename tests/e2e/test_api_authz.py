@@ -136,7 +136,11 @@ MATRIX: list[tuple[str, str, Setup, str]] = [
     (
         "buy_connects",
         "POST",
-        lambda w, r: (f"{A}/purchases", {"quantity": 1, "pay_with": "earnings"}),
+        # The business manager pays only with the account's card (R48).
+        lambda w, r: (
+            f"{A}/purchases",
+            {"quantity": 1, "pay_with": "default" if r == "bm" else "earnings"},
+        ),
         "201 201 403 403 201 404 403 401",
     ),
     ("list_grants", "GET", lambda w, r: (f"{A}/grants", None), "200 200 403 403 403 404 403 401"),
@@ -264,6 +268,7 @@ def _world(api: Api) -> World:
     api.person("otto")
     api.person("client")
     api.earnings(agency, 1_000_000)
+    api.ok("POST", f"/v1/accounts/{agency}/billing-methods", "olga", {"token": "tok_visa"})
     grant = {"grantee": "topup-manager", "permissions": ["connects:purchase"]}
     api.ok("POST", f"/v1/accounts/{agency}/grants", "olga", grant)  # R6
     return World(api, agency)

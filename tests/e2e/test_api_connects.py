@@ -126,10 +126,12 @@ def test_purchases_and_payment_refusals(api: Api) -> None:
 def test_grants_auto_topup_and_topups(api: Api) -> None:
     agency = api.agency("olga", mia="member")
     api.earnings(agency, 10_000)
-    buy = {"quantity": 2, "pay_with": "earnings"}
+    api.ok("POST", f"/v1/accounts/{agency}/billing-methods", "olga", {"token": "tok_visa"})
+    buy = {"quantity": 2, "pay_with": "default"}
     url = f"/v1/accounts/{agency}/purchases"
-    # R6: without a grant the business manager can do nothing.
-    assert api.call("POST", url, "bm", buy).status_code == 403
+    # R6: without a grant the business manager can do nothing, and is not told that the
+    # account exists.
+    assert api.call("POST", url, "bm", buy).status_code == 404
     g = api.ok(
         "POST",
         f"/v1/accounts/{agency}/grants",
@@ -145,7 +147,7 @@ def test_grants_auto_topup_and_topups(api: Api) -> None:
     assert api.call("GET", f"/v1/accounts/{agency}/billing-methods", "bm").status_code == 403
     r = api.call("DELETE", f"/v1/accounts/{agency}/grants/{g['id']}", "olga")
     assert r.status_code == 204
-    assert api.call("POST", url, "bm", buy).status_code == 403  # revoked: stops at once
+    assert api.call("POST", url, "bm", buy).status_code == 404  # revoked: stops at once
     r = api.call("DELETE", f"/v1/accounts/{agency}/grants/grt_nope", "olga")
     assert r.status_code == 404
     r = api.call(

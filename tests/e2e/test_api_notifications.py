@@ -42,7 +42,12 @@ def test_channels_settings_and_history_over_http(api: Api) -> None:
         tested = api.ok("POST", f"{base}/channels/{hooked['id']}/test", "adam", key="t1")
         assert tested["ok"] is True
         assert api.propose("mia", api.job(16), agency).status_code == 201  # 80 -> 64
-        Worker(api.ctx, LiveNotifier(), policy=DeliveryPolicy(), due_jobs=False).run_once()
+        Worker(
+            api.ctx,
+            LiveNotifier(allow_private=api.settings.allow_private_webhooks),
+            policy=DeliveryPolicy(),
+            due_jobs=False,
+        ).run_once()
         assert hook.bad_signatures == 0
     kinds = [r["body"]["kind"] for r in hook.received]
     assert kinds == ["channel_test", "balance_low"]

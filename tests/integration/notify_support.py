@@ -61,6 +61,7 @@ def _handler(hook: Webhook) -> type[BaseHTTPRequestHandler]:
                     hook.received.append(
                         {
                             "event_id": self.headers.get(EVENT_ID_HEADER),
+                            "host": self.headers.get("Host"),
                             "body": json.loads(body),
                         }
                     )

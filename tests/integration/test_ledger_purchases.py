@@ -135,12 +135,13 @@ def test_purchase_refusals(world: World) -> None:
 
 
 def test_business_manager_buys_only_with_a_live_grant(world: World, clock: SimulatedClock) -> None:
-    # R6, R18: connects:purchase lets the business manager buy; revoking stops it at once
+    # R6, R18: connects:purchase lets the business manager buy; revoking stops it at once;
+    # without a live grant the account is hidden from it (not_found, like an outsider)
     ctx = world.ctx
     agency = world.agency("olga")
     ctx.handle(AddBillingMethod(world.actor("olga"), agency, "tok_visa"))
     bm = Actor("business_manager", "topup-service")
-    refused(lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, Forbidden)
+    refused(lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, NotFound)
     with ctx.db.begin() as conn:
         conn.execute(
             insert(grants),
@@ -155,9 +156,7 @@ def test_business_manager_buys_only_with_a_live_grant(world: World, clock: Simul
                 "created_by": world.people["olga"],
             },
         )
-    refused(
-        lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, Forbidden
-    )  # not synced
+    refused(lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, NotFound)  # not synced
     clock.advance(timedelta(minutes=5))
     out = ctx.handle(BuyConnects(bm, agency, 40, "default"))
     assert out["status"] == "succeeded"
@@ -165,7 +164,7 @@ def test_business_manager_buys_only_with_a_live_grant(world: World, clock: Simul
     assert (entry.actor_kind, entry.actor_id) == ("business_manager", "topup-service")  # R30
     with ctx.db.begin() as conn:
         conn.execute(grants.update().values(revoked_at=ctx.now()))
-    refused(lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, Forbidden)
+    refused(lambda: ctx.handle(BuyConnects(bm, agency, 40, "default")), ctx, NotFound)
     assert available(ctx, agency) == 120
 
 

@@ -47,7 +47,13 @@ def _setup(ctx: Context) -> tuple[World, str]:
 
 
 def _worker(ctx: Context, name: str = "w1", policy: DeliveryPolicy = FAST) -> Worker:
-    return Worker(ctx, LiveNotifier(timeout=5), policy=policy, name=name, due_jobs=False)
+    return Worker(
+        ctx,
+        LiveNotifier(timeout=5, allow_private=ctx.allow_private_webhooks),
+        policy=policy,
+        name=name,
+        due_jobs=False,
+    )
 
 
 def _status(ctx: Context) -> list[tuple[str, str, int]]:
@@ -324,7 +330,7 @@ def test_expiring_digest_once_a_week(any_ctx: Context) -> None:
 def test_test_send_reports_the_outcome(any_ctx: Context) -> None:
     # R28
     w, agency = _setup(any_ctx)
-    any_ctx.notifier = LiveNotifier(timeout=2)
+    any_ctx.notifier = LiveNotifier(timeout=2, allow_private=any_ctx.allow_private_webhooks)
     with webhook_server(Webhook(secret=SECRET)) as hook:
         made = any_ctx.handle(
             AddChannel(w.actor("olga"), agency, "webhook", hook.url, secret=SECRET)

@@ -45,6 +45,7 @@ def contexts() -> Iterator[Callable[..., Context]]:
     made: list[Context] = []
 
     def make(url: str, **kw: object) -> Context:
+        kw.setdefault("allow_private_webhooks", True)  # the receiver is local (R50)
         ctx = build(Settings(database_url=url, secret_key=KEY, **kw), migrate=True)  # type: ignore[arg-type]
         made.append(ctx)
         return ctx
@@ -61,6 +62,7 @@ def _spawn(
         **os.environ,
         "CONNECTS_DATABASE_URL": url,
         "CONNECTS_SECRET_KEY": KEY,
+        "CONNECTS_ALLOW_PRIVATE_WEBHOOKS": "1",  # the receiver is local (R50)
         "CONNECTS_CLOCK": "simulated" if simulated else "system",
     }
     return subprocess.Popen(
@@ -104,7 +106,12 @@ def test_a_sigkilled_worker_mid_delivery_loses_nothing(
             held = conn.execute(select(deliveries.c.status, deliveries.c.claimed_by)).one()
         assert held.status == "sending" and held.claimed_by
         ctx.clock.advance(timedelta(seconds=61))  # the dead worker's lease runs out
-        done = Worker(ctx, LiveNotifier(timeout=5), name="rescuer", due_jobs=False).run_once()
+        done = Worker(
+            ctx,
+            LiveNotifier(timeout=5, allow_private=ctx.allow_private_webhooks),
+            name="rescuer",
+            due_jobs=False,
+        ).run_once()
         assert done["sent"] == 1
     assert hook.ids() == [event_id]
     [item] = notes.list_notifications(ctx, w.actor("olga"), agency)["items"]

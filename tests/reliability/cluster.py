@@ -103,6 +103,7 @@ class Cluster:
             "CONNECTS_CLOCK": "simulated",
             "CONNECTS_OPERATOR_TOKEN": OPERATOR_TOKEN,
             "CONNECTS_SECRET_KEY": SECRET_KEY,
+            "CONNECTS_ALLOW_PRIVATE_WEBHOOKS": "1",  # the receiver is local (R50)
             "CONNECTS_DB_POOL_SIZE": "8",
         }
 

@@ -59,7 +59,7 @@ def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
     tally = Tally()
     result: dict[str, Any] = {"faults": faults, "seed": seed, "clients": CLIENTS}
     with contextlib.ExitStack() as stack:
-        ctx = build(Settings(database_url=url), migrate=True)  # once, before any process
+        ctx = build(Settings(database_url=url, allow_private_webhooks=True), migrate=True)  # once
         stack.callback(ctx.db.dispose)
         hook = stack.enter_context(webhook_server(Webhook(secret=WEBHOOK_SECRET)))
         cluster = Cluster(url, logs)

@@ -95,3 +95,71 @@ def test_config_dict_covers_uvicorn_and_quiets_httpx() -> None:
     assert {"uvicorn", "uvicorn.error", "uvicorn.access"} <= set(loggers)
     assert loggers["httpx"]["level"] == "WARNING" and config["root"]["level"] == "WARNING"
     assert config["formatters"]["json"]["()"] == "connects.logs.JsonFormatter"
+
+
+class _Lines(logging.Handler):
+    """Each record as :class:`logs.JsonFormatter` writes it, and its raw message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logs.JsonFormatter())
+        self.lines: list[str] = []
+        self.raw: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.raw.append(record.getMessage())
+        self.lines.append(self.format(record))
+
+
+def test_apprise_debug_lines_carry_no_slack_or_discord_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # R51: apprise and urllib3 log the webhook's path (with its token) at debug level
+    import socket
+
+    from connects.notify.channels import Channel, DeliveryFailed, Event, LiveNotifier
+
+    def no_dns(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # nothing leaves this machine
+    slack_token, discord_token = "s3cr3tT0kenValue42", "AbCdEf-GhIjKlMnOpQrStUv_wxyz0123"
+    targets = {
+        "slack": f"https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/{slack_token}",
+        "discord": f"https://discord.com/api/webhooks/112233445566778899/{discord_token}",
+    }
+    event = Event(id="evt_1", account_id="acct_1", kind="channel_test", payload={"test": True})
+    handler = _Lines()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        for kind, target in targets.items():
+            with pytest.raises(DeliveryFailed):
+                LiveNotifier(timeout=1).send(Channel("chn_1", "acct_1", kind, target), event)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    raw = "\n".join(handler.raw)
+    assert slack_token in raw and discord_token in raw  # the leak this guards against
+    out = "\n".join(handler.lines)
+    assert slack_token not in out and discord_token not in out
+    assert "B0ABCDEF2" not in out
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("with url: /services/T0ABCDEF1/B0ABCDEF2/s3cr3tT0kenValue42 (Caused by", "s3cr3tT0ken"),
+        (
+            'https://hooks.slack.com:443 "POST /services/T01/B02/zzSecretZZ HTTP/1.1" 200 2',
+            "zzSecret",
+        ),
+        ('"POST /api/webhooks/1122334455/AbCdEf-Gh_ij.kl HTTP/1.1" 204 0', "AbCdEf-Gh"),
+        ("Authorization: xoxb-1234-5678-abcdefSECRET", "abcdefSECRET"),
+    ],
+)
+def test_webhook_paths_as_urllib3_logs_them_are_scrubbed(text: str, secret: str) -> None:
+    # R51
+    assert secret not in logs.scrub(text)

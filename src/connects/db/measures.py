@@ -20,6 +20,8 @@ measure                     rule
                             calendar month the proposal was submitted (R4, R26)
 :func:`burn`                net Connects spent on proposals since a moment (forecast)
 :func:`bought_by_topups`    Connects auto top-up bought or is buying in a month (R21)
+:func:`bought_in_limits`    those and the business manager's own purchases of the month:
+                            what uses up the monthly limit (R21, R48)
 ==========================  ===========================================================
 """
 
@@ -29,8 +31,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 
-from connects.db.schema import entries, lots, proposals, topups
-from connects.domain.vocabulary import EntryKind, TopUpStatus
+from connects.db.schema import entries, lots, proposals, purchases, topups
+from connects.domain.vocabulary import ActorKind, EntryKind, PurchaseStatus, TopUpStatus
 
 Expr = Any  # a value, a bind parameter or a column
 
@@ -135,3 +137,25 @@ def bought_by_topups(account_id: Expr, month: Expr) -> Any:
         )
         .scalar_subquery()
     )
+
+
+def bought_in_limits(account_id: Expr, month: Expr, since: Expr, until: Expr) -> Any:
+    """Connects bought or being bought in ``month`` within the owner's auto top-up
+    limits: auto top-up's (:func:`bought_by_topups`) and the business manager's own
+    purchases made in [since, until), the same month's bounds (R21, R48).
+
+    Auto top-up buys as the business manager too, but through a top-up row, so its
+    purchases (those with a ``topup_id``) are counted once, by their top-up."""
+    by_manager = (
+        select(func.coalesce(func.sum(purchases.c.quantity), 0))
+        .where(
+            purchases.c.account_id == account_id,
+            purchases.c.created_at >= since,
+            purchases.c.created_at < until,
+            purchases.c.actor_kind == ActorKind.BUSINESS_MANAGER.value,
+            purchases.c.topup_id.is_(None),
+            or_(*(purchases.c.status == s.value for s in PurchaseStatus.counted())),
+        )
+        .scalar_subquery()
+    )
+    return bought_by_topups(account_id, month) + by_manager

@@ -28,6 +28,8 @@ no_billing_method          409     the account has no such (or no default) billi
 bundle_not_allowed         409     the plan sells Connects only in listed bundle sizes
 plan_cannot_purchase       409     the account's plan does not sell extra Connects
 agency_only                409     members and budgets exist only on agency accounts
+per_topup_exceeded         409     the business manager's purchase is above ``per_topup`` (R48)
+monthly_limit_reached      409     the business manager's purchase would pass ``per_month`` (R48)
 rate_limited               429     too many sign-in or sign-up attempts; ``Retry-After`` says when
 =========================  ======  =========================================================
 """
@@ -154,6 +156,19 @@ class PlanCannotPurchase(Conflict):
 
 class AgencyOnly(Conflict):
     code = "agency_only"
+
+
+class PerTopUpExceeded(Conflict):
+    """The business manager asked for more than one top-up may buy (R48)."""
+
+    code = "per_topup_exceeded"
+
+
+class MonthlyLimitReached(Conflict):
+    """The business manager's purchase, with this month's top-ups, would pass the
+    owner's monthly limit (R48)."""
+
+    code = "monthly_limit_reached"
 
 
 class RateLimited(ConnectsError):

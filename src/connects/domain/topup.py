@@ -28,7 +28,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from connects.domain.errors import InvalidRequest
+from connects.domain.errors import (
+    Forbidden,
+    InvalidRequest,
+    MonthlyLimitReached,
+    PerTopUpExceeded,
+)
 
 TOPUP_MANAGER_ID = "topup-manager"  # the business manager that buys for the account (R6)
 DEFAULT_PER_TOPUP = 40  # R19, seed 000
@@ -178,3 +183,34 @@ def decide(
     if shortfall > left:
         return Decision(0, LIMIT_TOO_LOW)
     return Decision(min(wanted, left))
+
+
+def check_manager_purchase(
+    settings: TopUpSettings, *, quantity: int, pay_with: str, bought_this_month: int
+) -> None:
+    """Refuse a business manager's own purchase outside the owner's limits (R48).
+
+    It pays only with the account's payment method, never from earnings; one purchase
+    buys at most ``per_topup``, and ``bought_this_month`` (auto top-up's and the
+    manager's own, pending or succeeded) plus this one at most ``per_month``.
+    """
+    if pay_with == "earnings":
+        raise Forbidden(
+            "the business manager pays only with the account's payment method",
+            field="pay_with",
+        )
+    if quantity > settings.per_topup:
+        raise PerTopUpExceeded(
+            f"one purchase by the business manager buys at most {settings.per_topup}",
+            field="quantity",
+            per_topup=settings.per_topup,
+        )
+    left = max(settings.per_month - bought_this_month, 0)
+    if quantity > left:
+        raise MonthlyLimitReached(
+            f"the monthly limit of {settings.per_month} leaves {left} this month",
+            field="quantity",
+            per_month=settings.per_month,
+            bought_this_month=bought_this_month,
+            left_this_month=left,
+        )

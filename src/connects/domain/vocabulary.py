@@ -108,6 +108,11 @@ class PurchaseStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
+    @classmethod
+    def counted(cls) -> tuple[PurchaseStatus, ...]:
+        """What uses up the month's limit: money that moved or may still move (R48)."""
+        return (cls.PENDING, cls.SUCCEEDED)
+
 
 class TopUpStatus(StrEnum):
     """One auto top-up attempt (R25)."""

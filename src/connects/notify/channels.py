@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import threading
 import warnings
@@ -40,7 +41,10 @@ import httpx
 
 from connects.domain.errors import InvalidRequest
 from connects.domain.vocabulary import ChannelKind
+from connects.notify import addresses
 from connects.notify.messages import Message, render
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Connects-Signature"
 EVENT_ID_HEADER = "X-Connects-Event-Id"
@@ -101,8 +105,11 @@ class Notifier(ABC):
 # -- targets ----------------------------------------------------------------------
 
 
-def normalize_target(kind: str, target: object) -> str:
-    """The target in canonical form, or ``invalid_request`` naming ``target``."""
+def normalize_target(kind: str, target: object, *, allow_private: bool = False) -> str:
+    """The target in canonical form, or ``invalid_request`` naming ``target``.
+
+    A webhook's host must be a public address (R50) unless ``allow_private`` (the
+    operator's ``CONNECTS_ALLOW_PRIVATE_WEBHOOKS``)."""
     try:
         ChannelKind(kind)
     except ValueError:
@@ -116,6 +123,15 @@ def normalize_target(kind: str, target: object) -> str:
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidRequest("a webhook target is an http(s) URL", field="target")
+        if not allow_private:
+            try:
+                addresses.check_target(target)
+            except addresses.NotPublic:
+                raise InvalidRequest(
+                    "a webhook target must be a public address: loopback, private, "
+                    "link-local and unspecified addresses are refused",
+                    field="target",
+                ) from None
         return target
     if kind == ChannelKind.TELEGRAM:
         m = _TELEGRAM.match(target)
@@ -263,11 +279,54 @@ def verify_signature(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign(secret, body), header)
 
 
-class LiveNotifier(Notifier):
-    """Sends for real: Apprise for chat and e-mail, httpx for the signed webhook."""
+UNREACHABLE = "the receiver could not be reached"
 
-    def __init__(self, *, timeout: float = 10.0, http: httpx.Client | None = None) -> None:
+
+def _pinned(url: str, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``url`` aimed at one checked address of its host: the URL to request, the
+    ``Host`` header and the TLS server name to keep (R50).
+
+    Every address the host resolves to must be public (unless ``allow_private``), and
+    the connection goes to the one checked, so a second lookup cannot swap it.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = (
+            addresses.resolve(host, port)
+            if allow_private
+            else addresses.public_addresses(host, port)
+        )
+    except (addresses.NotPublic, addresses.Unresolved):
+        log.info("webhook not sent: %s is not a public address or does not resolve", host)
+        raise DeliveryFailed(UNREACHABLE) from None
+    address = found[0]
+    shown = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{shown}:{parts.port}" if parts.port else shown
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    if ":" in host:  # an IPv6 literal keeps its brackets in the Host header
+        host_header = f"[{host}]" + (f":{parts.port}" if parts.port else "")
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, {"Host": host_header}, extensions
+
+
+class LiveNotifier(Notifier):
+    """Sends for real: Apprise for chat and e-mail, httpx for the signed webhook.
+
+    Webhooks go only to public addresses, checked after DNS resolution at each send
+    (R50), unless ``allow_private`` (``CONNECTS_ALLOW_PRIVATE_WEBHOOKS``)."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        http: httpx.Client | None = None,
+        allow_private: bool = False,
+    ) -> None:
         self.timeout = timeout
+        self.allow_private = allow_private
         self._http = http
         self._lock = threading.Lock()
 
@@ -294,10 +353,19 @@ class LiveNotifier(Notifier):
         }
         if channel.secret:
             headers[SIGNATURE_HEADER] = sign(channel.secret, body)
+        url, host, extensions = _pinned(channel.target, self.allow_private)
         try:
-            response = self._client().post(channel.target, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
+            response = self._client().post(
+                url, content=body, headers={**headers, **host}, extensions=extensions
+            )
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            # Which failure it was (refused, reset, not HTTP, timed out) would map the
+            # receiver's network for whoever chose the target: only the operator's log
+            # says (R50).
+            log.info(
+                "webhook to %s failed: %s", mask(channel.kind, channel.target), type(exc).__name__
+            )
+            raise DeliveryFailed(UNREACHABLE) from None
         if not 200 <= response.status_code < 300:
             raise DeliveryFailed(f"the receiver answered HTTP {response.status_code}")
 

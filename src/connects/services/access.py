@@ -48,15 +48,17 @@ def as_member(account_id: str, user_id: str, role: str | None) -> Actor:
 
 def resolve(conn: Connection, account_id: str, who: Actor, now: datetime) -> Actor:
     """``who`` with their role (a person, :func:`as_member`) or live permissions (a
-    business manager)."""
+    business manager). A business manager with no live grant on the account gets
+    ``not_found``, as an outsider does: it never learns that the account exists."""
     if who.kind == "user":
         assert who.id is not None
         return as_member(account_id, who.id, role_of(conn, account_id, who.id))
     if who.kind == "business_manager":
         assert who.id is not None
-        return Actor(
-            "business_manager", who.id, None, live_permissions(conn, account_id, who.id, now)
-        )
+        permissions = live_permissions(conn, account_id, who.id, now)
+        if not permissions:
+            raise NotFound("no such account", account_id=account_id)
+        return Actor("business_manager", who.id, None, permissions)
     return who
 
 

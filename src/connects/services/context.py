@@ -36,6 +36,8 @@ class Context:
     grant_sync_delay_seconds: int = 0
     # Encrypts notification channel secrets (connects.notify.crypto); dev placeholder.
     secret_key: str = "change-me"
+    # Webhook channels may target loopback and private addresses (R50; tests, dev).
+    allow_private_webhooks: bool = False
     # Sends notifications (R28): the live channels unless a test wires another.
     notifier: Notifier = field(default_factory=LiveNotifier, repr=False, compare=False)
     # Group commit of proposals to one pool (connects.services.batching); per process.

@@ -32,8 +32,16 @@ from connects.domain.errors import (
 )
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor
-from connects.domain.vocabulary import EntryKind, EventType, LotSource, PurchaseStatus
+from connects.domain.topup import check_manager_purchase
+from connects.domain.vocabulary import (
+    ActorKind,
+    EntryKind,
+    EventType,
+    LotSource,
+    PurchaseStatus,
+)
 from connects.gateway import ChargeResult, GatewayUnavailable
+from connects.services import topup_trigger
 from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
@@ -128,7 +136,9 @@ def _buy(
 
     ``pay_with`` is ``"earnings"``, a billing method id, or ``"default"``. Refusals:
     ``insufficient_earnings`` (never split), ``payment_declined`` (nothing credited),
-    ``no_billing_method``, ``plan_cannot_purchase``, ``bundle_not_allowed``, ``forbidden``.
+    ``no_billing_method``, ``plan_cannot_purchase``, ``bundle_not_allowed``, ``forbidden``;
+    the business manager's own purchases also ``per_topup_exceeded`` and
+    ``monthly_limit_reached`` (R48).
     A caller may name the purchase (auto top-up derives it from the top-up, so a retry
     reuses the gateway key); a second buy with a used id fails on the primary key:
     finish that one with :func:`resume`.
@@ -143,6 +153,16 @@ def _buy(
         actor = authorize(conn, account_id, who, Action.BUY, now)
         plan = ctx.catalog.get(book.plan_id)
         plan.check_quantity(quantity)
+        if actor.kind == ActorKind.BUSINESS_MANAGER and topup_id is None:
+            # Auto top-up's own purchases were sized by its decision; the manager's
+            # are held to the same limits under the same lock (R48).
+            _, bought = topup_trigger.bought_this_month(conn, account_id, now, book.timezone)
+            check_manager_purchase(
+                topup_trigger.settings_of(book),
+                quantity=quantity,
+                pay_with=pay_with,
+                bought_this_month=bought,
+            )
         amount = plan.cost_cents(quantity)
         row: dict[str, Any] = {
             "id": purchase_id,

@@ -115,7 +115,9 @@ def _attempt(uow: UnitOfWork, row: Any) -> Outcome | None:
         decline = exc.details.get("decline_code")
         return Outcome("failed", "payment_declined", purchase_id, amount, currency, decline)
     except ConnectsError as exc:
-        reason = _grant_problem(ctx, row.account_id) if isinstance(exc, Forbidden) else exc.code
+        # Without a live grant the account is hidden from the manager (not_found).
+        no_grant = isinstance(exc, Forbidden | NotFound)
+        reason = _grant_problem(ctx, row.account_id) if no_grant else exc.code
         amount, currency = _price(ctx, row.account_id, row.quantity)
         return Outcome("failed", reason, None, amount, currency)
     if bought["status"] == PurchaseStatus.PENDING:

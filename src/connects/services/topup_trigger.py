@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, select
 from connects.db import measures
 from connects.db.schema import auto_topup_settings, topups
 from connects.db.sql import insert_ignore
-from connects.domain.calendar import month_key, zone
+from connects.domain.calendar import month_key, month_start, next_month_start, zone
 from connects.domain.events import Event, TopUpDecided
 from connects.domain.ids import new_id
 from connects.domain.topup import LIMIT_REACHED, Decision, TopUpSettings, crossed, decide
@@ -75,18 +75,34 @@ def settings_from(row: Mapping[str, Any] | None) -> TopUpSettings:
     )
 
 
-def bought_in_month(conn: Connection, account_id: str, month: str) -> int:
-    """Connects bought or being bought by auto top-up in ``month`` (``YYYY-MM``)."""
-    return int(conn.execute(select(measures.bought_by_topups(account_id, month))).scalar_one())
+def bought_this_month(
+    conn: Connection, account_id: str, now: datetime, timezone: str
+) -> tuple[str, int]:
+    """``(month, bought)``: the month of ``now`` in the account's time zone
+    (``YYYY-MM``) and what auto top-up and the business manager bought or are buying
+    in it, the one count both the trigger and the manager's purchases check (R21, R48)."""
+    tz = zone(timezone)
+    month = month_key(now, tz)
+    bought = conn.execute(
+        select(
+            measures.bought_in_limits(
+                account_id, month, month_start(now, tz), next_month_start(now, tz)
+            )
+        )
+    ).scalar_one()
+    return month, int(bought)
+
+
+def settings_of(book: LockedAccount) -> TopUpSettings:
+    """The locked account's auto top-up settings."""
+    if book.topup_loaded:
+        return settings_from(book.topup_row)  # loaded with the account's lock
+    return load_settings(book.conn, book.id)
 
 
 def on_balance_drop(book: LockedAccount, before: int) -> str | None:
     """Decide a top-up if the balance fell from ``before`` to the threshold (R20)."""
-    settings = (
-        settings_from(book.topup_row)  # loaded with the account's lock
-        if book.topup_loaded
-        else load_settings(book.conn, book.id)
-    )
+    settings = settings_of(book)
     if not settings.enabled or not crossed(before, book.balance, settings.threshold):
         return None
     return decide_in(book, settings, trigger=settings.trigger, key=f"{settings.trigger}:{book.seq}")
@@ -106,8 +122,7 @@ def decide_in(
     the month's limit used up the row is ``skipped`` and one ``monthly_limit_reached``
     event per account and month is sent (R21).
     """
-    month = month_key(book.now, zone(book.timezone))
-    bought = bought_in_month(book.conn, book.id, month)
+    month, bought = bought_this_month(book.conn, book.id, book.now, book.timezone)
     decision = decide(settings, balance=book.available(), bought_this_month=bought, need=need)
     if not decision.buys and decision.skipped is None:
         return None

@@ -71,7 +71,8 @@ def add_channel(cmd: AddChannel, uow: UnitOfWork) -> dict[str, Any]:
     """Add a channel (owner/admin). Answers with the masked target; for a webhook, the
     signing secret when one was generated (shown this once)."""
     ctx, account_id, kind, secret = uow.ctx, cmd.account_id, cmd.kind, cmd.secret
-    target = normalize_target(kind, cmd.target)  # refuses an unknown kind first
+    # Refuses an unknown kind first; a webhook only on a public address (R50).
+    target = normalize_target(kind, cmd.target, allow_private=ctx.allow_private_webhooks)
     kind = ChannelKind(kind).value
     wanted = _events_filter(cmd.events)
     shown_secret: str | None = None

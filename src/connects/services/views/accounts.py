@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, bindparam, case, func, select, true
 from connects.db import measures
 from connects.db.schema import accounts, auto_topup_settings, entries, memberships, topups, users
 from connects.db.types import UTCDateTime
-from connects.domain.calendar import month_key, month_start, zone
+from connects.domain.calendar import month_key, month_start, next_month_start, zone
 from connects.domain.errors import NotFound
 from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import EntryKind
@@ -70,6 +70,7 @@ def _entry_sum(condition: Any) -> Any:
 
 
 _SINCE = bindparam("since", type_=UTCDateTime())
+_UNTIL = bindparam("until", type_=UTCDateTime())
 _MONTH = bindparam("month", type_=topups.c.month.type)
 _PURCHASE = entries.c.kind == EntryKind.PURCHASE.value
 # This month's sums: ``since`` and ``month`` are the month in the account's time zone.
@@ -82,7 +83,7 @@ _BOUGHT_SUMS = (
     .subquery("month_sums")
 )
 _USED = measures.used(ACCOUNT_ID, _SINCE).label("used")  # R4, R26
-_BOUGHT = measures.bought_by_topups(ACCOUNT_ID, _MONTH).label("bought")
+_BOUGHT = measures.bought_in_limits(ACCOUNT_ID, _MONTH, _SINCE, _UNTIL).label("bought")  # R48
 _THIS_MONTH = select(_BOUGHT_SUMS, _USED, _BOUGHT)
 _OVERVIEW = AccountRead(
     [
@@ -106,7 +107,11 @@ _ZONES_KEPT = 50_000
 
 def _month(now: datetime, timezone: str) -> dict[str, Any]:
     tz = zone(timezone)
-    return {"since": month_start(now, tz), "month": month_key(now, tz)}
+    return {
+        "since": month_start(now, tz),
+        "until": next_month_start(now, tz),
+        "month": month_key(now, tz),
+    }
 
 
 def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
