@@ -75,7 +75,11 @@ def build(
     settings = settings or Settings()
     if migrate:
         upgrade(settings.database_url)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+    )
     if clock is None:
         # The simulated clock lives in the database, so every process sees one time (R33).
         clock = DatabaseClock(db) if settings.clock == "simulated" else SystemClock()

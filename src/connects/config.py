@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     mode: Literal["dev", "production"] = "dev"
     database_url: str = "sqlite:///./connects.db"
     db_pool_size: int = 10
+    # PostgreSQL: connections opened past ``db_pool_size`` in a burst (closed when
+    # returned); None: twice the pool.
+    db_pool_overflow: int | None = None
     # ``connects serve`` and ``connects worker``: how long to wait at start-up for a
     # database that does not answer yet (restarting), retrying with a growing pause,
     # before exiting non-zero; 0 tries once (connects.db.wait).

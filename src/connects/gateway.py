@@ -121,6 +121,7 @@ class SimulatedGateway:
     def charge(
         self, *, method_ref: str, amount_cents: int, currency: str, idempotency_key: str
     ) -> ChargeResult:
+        now = self.clock.now()  # before the transaction: the clock may be a database read
         with self.db.begin() as conn:
             # The first call with a key decides the outcome; a retry (or a concurrent
             # duplicate) finds the row and answers the same.
@@ -134,7 +135,7 @@ class SimulatedGateway:
                     "amount_cents": amount_cents,
                     "currency": currency,
                     "outcome": self._decline_code(method_ref) or "succeeded",
-                    "created_at": self.clock.now(),
+                    "created_at": now,
                 },
             )
             row = conn.execute(

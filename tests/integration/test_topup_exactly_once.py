@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connects.db.schema import purchases, topups
+from connects.domain.clock import SimulatedClock
 from connects.domain.commands import SubmitProposal
 from connects.domain.errors import ConnectsError, InsufficientConnects
 from connects.services import topup_runner
@@ -239,10 +240,11 @@ print("survived")
 
 @pytest.mark.parametrize("kill_point", list(_KILL_POINTS))
 def test_killed_between_decision_and_payment_finishes_once(
-    pg_ctx: Context, kill_point: str
+    pg_ctx: Context, clock: SimulatedClock, kill_point: str
 ) -> None:
     # R23: a process SIGKILLed between the decision and the payment leaves a pending
-    # top-up; run_pending finishes it with exactly one charge and one credit.
+    # top-up; once its claim's lease has run out, run_pending finishes it with exactly
+    # one charge and one credit.
     a = agency(pg_ctx)
     job_id = a.world.job(80)
     script = textwrap.dedent(_KILL_POINTS[kill_point]) + textwrap.dedent(_SPENDER)
@@ -254,6 +256,9 @@ def test_killed_between_decision_and_payment_finishes_once(
     assert a.available() == 0
     purchase_id = topup_runner.purchase_id_for(t.id)
     assert charges(pg_ctx, purchase_id) == (1 if kill_point == "after_charge" else 0)
+    if kill_point != "after_decision":  # the killed executor had claimed it
+        assert svc.run_pending(pg_ctx) == 0
+    clock.advance(topup_runner.LEASE)
     assert svc.run_pending(pg_ctx) == 1
     [t] = rows(pg_ctx, a.id)
     assert (t.status, t.purchase_id) == ("succeeded", purchase_id)

@@ -164,7 +164,14 @@ def _pg_engine(url: str, **kw: Any) -> Engine:
 class Database:
     """The one handle on storage: ``begin()`` for writes, ``read()`` for reads."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        echo: bool = False,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._writer: WriterQueue | None = None
@@ -178,7 +185,8 @@ class Database:
                 url, echo=echo, pool_size=SQLITE_READ_POOL, max_overflow=SQLITE_READ_POOL
             )
         else:
-            kw: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size * 2}
+            overflow = pool_size * 2 if max_overflow is None else max_overflow
+            kw: dict[str, Any] = {"pool_size": pool_size, "max_overflow": overflow}
             if pool_size == 0:
                 kw = {"poolclass": NullPool}
             self.engine = _pg_engine(url, echo=echo, **kw)

@@ -44,8 +44,9 @@ def run_cycles_bulk(
     ``batch`` accounts per transaction; ``SKIP LOCKED`` hands each batch to one of them
     (and keeps other processes running this job off it). The work is CPU-bound inside
     PostgreSQL, so a second connection uses a second core."""
+    now = naive(clock.now())  # before the connection: the clock may be a database read
     with db.read() as conn:  # most ticks find nothing due: no temp tables, no threads
-        due = sql.run(conn, sql.COUNT_DUE, now=naive(clock.now()), enough=batch + 1).scalar_one()
+        due = sql.run(conn, sql.COUNT_DUE, now=now, enough=batch + 1).scalar_one()
         skip_fk = may_skip_fk_checks(conn) if due else False
     if not due:
         return 0

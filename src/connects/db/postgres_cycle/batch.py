@@ -33,10 +33,11 @@ def drain(db: Database, catalog: Catalog, clock: Clock, batch: int, skip_fk: boo
     many cycles ran."""
     total = 0
     while True:
+        now = naive(clock.now())  # before the transaction: the clock may be a database read
         with db.begin() as conn:
             if skip_fk:  # the batch's own accounts, locked by it: see tuning
                 skip_fk_checks(conn)
-            took, ran = run_batch(catalog, conn, naive(clock.now()), batch)
+            took, ran = run_batch(catalog, conn, now, batch)
         total += ran
         if took < batch:
             return total

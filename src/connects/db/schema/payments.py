@@ -125,6 +125,9 @@ topups = Table(
     Column("purchase_id", ID),
     Column("created_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime),
+    # The executor running a pending top-up, until when (connects.services.topup_runner).
+    Column("claimed_by", String(40)),
+    Column("claimed_until", UTCDateTime),
     UniqueConstraint("account_id", "trigger_key"),
     CheckConstraint("quantity >= 0", name="quantity_nonnegative"),
     one_of("status", TopUpStatus, "status_known"),
