@@ -19,10 +19,11 @@ from connects.bootstrap import build
 from connects.config import Settings
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import (
-    AddMember,
+    AcceptInvitation,
     BuyConnects,
     CreateUser,
     CreditEarnings,
+    InviteMember,
     OpenAccount,
     PostJob,
 )
@@ -164,7 +165,10 @@ def funded_agency(
     member_ids = []
     for i in range(members):
         user = ctx.handle(CreateUser(f"Member {i}", f"m{i}@bench.connects"))
-        ctx.handle(AddMember(Actor("user", str(owner["id"])), agency, str(user["id"]), "member"))
+        invitation = ctx.handle(
+            InviteMember(Actor("user", str(owner["id"])), agency, str(user["id"]), "member")
+        )
+        ctx.handle(AcceptInvitation(str(user["id"]), str(invitation["id"])))
         member_ids.append(str(user["id"]))
     ctx.handle(CreditEarnings(agency, pool * 100))
     ctx.handle(BuyConnects(Actor("user", str(owner["id"])), agency, pool, "earnings"))

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from connects.domain.commands import AddMember, CreateUser, OpenAccount, PostJob, SubmitProposal
+from connects.domain.commands import (
+    AcceptInvitation,
+    CreateUser,
+    InviteMember,
+    OpenAccount,
+    PostJob,
+    SubmitProposal,
+)
 from connects.domain.policy import Actor
 from connects.services.context import Context
+
+
+def add_member(ctx: Context, who: Actor, account_id: str, user_id: str, role: str) -> None:
+    """Make ``user_id`` a member the only way there is: invited, and they accept (R49)."""
+    invitation = ctx.handle(InviteMember(who, account_id, user_id, role))
+    ctx.handle(AcceptInvitation(user_id, str(invitation["id"])))
 
 
 @dataclass
@@ -34,7 +47,7 @@ class World:
         for name, role in members.items():
             if name not in self.people:
                 self.person(name)
-            self.ctx.handle(AddMember(self.actor(owner), account_id, self.people[name], role))
+            add_member(self.ctx, self.actor(owner), account_id, self.people[name], role)
         return account_id
 
     def freelancer(self, name: str, plan: str = "freelancer-basic") -> str:

@@ -22,6 +22,7 @@ from connects.gateway import PaymentGateway, SimulatedGateway
 from connects.notify.channels import LiveNotifier, Notifier
 from connects.services import (
     accounts,
+    invitations,
     jobs,
     notifications,
     proposals,
@@ -36,7 +37,9 @@ COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
     c.CreateUser: accounts.create_user,
     c.OpenAccount: accounts.create_account,
     c.UpdateAccount: accounts.update_account,
-    c.AddMember: accounts.add_member,
+    c.InviteMember: invitations.invite_member,
+    c.AcceptInvitation: invitations.accept_invitation,
+    c.DeclineInvitation: invitations.decline_invitation,
     c.ChangeRole: accounts.change_role,
     c.RemoveMember: accounts.remove_member,
     c.SetBudget: accounts.set_budget,

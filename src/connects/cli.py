@@ -296,14 +296,12 @@ def serve(
 
 def _demo_token(settings: Settings, email: str) -> str:
     """A new token for the demo owner (tokens are stored hashed: the old one is unknown)."""
-    from sqlalchemy import select
-
-    from connects.db.schema import users
-    from connects.services.accounts import rotate_token
+    from connects.services.accounts import person_by_email, rotate_token
 
     ctx = build(settings)
     with ctx.db.read() as conn:
-        user_id = conn.execute(select(users.c.id).where(users.c.email == email)).scalar_one()
+        user_id = person_by_email(conn, email)
+    assert user_id is not None, "the demo owner exists"
     token = rotate_token(ctx, user_id)
     ctx.db.dispose()
     return token

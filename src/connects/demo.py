@@ -18,13 +18,14 @@ from sqlalchemy import select
 from connects.db.schema import jobs
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import (
+    AcceptInvitation,
     AddBillingMethod,
-    AddMember,
     BuyConnects,
     ChangeJobPrice,
     CreateUser,
     CreditEarnings,
     EndJob,
+    InviteMember,
     OpenAccount,
     PostJob,
     SetBudget,
@@ -66,7 +67,8 @@ def cast(ctx: Context) -> DemoCast:
     c.agency_id = ctx.handle(OpenAccount(owner["id"], "agency", "Northwind Studio", "agency-plus"))
     boss = Actor("user", owner["id"])
     for p in c.people.values():
-        ctx.handle(AddMember(boss, c.agency_id, p["id"], p["role"]))
+        invitation = ctx.handle(InviteMember(boss, c.agency_id, p["id"], p["role"]))
+        ctx.handle(AcceptInvitation(p["id"], str(invitation["id"])))  # R49: by consent
     ctx.handle(SetBudget(boss, c.agency_id, c.people["noah"]["id"], 60))
     c.freelancer_account_id = ctx.handle(
         OpenAccount(c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus")

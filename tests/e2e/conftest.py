@@ -99,13 +99,14 @@ class Api:
         for name, role in members.items():
             if name not in self.tokens:
                 self.person(name)
-            self.ok(
-                "POST",
-                f"/v1/accounts/{account['id']}/members",
-                owner,
-                {"user_id": self.ids[name], "role": role},
-            )
+            self.join(owner, str(account["id"]), name, role)
         return str(account["id"])
+
+    def join(self, inviter: str, account_id: str, name: str, role: str) -> None:
+        """``name`` joins the agency the only way there is: invited, then accepting (R49)."""
+        body = {"user_id": self.ids[name], "role": role}
+        invitation = self.ok("POST", f"/v1/accounts/{account_id}/members", inviter, body)
+        self.ok("POST", f"/v1/invitations/{invitation['id']}/accept", name)
 
     def freelancer(self, name: str, plan: str = "freelancer-basic") -> str:
         if name not in self.tokens:

@@ -81,7 +81,8 @@ class TwoAccounts:
 
 def _side(api: Api, p: str) -> Side:
     """An agency with a person in every role, a freelancer account, a card, a grant,
-    channels, a job posted by the owner and a proposal on it; earnings to spend."""
+    channels, an open invitation, a job posted by the owner and a proposal on it;
+    earnings to spend."""
     people = {
         "owner": f"{p}own",
         "admin": f"{p}adm",
@@ -110,6 +111,9 @@ def _side(api: Api, p: str) -> Side:
     o["channel_id"] = api.ok("POST", f"{base}/channels", owner, hook)["id"]
     tg = {"kind": "telegram", "target": f"{TELEGRAM_BOT_TOKEN}/12345"}
     o["telegram_channel_id"] = api.ok("POST", f"{base}/channels", owner, tg)["id"]
+    # An invitation still waiting for its person's answer (R49)
+    invited = {"user_id": api.person(f"{p}inv"), "role": "member"}
+    o["invitation_id"] = api.ok("POST", f"{base}/members", owner, invited)["id"]
     o["job_id"] = api.job(2, client=owner)
     r = api.propose(people["member"], o["job_id"], agency)
     assert r.status_code == 201, r.text

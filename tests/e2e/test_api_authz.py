@@ -34,9 +34,23 @@ class World:
 
     def fresh_member(self) -> str:
         uid = self.fresh_person()
-        body = {"user_id": uid, "role": "member"}
-        self.api.ok("POST", f"/v1/accounts/{self.agency}/members", "olga", body)
+        self.api.join("olga", self.agency, self._name(uid), "member")
         return uid
+
+    def _name(self, uid: str) -> str:
+        return next(name for name, known in self.api.ids.items() if known == uid)
+
+    def fresh_invitation(self, role: str) -> str:
+        """An open invitation: the outsider's own (from an agency of its own, so otto
+        stays an outsider of ours), else a fresh person's to our agency (R49)."""
+        if role == "outsider":
+            inviter = f"host{next(_fresh)}"
+            account, uid = self.api.agency(inviter), self.uid("outsider")
+        else:
+            inviter, account, uid = "olga", self.agency, self.fresh_person()
+        body = {"user_id": uid, "role": "member"}
+        invitation = self.api.ok("POST", f"/v1/accounts/{account}/members", inviter, body)
+        return str(invitation["id"])
 
     def fresh_job(self, client: str = "client", price: int = 1) -> str:
         return self.api.job(price, client)
@@ -65,6 +79,25 @@ MATRIX: list[tuple[str, str, Setup, str]] = [
         "201 201 201 201 201 201 201 201",
     ),
     ("get_me", "GET", lambda w, r: ("/v1/me", None), "200 200 200 200 403 200 403 401"),
+    (
+        "list_my_invitations",
+        "GET",
+        lambda w, r: ("/v1/me/invitations", None),
+        "200 200 200 200 403 200 403 401",
+    ),
+    # R49: only the invited person answers; anyone else's answer finds nothing
+    (
+        "accept_invitation",
+        "POST",
+        lambda w, r: (f"/v1/invitations/{w.fresh_invitation(r)}/accept", None),
+        "404 404 404 404 403 200 403 401",
+    ),
+    (
+        "decline_invitation",
+        "POST",
+        lambda w, r: (f"/v1/invitations/{w.fresh_invitation(r)}/decline", None),
+        "404 404 404 404 403 200 403 401",
+    ),
     (
         "create_account",
         "POST",

@@ -47,6 +47,8 @@ LISTS = [
     "channels",
     "notifications",
 ]
+# Lists of the caller themselves (R49: the invitations waiting for their answer).
+PERSON_LISTS = ("/v1/me/invitations",)
 
 
 def _list(api: Api, path: str, who: str, **params: Any) -> Any:
@@ -81,7 +83,8 @@ def test_every_list_with_a_cursor_is_covered(api_sqlite: Api) -> None:
         for op in ops.values()
         if any(p["name"] == "cursor" for p in op.get("parameters", []))
     }
-    assert with_cursor == {f"/v1/accounts/{{account_id}}/{name}" for name in LISTS}
+    accounts = {f"/v1/accounts/{{account_id}}/{name}" for name in LISTS}
+    assert with_cursor == accounts | set(PERSON_LISTS)
 
 
 def test_a_cursor_the_api_never_gave_is_a_422(api: Api) -> None:
@@ -97,6 +100,11 @@ def test_a_cursor_the_api_never_gave_is_a_422(api: Api) -> None:
         # The id of another list is not a cursor of this one.
         r = _list(api, path, "olga", cursor="acct_" + agency.partition("_")[2])
         assert r.status_code == 422 and r.json()["error"]["details"]["fields"] == ["cursor"]
+    for path in PERSON_LISTS:
+        for junk in JUNK:
+            r = _list(api, path, "olga", cursor=junk)
+            assert r.status_code == 422, (path, repr(junk), r.status_code, r.text[:300])
+            assert r.json()["error"]["details"]["fields"] == ["cursor"], (path, repr(junk))
 
 
 def test_notifications_and_channels_page_with_their_own_cursors(api: Api) -> None:

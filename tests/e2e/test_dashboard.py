@@ -24,7 +24,6 @@ import pytest
 from connects.bootstrap import build
 from connects.config import Settings
 from connects.domain.commands import (
-    AddMember,
     CreateUser,
     CreditEarnings,
     OpenAccount,
@@ -36,6 +35,7 @@ from connects.services import topups
 from connects.services.context import Context
 from connects.web.auth import create_login_link
 from connects.web.screenshots import CHROMIUM, LiveServer, launch_chromium
+from tests.world import add_member
 
 if not Path(CHROMIUM).exists():
     pytest.skip("Chromium not installed: apt-get install chromium", allow_module_level=True)
@@ -79,7 +79,7 @@ def cast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cast]:
     c.person("mia", "Mia Member", "mia@test.connects")
     c.person("client", "Chloe Client", "client@test.connects")
     c.agency = ctx.handle(OpenAccount(c.ids["owner"], "agency", "Northwind Studio", "agency-plus"))
-    ctx.handle(AddMember(c.actor("owner"), c.agency, c.ids["mia"], "member"))
+    add_member(ctx, c.actor("owner"), c.agency, c.ids["mia"], "member")
     c.freelance = ctx.handle(OpenAccount(c.ids["owner"], "freelancer", "Olga (freelance)"))
     ctx.handle(CreditEarnings(c.agency, 5_000))
     with LiveServer(ctx, settings) as server:
@@ -334,7 +334,7 @@ def test_phone_width_has_no_horizontal_overflow(browser: Browser, cast: Cast) ->
 def test_history_filters_and_csv_export(browser: Browser, cast: Cast) -> None:
     # A member of its own, with one spend, whatever the other tests did before
     cast.person("hal", "Hal Helper", "hal@test.connects")
-    cast.ctx.handle(AddMember(cast.actor("owner"), cast.agency, cast.ids["hal"], "member"))
+    add_member(cast.ctx, cast.actor("owner"), cast.agency, cast.ids["hal"], "member")
     job = cast.ctx.handle(PostJob(cast.ids["client"], "Write the history", 7))
     hal = cast.ids["hal"]
     cast.ctx.handle(SubmitProposal(cast.actor("hal"), job, cast.agency, hal, 7))

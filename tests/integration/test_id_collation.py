@@ -47,7 +47,8 @@ def test_every_id_column_is_in_byte_order_and_downgrade_restores_the_default(
     assert {col: found[col] for col in ids} == dict.fromkeys(ids, "C")
     downgrade(pg_url, "0006")
     after = _collations(pg_url)
-    assert {after[col] for col in ids} == {None}
+    # Tables of later revisions are gone after the downgrade.
+    assert {after[col] for col in ids if col in after} == {None}
     upgrade(pg_url)
 
 

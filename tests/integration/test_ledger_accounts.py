@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 from connects.domain.commands import (
-    AddMember,
     BuyConnects,
     ChangeRole,
     CreditEarnings,
+    InviteMember,
     OpenAccount,
     RemoveMember,
     SetBudget,
@@ -17,6 +17,7 @@ from connects.domain.commands import (
 from connects.domain.errors import (
     AgencyOnly,
     AlreadyHasFreelancerAccount,
+    AlreadyInvited,
     AlreadyMember,
     AlreadyOwnsAgency,
     Forbidden,
@@ -96,24 +97,29 @@ def test_only_owner_and_admins_manage_members(world: World) -> None:
     newcomer = world.person("newcomer")
     for who in ("max", "mo"):
         refused(
-            lambda who=who: ctx.handle(AddMember(world.actor(who), agency, newcomer, "member")),
+            lambda who=who: ctx.handle(InviteMember(world.actor(who), agency, newcomer, "member")),
             ctx,
             Forbidden,
         )
-    ctx.handle(AddMember(world.actor("ada"), agency, newcomer, "member"))
+    ctx.handle(InviteMember(world.actor("ada"), agency, newcomer, "member"))
     refused(
-        lambda: ctx.handle(AddMember(world.actor("olga"), agency, newcomer, "admin")),
+        lambda: ctx.handle(InviteMember(world.actor("olga"), agency, newcomer, "admin")),
+        ctx,
+        AlreadyInvited,
+    )
+    refused(
+        lambda: ctx.handle(InviteMember(world.actor("olga"), agency, world.people["mo"], "admin")),
         ctx,
         AlreadyMember,
     )
     outsider = world.person("outsider")
     refused(
-        lambda: ctx.handle(AddMember(world.actor("outsider"), agency, outsider, "member")),
+        lambda: ctx.handle(InviteMember(world.actor("outsider"), agency, outsider, "member")),
         ctx,
         NotFound,
     )
     refused(
-        lambda: ctx.handle(AddMember(world.actor("olga"), agency, outsider, "owner")),
+        lambda: ctx.handle(InviteMember(world.actor("olga"), agency, outsider, "owner")),
         ctx,
         InvalidRequest,
     )
@@ -167,7 +173,7 @@ def test_members_and_budgets_exist_only_on_agencies(world: World) -> None:
     own = world.freelancer("fay")
     other = world.person("other")
     refused(
-        lambda: ctx.handle(AddMember(world.actor("fay"), own, other, "member")), ctx, AgencyOnly
+        lambda: ctx.handle(InviteMember(world.actor("fay"), own, other, "member")), ctx, AgencyOnly
     )
     refused(
         lambda: ctx.handle(SetBudget(world.actor("fay"), own, world.people["fay"], 5)),

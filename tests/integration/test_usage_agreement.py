@@ -39,7 +39,6 @@ from connects.config import Settings
 from connects.domain import lots as lotrules
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import (
-    AddMember,
     BuyConnects,
     CreateUser,
     CreditEarnings,
@@ -56,6 +55,7 @@ from connects.domain.policy import SYSTEM, Actor
 from connects.services import cycles, views
 from connects.services.book import AccountBook
 from connects.services.proposals import member_spent_this_month
+from tests.world import add_member
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 ZONES = ["UTC", "Pacific/Auckland", "America/Los_Angeles", "Asia/Kolkata"]
@@ -121,7 +121,7 @@ class UsageMachine(RuleBasedStateMachine):
         self.owner = Actor("user", self.ids["olga"])
         self.account = self.ctx.handle(OpenAccount(self.ids["olga"], "agency", "A", "agency-plus"))
         for name in MEMBERS[1:]:
-            self.ctx.handle(AddMember(self.owner, self.account, self.ids[name], "member"))
+            add_member(self.ctx, self.owner, self.account, self.ids[name], "member")
         self.budget: dict[str, int | None] = dict(BUDGETS)
         for name, budget in self.budget.items():
             if budget is not None:

@@ -17,6 +17,7 @@ AccountId = Annotated[str, Path(description="An account id (acct_...).", **_ID)]
 UserId = Annotated[str, Path(description="A person's id (usr_...).", **_ID)]
 JobId = Annotated[str, Path(description="A job id (job_...).", **_ID)]
 ProposalId = Annotated[str, Path(description="A proposal id (prop_...).", **_ID)]
+InvitationId = Annotated[str, Path(description="An invitation id (inv_...).", **_ID)]
 GrantId = Annotated[str, Path(description="A grant id.", **_ID)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Cursor = Annotated[

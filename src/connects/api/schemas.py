@@ -168,11 +168,26 @@ class Budget(Body):
 class Member(Model):
     user_id: str
     name: str
-    email: str
+    email: str | None = Field(
+        None, description="Shown to the member themselves and the owner and admins (R49)."
+    )
     role: str
     monthly_budget: int | None = None
     spent_this_month: int = Field(description="Connects this member's proposals took (R4).")
     joined_at: UtcTime
+
+
+class Invitation(Model):
+    """An invitation to join an agency; the person is a member only once accepted (R49)."""
+
+    id: str
+    account_id: str
+    account_name: str
+    user_id: str
+    role: str
+    status: Literal["invited", "accepted", "declined"]
+    invited_at: UtcTime
+    answered_at: UtcTime | None = None
 
 
 # -- Connects ---------------------------------------------------------------------

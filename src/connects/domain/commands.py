@@ -58,11 +58,29 @@ class UpdateAccount(Command[None]):
 
 
 @dataclass(frozen=True, slots=True)
-class AddMember(Command[None]):
+class InviteMember(Command[dict[str, Any]]):
+    """Invite a person to an agency with a role; they join only if they accept (R49)."""
+
     who: Actor
     account_id: str
     user_id: str
     role: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptInvitation(Command[dict[str, Any]]):
+    """The invited person joins the agency with the invited role (R49)."""
+
+    user_id: str
+    invitation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineInvitation(Command[dict[str, Any]]):
+    """The invited person refuses; they never become a member through it (R49)."""
+
+    user_id: str
+    invitation_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ payment_declined           402     the card was declined; nothing was credited
 already_owns_agency        409     a person owns at most one agency (R2)
 already_has_freelancer_account 409 a person has at most one freelancer account (R2)
 already_member             409     the person is already a member of this account
+already_invited            409     the person already has an open invitation to this agency (R49)
+invitation_closed          409     the invitation was already accepted or declined (R49)
 already_applied            409     this freelancer already has a proposal on the job
 job_not_open               409     the job no longer takes proposals or changes
 proposal_not_active        409     the proposal was withdrawn, declined or refunded
@@ -100,6 +102,14 @@ class AlreadyHasFreelancerAccount(Conflict):
 
 class AlreadyMember(Conflict):
     code = "already_member"
+
+
+class AlreadyInvited(Conflict):
+    code = "already_invited"
+
+
+class InvitationClosed(Conflict):
+    code = "invitation_closed"
 
 
 class AlreadyApplied(Conflict):

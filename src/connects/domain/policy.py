@@ -76,6 +76,14 @@ def require(actor: Actor, action: Action) -> None:
         raise Forbidden(f"a {actor.role or 'non-member'} may not {action.value} here")
 
 
+def sees_email(viewer: Actor, person_id: str) -> bool:
+    """Whether ``viewer`` (resolved in an account ``person_id`` belongs to) may see that
+    person's e-mail: the person themselves, or the account's owner and admins (R49)."""
+    if viewer.kind != "user":
+        return False
+    return viewer.id == person_id or viewer.role in (Role.OWNER, Role.ADMIN)
+
+
 def check_submitter(
     *,
     account_kind: str,

@@ -101,6 +101,14 @@ class HoldStatus(StrEnum):
     RELEASED = "released"
 
 
+class InvitationStatus(StrEnum):
+    """An invitation to join an agency is answered once, by the invited person (R49)."""
+
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
 class PurchaseStatus(StrEnum):
     """A card purchase is recorded before money moves, then completed (R17)."""
 

@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from connects.db.schema import accounts, memberships, users
 from connects.domain.calendar import rezoned_cycle, zone
 from connects.domain.commands import (
-    AddMember,
     ChangeRole,
     CreateUser,
     CreditEarnings,
@@ -25,9 +24,7 @@ from connects.domain.commands import (
 from connects.domain.errors import (
     AgencyOnly,
     AlreadyHasFreelancerAccount,
-    AlreadyMember,
     AlreadyOwnsAgency,
-    Conflict,
     InvalidRequest,
     NotFound,
     OwnerIsPermanent,
@@ -44,10 +41,6 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 200
 
 
-class EmailTaken(Conflict):
-    code = "email_taken"
-
-
 def hash_token(token: str) -> str:
     """Tokens are stored as SHA-256: a leaked table gives no usable token."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -61,7 +54,12 @@ def _name(value: str, field: str = "name") -> str:
 
 
 def create_user(cmd: CreateUser, uow: UnitOfWork) -> dict[str, Any]:
-    """A new person with a bearer token (returned here only)."""
+    """A new person with a bearer token (returned here only).
+
+    The answer is the same whether or not the address is already registered (R49):
+    a second person giving it gets their own account, and sign-in links keep going to
+    the address's first holder (:func:`person_by_email`).
+    """
     name = _name(cmd.name)
     email = (cmd.email or "").strip().lower()
     if not _EMAIL.match(email) or len(email) > 320:
@@ -74,12 +72,24 @@ def create_user(cmd: CreateUser, uow: UnitOfWork) -> dict[str, Any]:
         "token_hash": hash_token(token),
         "created_at": uow.ctx.now(),
     }
-    try:
-        with uow.begin() as tx:
-            tx.conn.execute(insert(users), row)
-    except IntegrityError:
-        raise EmailTaken("a person with this email already exists", field="email") from None
+    with uow.begin() as tx:
+        tx.conn.execute(insert(users), row)
     return {"id": row["id"], "name": name, "email": email, "token": token}
+
+
+def person_by_email(conn: Connection, email: str) -> str | None:
+    """The id of the first person who registered ``email`` (case-insensitive), or None.
+
+    Addresses are not unique (sign-up does not reveal them, R49): the first holder is
+    the one sign-in links go to.
+    """
+    found = conn.execute(
+        select(users.c.id)
+        .where(users.c.email == email.strip().lower())
+        .order_by(users.c.created_at, users.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
 
 
 def rotate_token(ctx: Context, user_id: str) -> str:
@@ -204,45 +214,19 @@ def update_account(cmd: UpdateAccount, uow: UnitOfWork) -> None:
             conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
 
 
-def _agency(book: AccountBook) -> None:
+def require_agency(book: AccountBook) -> None:
+    """Refuse unless the account is an agency: only agencies have members and budgets."""
     if book.kind != "agency":
         raise AgencyOnly("only agency accounts have members and budgets")
 
 
-def _role(value: str) -> Role:
+def assignable_role(value: str) -> Role:
+    """The role a member may be given (any but owner), or ``invalid_request``."""
     if value not in {r.value for r in ASSIGNABLE_ROLES}:
         raise InvalidRequest(
             "role must be admin, manager or member (an agency has one owner)", field="role"
         )
     return Role(value)
-
-
-def add_member(cmd: AddMember, uow: UnitOfWork) -> None:
-    """Add a person to an agency with a role (owner/admin only, R3)."""
-    account_id, user_id, new_role = cmd.account_id, cmd.user_id, _role(cmd.role)
-    with uow.begin() as tx:
-        conn, now, book = tx.conn, tx.now, tx.book(account_id)
-        tx.authorize(account_id, cmd.who, Action.MANAGE)
-        _agency(book)
-        if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
-            raise NotFound("no such person", user_id=user_id)
-        exists = conn.execute(
-            select(memberships.c.role).where(
-                memberships.c.account_id == account_id, memberships.c.user_id == user_id
-            )
-        ).first()
-        if exists:
-            raise AlreadyMember("this person is already a member", user_id=user_id)
-        conn.execute(
-            insert(memberships),
-            {
-                "account_id": account_id,
-                "user_id": user_id,
-                "role": new_role.value,
-                "monthly_budget": None,
-                "created_at": now,
-            },
-        )
 
 
 def _member_row(conn: Connection, account_id: str, user_id: str) -> Any:
@@ -258,11 +242,11 @@ def _member_row(conn: Connection, account_id: str, user_id: str) -> Any:
 
 def change_role(cmd: ChangeRole, uow: UnitOfWork) -> None:
     """Change a member's role; the owner's role never changes (R3)."""
-    account_id, user_id, new_role = cmd.account_id, cmd.user_id, _role(cmd.role)
+    account_id, user_id, new_role = cmd.account_id, cmd.user_id, assignable_role(cmd.role)
     with uow.begin() as tx:
         conn, book = tx.conn, tx.book(account_id)
         tx.authorize(account_id, cmd.who, Action.MANAGE)
-        _agency(book)
+        require_agency(book)
         if _member_row(conn, account_id, user_id).role == Role.OWNER:
             raise OwnerIsPermanent("the owner's role cannot change")
         conn.execute(
@@ -278,7 +262,7 @@ def remove_member(cmd: RemoveMember, uow: UnitOfWork) -> None:
     with uow.begin() as tx:
         conn, book = tx.conn, tx.book(account_id)
         tx.authorize(account_id, cmd.who, Action.MANAGE)
-        _agency(book)
+        require_agency(book)
         if _member_row(conn, account_id, user_id).role == Role.OWNER:
             raise OwnerIsPermanent("the owner cannot be removed")
         conn.execute(
@@ -302,7 +286,7 @@ def set_budget(cmd: SetBudget, uow: UnitOfWork) -> None:
     with uow.begin() as tx:
         conn, book = tx.conn, tx.book(account_id)
         tx.authorize(account_id, cmd.who, Action.MANAGE)
-        _agency(book)
+        require_agency(book)
         _member_row(conn, account_id, user_id)
         conn.execute(
             update(memberships)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from connects.db.schema import login_links, users, web_sessions
 from connects.domain.errors import ConnectsError, NotFound
+from connects.services.accounts import person_by_email
 from connects.services.context import Context
 
 LINK_LIFETIME = timedelta(minutes=15)
@@ -43,14 +44,12 @@ def wall_now() -> datetime:
 
 
 def user_id_by_email(ctx: Context, email: str) -> str:
-    """The person with ``email`` (case-insensitive), or ``not_found``."""
+    """The address's first holder (case-insensitive, R49), or ``not_found``."""
     with ctx.db.read() as conn:
-        found = conn.execute(
-            select(users.c.id).where(users.c.email == email.strip().lower())
-        ).scalar_one_or_none()
+        found = person_by_email(conn, email)
     if found is None:
         raise NotFound("no person has this email", email=email)
-    return str(found)
+    return found
 
 
 def create_login_link(ctx: Context, email: str, base_url: str = "http://127.0.0.1:8000") -> str:

@@ -11,12 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 
 from connects.config import Settings
-from connects.db.schema import users
 from connects.domain.errors import ConnectsError, InvalidRequest, RateLimited
 from connects.services import ratelimit, views
+from connects.services.accounts import person_by_email
 from connects.services.context import Context
 from connects.web import auth, pages
 from connects.web.forms import router as forms_router
@@ -52,10 +51,7 @@ def _demo_owner_id(ctx: Context, settings: Settings) -> str | None:
     if settings.mode != "dev":
         return None
     with ctx.db.read() as conn:
-        found = conn.execute(
-            select(users.c.id).where(users.c.email == DEMO_OWNER_EMAIL)
-        ).scalar_one_or_none()
-    return None if found is None else str(found)
+        return person_by_email(conn, DEMO_OWNER_EMAIL)
 
 
 def _login_page(

@@ -21,6 +21,7 @@ from connects.api.schemas import (
     Account,
     AccountPatch,
     Budget,
+    Invitation,
     Member,
     MemberPatch,
     NewAccount,
@@ -28,8 +29,8 @@ from connects.api.schemas import (
     Page,
 )
 from connects.domain.commands import (
-    AddMember,
     ChangeRole,
+    InviteMember,
     OpenAccount,
     RemoveMember,
     SetBudget,
@@ -108,7 +109,7 @@ def _member(ctx: Any, who: Actor, account_id: str, user_id: str) -> Member:
 @router.post(
     "/accounts/{account_id}/members",
     status_code=status.HTTP_201_CREATED,
-    response_model=Member,
+    response_model=Invitation,
     responses=WRITE_ERRORS,
 )
 def add_member(
@@ -117,10 +118,15 @@ def add_member(
     ctx: CtxDep,
     who: AccountActor,
     _key: IdempotencyKey,
-) -> Member:
-    """Add a person to an agency with a role (owner/admin, R3)."""
-    ctx.handle(AddMember(who, account_id, body.user_id, body.role))
-    return _member(ctx, who, account_id, body.user_id)
+) -> Invitation:
+    """Invite a person to an agency with a role (owner/admin, R3).
+
+    The answer is the invitation (``status: "invited"``): the person becomes a member
+    only when they accept it (R49).
+    """
+    return Invitation.model_validate(
+        ctx.handle(InviteMember(who, account_id, body.user_id, body.role))
+    )
 
 
 @router.patch(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, status
 
-from connects.api.common import API_PREFIX, RATE_LIMITED, READ_ERRORS, WRITE_ERRORS
+from connects.api.common import (
+    API_PREFIX,
+    RATE_LIMITED,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Cursor,
+    InvitationId,
+    Limit,
+    page,
+)
 from connects.api.deps import CtxDep, CurrentPerson, IdempotencyKey, SettingsDep
-from connects.api.schemas import CreatedUser, Me, NewUser
-from connects.domain.commands import CreateUser
+from connects.api.schemas import CreatedUser, Invitation, Me, NewUser, Page
+from connects.domain.commands import AcceptInvitation, CreateUser, DeclineInvitation
 from connects.services import ratelimit, views
 
 router = APIRouter(prefix=API_PREFIX, tags=["people"])
@@ -24,6 +35,9 @@ def create_user(
 ) -> CreatedUser:
     """Sign up: a new person and their bearer token, shown only in this answer.
 
+    The answer never tells whether the address is already registered (R49): it is
+    always a new person.
+
     Rate limited per client address and per e-mail address (429 ``rate_limited``).
     """
     ratelimit.hit(ctx, ratelimit.signup_per_ip(settings), ratelimit.client_address(request.client))
@@ -35,3 +49,31 @@ def create_user(
 def get_me(ctx: CtxDep, who: CurrentPerson) -> Me:
     """The caller, with the accounts they own and every membership they hold."""
     return Me.model_validate(views.me(ctx, who.user_id))
+
+
+@router.get("/me/invitations", response_model=Page[Invitation], responses=READ_ERRORS)
+def list_my_invitations(
+    ctx: CtxDep, who: CurrentPerson, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    """The invitations to join an agency waiting for the caller's answer (R49)."""
+    return page(views.invitations_of(ctx, who.user_id), limit, cursor)
+
+
+@router.post(
+    "/invitations/{invitation_id}/accept", response_model=Invitation, responses=WRITE_ERRORS
+)
+def accept_invitation(
+    invitation_id: InvitationId, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey
+) -> Invitation:
+    """Join the agency with the invited role; only the invited person may (R49)."""
+    return Invitation.model_validate(ctx.handle(AcceptInvitation(who.user_id, invitation_id)))
+
+
+@router.post(
+    "/invitations/{invitation_id}/decline", response_model=Invitation, responses=WRITE_ERRORS
+)
+def decline_invitation(
+    invitation_id: InvitationId, ctx: CtxDep, who: CurrentPerson, _key: IdempotencyKey
+) -> Invitation:
+    """Refuse the invitation; only the invited person may (R49)."""
+    return Invitation.model_validate(ctx.handle(DeclineInvitation(who.user_id, invitation_id)))

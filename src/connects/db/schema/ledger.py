@@ -25,17 +25,27 @@ from sqlalchemy import (
 from connects.db.schema.base import ID, metadata, one_of
 from connects.db.types import UTCDateTime
 from connects.domain.policy import Role
-from connects.domain.vocabulary import AccountKind, ActorKind, EntryKind, EventType, LotSource
+from connects.domain.vocabulary import (
+    AccountKind,
+    ActorKind,
+    EntryKind,
+    EventType,
+    InvitationStatus,
+    LotSource,
+)
 
 users = Table(
     "users",
     metadata,
     Column("id", ID, primary_key=True),
     Column("name", String(200), nullable=False),
-    Column("email", String(320), nullable=False, unique=True),
+    # Not unique: a sign-up never tells whether an address is registered (R49), so a
+    # second person may give the same address; sign-in links go to its first holder.
+    Column("email", String(320), nullable=False),
     Column("token_hash", String(128), unique=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
+Index("ix_users_email", users.c.email, users.c.created_at)
 
 accounts = Table(
     "accounts",
@@ -74,6 +84,33 @@ memberships = Table(
     CheckConstraint("monthly_budget IS NULL OR monthly_budget >= 0", name="budget_nonnegative"),
 )
 Index("ix_memberships_user_id", memberships.c.user_id)
+
+# R49: joining an agency takes the person's consent; a membership row is written only
+# when they accept.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("invited_by", ID, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime),
+    one_of("role", Role, "role_known"),
+    one_of("status", InvitationStatus, "status_known"),
+)
+# At most one open invitation per person and agency.
+Index(
+    "uq_invitations_open",
+    invitations.c.account_id,
+    invitations.c.user_id,
+    unique=True,
+    sqlite_where=invitations.c.status == InvitationStatus.INVITED.value,
+    postgresql_where=invitations.c.status == InvitationStatus.INVITED.value,
+)
+Index("ix_invitations_user_id", invitations.c.user_id, invitations.c.created_at)
 
 lots = Table(
     "lots",

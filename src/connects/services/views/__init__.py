@@ -9,7 +9,7 @@ from __future__ import annotations
 from connects.services.views.accounts import account, all_accounts, available, me, overview
 from connects.services.views.jobs import job, proposal
 from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
-from connects.services.views.people import billing_methods, member, members
+from connects.services.views.people import billing_methods, invitations_of, member, members
 
 __all__ = [
     "CSV_FIELDS",
@@ -21,6 +21,7 @@ __all__ = [
     "entry_dict",
     "expiring",
     "history",
+    "invitations_of",
     "job",
     "me",
     "member",

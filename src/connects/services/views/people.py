@@ -8,20 +8,25 @@ from typing import Any
 from sqlalchemy import func, select
 
 from connects.db import measures
-from connects.db.schema import accounts, memberships, users
+from connects.db.schema import accounts, invitations, memberships, users
 from connects.db.schema import billing_methods as billing_methods_table
 from connects.domain.calendar import month_start, zone
 from connects.domain.errors import NotFound
-from connects.domain.policy import Action, Actor
+from connects.domain.policy import Action, Actor, sees_email
+from connects.domain.vocabulary import InvitationStatus
 from connects.services.access import authorize
 from connects.services.context import Context
+from connects.services.invitations import invitation_dict
 
 
 def members(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
-    """An account's members with role, monthly budget and Connects spent this month (R4)."""
+    """An account's members with role, monthly budget and Connects spent this month (R4).
+
+    A member's e-mail is shown only to themselves and the owner and admins (R49).
+    """
     now = ctx.now()
     with ctx.db.read() as conn:
-        authorize(conn, account_id, who, Action.VIEW, now)
+        viewer = authorize(conn, account_id, who, Action.VIEW, now)
         tz_name = conn.execute(
             select(accounts.c.timezone).where(accounts.c.id == account_id)
         ).scalar_one()
@@ -46,7 +51,7 @@ def members(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
         {
             "user_id": r.user_id,
             "name": r.name,
-            "email": r.email,
+            "email": r.email if sees_email(viewer, r.user_id) else None,  # R49
             "role": r.role,
             "monthly_budget": r.monthly_budget,
             "spent_this_month": int(r.used),
@@ -93,3 +98,18 @@ def billing_methods(ctx: Context, who: Actor, account_id: str) -> list[dict[str,
         }
         for r in rows
     ]
+
+
+def invitations_of(ctx: Context, user_id: str) -> list[dict[str, Any]]:
+    """The invitations waiting for ``user_id``'s answer, oldest first (R49)."""
+    with ctx.db.read() as conn:
+        rows = conn.execute(
+            select(invitations, accounts.c.name.label("account_name"))
+            .join(accounts, accounts.c.id == invitations.c.account_id)
+            .where(
+                invitations.c.user_id == user_id,
+                invitations.c.status == InvitationStatus.INVITED.value,
+            )
+            .order_by(invitations.c.created_at, invitations.c.id)
+        ).all()
+    return [invitation_dict(r._mapping, r.account_name) for r in rows]
