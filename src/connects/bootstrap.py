@@ -86,6 +86,7 @@ def build(
         gateway=gateway or SimulatedGateway(db, clock),
         grant_sync_delay_seconds=settings.grant_sync_delay_seconds,
         secret_key=settings.secret_key,
+        idempotency_retention_hours=settings.idempotency_retention_hours,
         notifier=notifier or LiveNotifier(),
     )
     ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)

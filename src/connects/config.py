@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     signin_limit_per_email: int = 5
     signin_limit_per_ip: int = 20
     signup_limit_per_ip: int = 500
+    # Stored idempotent answers (R31) are deleted this many hours after their request
+    # (R51; the due job ``idempotency_purged``): a retry later than that runs anew.
+    idempotency_retention_hours: int = 24
     # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -36,6 +36,8 @@ class Context:
     grant_sync_delay_seconds: int = 0
     # Encrypts notification channel secrets (connects.notify.crypto); dev placeholder.
     secret_key: str = "change-me"
+    # How long stored idempotent answers are kept (R51; connects.services.retention).
+    idempotency_retention_hours: int = 24
     # Sends notifications (R28): the live channels unless a test wires another.
     notifier: Notifier = field(default_factory=LiveNotifier, repr=False, compare=False)
     # Group commit of proposals to one pool (connects.services.batching); per process.
