@@ -269,6 +269,18 @@ def test_unicode_in_names_titles_and_emails(api: Api, world: TwoAccounts) -> Non
             headers=api.headers(owner),
         )
         assert _refused(r, 422) == "invalid_request"
+    # A NUL in a keyed POST's path: the key's row stores the path (PostgreSQL text holds
+    # no NUL), yet the answer is the route's 404/422, and a repeat replays it (R32, R31).
+    for i, path in enumerate(
+        ["/v1/jobs%00", "/v1/proposals/p%00/withdraw", f"/v1/accounts/{agency}%00/purchases"]
+    ):
+        body = {"quantity": 1, "pay_with": "earnings"}
+        key = {"Idempotency-Key": f"nul-{i}"}
+        first = api.client.post(path, json=body, headers={**api.headers(owner), **key})
+        assert first.status_code in (404, 422), (path, first.status_code, first.text)
+        assert_error_shape(first)
+        again = api.client.post(path, json=body, headers={**api.headers(owner), **key})
+        assert (again.status_code, again.content) == (first.status_code, first.content)
 
 
 EXAMPLES = 300 if LONG else 3

@@ -221,7 +221,9 @@ class IdempotencyMiddleware:
         path = scope["path"]
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
-        path = path[:500]
+        # PostgreSQL text holds no NUL (a ``%00`` in the path, decoded): escape it, and
+        # ``%`` with it so that two paths never share one stored form.
+        path = path.replace("%", "%25").replace("\x00", "%00")[:500]
         digest = hashlib.sha256(body).hexdigest()
         claim = await to_thread.run_sync(self.store.claim, principal, key, method, path, digest)
         if claim.outcome == "replay":
