@@ -13,7 +13,7 @@ from pydantic import Field, Strict
 
 from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS, AccountId, Cursor
 from connects.api.deps import AccountActor, CtxDep, IdempotencyKey, secret_shown_once
-from connects.api.schemas import INT32, Body, Model, Page, Text, UtcTime
+from connects.api.schemas import INT32, Body, ChangeBody, Flag, Model, Page, Text, UtcTime
 from connects.domain.commands import (
     AddChannel,
     RemoveChannel,
@@ -34,7 +34,6 @@ ChannelId = Annotated[
         pattern=r"^[A-Za-z0-9_\-]+$",
     ),
 ]
-Flag = Annotated[bool, Strict()]
 PageLimit = Annotated[int, Query(ge=1, le=notes.MAX_PAGE, description="Items per page.")]
 
 
@@ -82,7 +81,7 @@ class NotificationSettings(Model):
     expiring_every: Literal["day", "week"]
 
 
-class SettingsPut(Body):
+class SettingsPut(ChangeBody):
     low_balance: Flag | None = None
     low_balance_threshold: Annotated[int, Strict(), Field(ge=0, le=INT32)] | None = None
     topups: Flag | None = None
