@@ -126,3 +126,38 @@ def test_serve_with_two_workers_on_postgresql(pg_url: str) -> None:
         assert counted == 20
     finally:
         stop(proc)
+
+
+def _sign_ups(base: str, forwarded: list[str]) -> list[int]:
+    return [
+        httpx.post(
+            f"{base}/v1/users",
+            json={"name": "F", "email": f"f{i}@xff.io"},
+            headers={"X-Forwarded-For": address},
+        ).status_code
+        for i, address in enumerate(forwarded)
+    ]
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies(tmp_path: Path) -> None:
+    # R32: a client picks no address of its own for the rate limits to count under
+    spoofed = ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+    env = {
+        "CONNECTS_DATABASE_URL": f"sqlite:///{tmp_path / 'xff.db'}",
+        "CONNECTS_SIGNUP_LIMIT_PER_IP": "2",
+    }
+    proc, base = serve(env, "--every", "0")
+    try:
+        wait_healthy(proc, base)
+        assert _sign_ups(base, spoofed) == [201, 201, 429]  # all from 127.0.0.1
+    finally:
+        stop(proc)
+    env["CONNECTS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'xff-proxy.db'}"
+    env["CONNECTS_TRUSTED_PROXIES"] = "127.0.0.1/32,::1"
+    proc, base = serve(env, "--every", "0")
+    try:
+        wait_healthy(proc, base)
+        assert _sign_ups(base, spoofed) == [201, 201, 201]  # behind a trusted proxy
+        assert _sign_ups(base, ["203.0.113.1"] * 2)[-1] == 429  # its third attempt
+    finally:
+        stop(proc)
