@@ -97,12 +97,14 @@ def test_serve_with_two_workers_on_postgresql(pg_url: str) -> None:
     proc, base = serve(env, "--workers", "2", "--every", "1")
     try:
         wait_healthy(proc, base)
-        body = {"name": "Ann", "email": "ann@x.io"}
-        key = {"Idempotency-Key": "ann-signup"}
+        token = httpx.post(f"{base}/v1/users", json={"name": "Ann", "email": "ann@x.io"})
+        auth = {"Authorization": f"Bearer {token.json()['token']}"}
+        body = {"title": "Shared", "connects_required": 1}
+        key = {"Idempotency-Key": "ann-job", **auth}
         answers = set()
         for _ in range(6):  # new connections: both workers answer some of them
             with httpx.Client() as c:
-                answers.add(c.post(f"{base}/v1/users", json=body, headers=key).content)
+                answers.add(c.post(f"{base}/v1/jobs", json=body, headers=key).content)
         assert len(answers) == 1  # R31 across processes
         op = {"Authorization": "Bearer op-serve-token"}
         nows = set()
