@@ -94,6 +94,7 @@ def build(
         grant_sync_delay_seconds=settings.grant_sync_delay_seconds,
         secret_key=settings.secret_key,
         allow_private_webhooks=settings.allow_private_webhooks,
+        idempotency_retention_hours=settings.idempotency_retention_hours,
         notifier=notifier or LiveNotifier(allow_private=settings.allow_private_webhooks),
     )
     ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     signin_limit_per_email: int = 5
     signin_limit_per_ip: int = 20
     signup_limit_per_ip: int = 500
+    # Peers whose X-Forwarded-For (and X-Forwarded-Proto) name the client: comma-separated
+    # addresses or CIDRs of your reverse proxies. Default none: the client is the peer,
+    # so nobody picks the address the rate limits count under.
+    trusted_proxies: str = ""
+    # Stored idempotent answers (R31) are deleted this many hours after their request
+    # (R51; the due job ``idempotency_purged``): a retry later than that runs anew.
+    idempotency_retention_hours: int = 24
     # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -40,6 +40,9 @@ def run(host: str, port: int, workers: int, log_level: str) -> None:
             workers=workers,
             log_level="info",
             log_config=logs.config_dict(log_level),  # JSON lines, secrets scrubbed
+            # The app reads X-Forwarded-For only from CONNECTS_TRUSTED_PROXIES; uvicorn's
+            # own reading would trust it from any local peer.
+            proxy_headers=False,
         )
     finally:
         if metrics_dir is not None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
+from connects.services.views import entries_csv
 from tests.e2e.conftest import Api, error
 
 
@@ -71,6 +73,31 @@ def test_overview_history_csv_expiring(api: Api) -> None:
     assert len(list(csv.DictReader(io.StringIO(r.text)))) == 3
     exp = api.ok("GET", f"/v1/accounts/{agency}/connects/expiring", "mia")
     assert exp == {"within_30d": 0, "lots": []}
+
+
+def test_csv_history_never_starts_a_spreadsheet_formula(api: Api) -> None:
+    # R32: a job title that a spreadsheet would run is defused; amounts stay numbers
+    solo = api.freelancer("fred")
+    api.person("client")
+    titles = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "ok -1"]
+    for title in titles:
+        job = api.ok("POST", "/v1/jobs", "client", {"title": title, "connects_required": 1})
+        assert api.propose("fred", job["id"], solo).status_code == 201
+    r = api.call("GET", f"/v1/accounts/{solo}/connects/history", "fred", params={"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    notes = [row["note"] for row in rows if row["kind"] == "spend"]
+    assert sorted(notes) == sorted(["'" + t for t in titles[:-1]] + ["ok -1"])
+    assert [row["amount"] for row in rows] == ["-1"] * len(titles) + ["10"]
+    assert all(row["balance_after"].isdigit() for row in rows)
+    # Titles are stripped, but a note starting with a tab or CR is defused all the same.
+    entry = api.ok("GET", f"/v1/accounts/{solo}/connects/history", "fred")["items"][0]
+    entry["at"] = datetime.fromisoformat(entry["at"])
+    for note in ("\tcmd", "\rcmd"):
+        (row,) = csv.DictReader(io.StringIO(entries_csv([{**entry, "note": note}]), newline=""))
+        assert row["note"] == "'" + note and row["amount"] == "-1"
+    # A CR or LF inside a note is quoted: it never starts a row of its own.
+    (row,) = csv.DictReader(io.StringIO(entries_csv([{**entry, "note": "a\rb\nc"}]), newline=""))
+    assert row["note"] == "a\rb\nc"
 
 
 def test_expiring_within_30_days(api: Api) -> None:

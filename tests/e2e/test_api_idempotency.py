@@ -228,11 +228,13 @@ def test_keys_survive_a_restart(make_ctx: MakeCtx, sqlite_url: str) -> None:
         ctx = make_ctx(sqlite_url, operator_token=settings.operator_token)
         return TestClient(create_app(ctx, settings))
 
-    body = {"name": "Once", "email": "once@x.io"}
+    body = {"title": "Once", "connects_required": 1}
     with client() as one:
-        first = one.post("/v1/users", json=body, headers={"Idempotency-Key": "signup"})
+        token = one.post("/v1/users", json={"name": "Once", "email": "once@x.io"}).json()["token"]
+        h = {"Idempotency-Key": "job", "Authorization": f"Bearer {token}"}
+        first = one.post("/v1/jobs", json=body, headers=h)
     with client() as two:
-        again = two.post("/v1/users", json=body, headers={"Idempotency-Key": "signup"})
+        again = two.post("/v1/jobs", json=body, headers=h)
     assert first.status_code == 201 and (again.status_code, again.content) == (201, first.content)
 
 
@@ -372,6 +374,9 @@ class Traffic:
 
 @pytest.fixture
 def traffic(api: Api) -> Iterator[Traffic]:
+    # The traffic moves the clock by days; every answer is kept past those moves, so
+    # each one is there to replay (the retention itself: test_idempotency_secrets).
+    api.ctx.idempotency_retention_hours = 24 * 3650
     yield Traffic(api, seed=31)
 
 

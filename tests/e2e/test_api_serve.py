@@ -97,12 +97,14 @@ def test_serve_with_two_workers_on_postgresql(pg_url: str) -> None:
     proc, base = serve(env, "--workers", "2", "--every", "1")
     try:
         wait_healthy(proc, base)
-        body = {"name": "Ann", "email": "ann@x.io"}
-        key = {"Idempotency-Key": "ann-signup"}
+        token = httpx.post(f"{base}/v1/users", json={"name": "Ann", "email": "ann@x.io"})
+        auth = {"Authorization": f"Bearer {token.json()['token']}"}
+        body = {"title": "Shared", "connects_required": 1}
+        key = {"Idempotency-Key": "ann-job", **auth}
         answers = set()
         for _ in range(6):  # new connections: both workers answer some of them
             with httpx.Client() as c:
-                answers.add(c.post(f"{base}/v1/users", json=body, headers=key).content)
+                answers.add(c.post(f"{base}/v1/jobs", json=body, headers=key).content)
         assert len(answers) == 1  # R31 across processes
         op = {"Authorization": "Bearer op-serve-token"}
         nows = set()
@@ -124,5 +126,40 @@ def test_serve_with_two_workers_on_postgresql(pg_url: str) -> None:
             and 'route="/v1/jobs/{job_id}"' in line
         )
         assert counted == 20
+    finally:
+        stop(proc)
+
+
+def _sign_ups(base: str, forwarded: list[str]) -> list[int]:
+    return [
+        httpx.post(
+            f"{base}/v1/users",
+            json={"name": "F", "email": f"f{i}@xff.io"},
+            headers={"X-Forwarded-For": address},
+        ).status_code
+        for i, address in enumerate(forwarded)
+    ]
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies(tmp_path: Path) -> None:
+    # R32: a client picks no address of its own for the rate limits to count under
+    spoofed = ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+    env = {
+        "CONNECTS_DATABASE_URL": f"sqlite:///{tmp_path / 'xff.db'}",
+        "CONNECTS_SIGNUP_LIMIT_PER_IP": "2",
+    }
+    proc, base = serve(env, "--every", "0")
+    try:
+        wait_healthy(proc, base)
+        assert _sign_ups(base, spoofed) == [201, 201, 429]  # all from 127.0.0.1
+    finally:
+        stop(proc)
+    env["CONNECTS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'xff-proxy.db'}"
+    env["CONNECTS_TRUSTED_PROXIES"] = "127.0.0.1/32,::1"
+    proc, base = serve(env, "--every", "0")
+    try:
+        wait_healthy(proc, base)
+        assert _sign_ups(base, spoofed) == [201, 201, 201]  # behind a trusted proxy
+        assert _sign_ups(base, ["203.0.113.1"] * 2)[-1] == 429  # its third attempt
     finally:
         stop(proc)

@@ -46,6 +46,7 @@ BASES: dict[str, dict[str, Any]] = {
     "buy_connects": {"quantity": 1, "pay_with": "earnings"},
     "update_account": {"low_balance_threshold": 1},
     "set_member_budget": {"monthly_connects": 1},
+    "change_member_role": {"role": "member"},
     "put_auto_topup": {"enabled": True, "per_topup": 40, "per_month": 400, "threshold": 5},
     "put_notification_settings": {"low_balance": True, "low_balance_threshold": 1, "topups": True},
     "credit_earnings": {"amount": 1},
@@ -208,6 +209,57 @@ def test_every_integer_field_refuses_out_of_range_numbers(api: Api, world: TwoAc
     assert fields_seen >= 15, fields_seen
 
 
+def _is_boolean(spec: dict[str, Any], schema: dict[str, Any]) -> bool:
+    schema = _resolve(spec, schema)
+    options = schema.get("anyOf", [schema])
+    return any(_resolve(spec, o).get("type") == "boolean" for o in options)
+
+
+def test_change_bodies_refuse_unknown_fields_and_loose_booleans(
+    api: Api, world: TwoAccounts
+) -> None:
+    # R32: a PATCH/PUT names what it refuses; a boolean is JSON true or false only
+    owner = world.a.people["owner"]
+    changes = booleans = 0
+    for method, path, op, spec in _operations(api):
+        body_schema = (
+            op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        )
+        if body_schema is None:
+            continue
+        who = "operator" if "/admin/" in path else owner
+        url = _fill(path, world)
+        base = BASES.get(op["operationId"], {})
+        if method in ("PATCH", "PUT"):
+            changes += 1
+            r = api.call(method, url, who, {**base, "enabeld": True, "colour": "red"})
+            assert _refused(r, 422) == "invalid_request", (method, path, r.text)
+            assert r.json()["error"]["details"]["fields"] == ["colour", "enabeld"], r.text
+        props = _resolve(spec, body_schema).get("properties", {})
+        for name, field_schema in props.items():
+            if not _is_boolean(spec, field_schema):
+                continue
+            booleans += 1
+            for value in ("yes", "true", 1, 0, "on", [True]):
+                r = api.call(method, url, who, {**base, name: value})
+                assert _refused(r, 422) == "invalid_request", (path, name, value)
+                assert name in r.json()["error"]["details"]["fields"], r.text
+    assert changes >= 6 and booleans >= 8, (changes, booleans)
+
+
+def test_grantees_are_plain_names(api: Api, world: TwoAccounts) -> None:
+    # R6, R32: no control or bidirectional character makes one grantee look like another
+    owner = world.a.people["owner"]
+    url = f"/v1/accounts/{world.a.agency}/grants"
+    perms = ["connects:purchase"]
+    for grantee in ["topup\x1b[0m", "top\nup", "\u202eregana", "topup\u200b", "tópup", "a b"]:
+        r = api.call("POST", url, owner, {"grantee": grantee, "permissions": perms})
+        assert _refused(r, 422) == "invalid_request", (repr(grantee), r.text)
+        assert r.json()["error"]["details"]["fields"] == ["grantee"]
+    ok = api.call("POST", url, owner, {"grantee": "topup-manager", "permissions": perms})
+    assert ok.status_code == 201, ok.text
+
+
 UNICODE = [
     "\u202egnp.exe",  # right-to-left override
     "مرحبا بالعالم",  # right-to-left script
@@ -217,11 +269,12 @@ UNICODE = [
     "zero\u200bwidth",
     "\U0001d54f astral",
     "\uffff nonchar",
-    "tab\tnew\nline",
     "<script>alert(1)</script>",
     "' OR 1=1 --",
 ]
 REFUSED_TEXT = ["a\x00b", "\x00", "\ud800", "x\udfffy", "\ud83d"]
+# Control characters: refused in every name (a person's, an account's), kept in titles.
+CONTROL_TEXT = ["\x1b[31mred\x1b[0m", "tab\tnew\nline", "bell\x07", "c1\x9b2J"]
 
 
 def test_unicode_in_names_titles_and_emails(api: Api, world: TwoAccounts) -> None:
@@ -257,6 +310,17 @@ def test_unicode_in_names_titles_and_emails(api: Api, world: TwoAccounts) -> Non
         ]:
             r = api.call(method, path, owner, body)
             assert _refused(r, 422) == "invalid_request", (path, repr(text), r.text)
+    for text in CONTROL_TEXT:  # R32: one name rule for every name field
+        for method, path, body in [
+            ("POST", "/v1/users", {"name": text, "email": "ctl@uni.io"}),
+            ("PATCH", f"/v1/accounts/{agency}", {"name": text}),
+            ("POST", "/v1/accounts", {"kind": "freelancer", "name": text}),
+        ]:
+            r = api.call(method, path, owner, body)
+            assert _refused(r, 422) == "invalid_request", (path, repr(text), r.text)
+            assert r.json()["error"]["details"]["fields"] == ["name"]
+        job = api.ok("POST", "/v1/jobs", owner, {"title": text, "connects_required": 1})
+        assert api.ok("GET", f"/v1/jobs/{job['id']}", owner)["title"] == text.strip()
     # Unicode and percent-encoded junk in path and query parameters.
     for junk in ("%00", "%ED%A0%80", "%F0%9F%99%82", "..%2F..%2Fetc", "%E2%80%AE", "a" * 300):
         for path in (f"/v1/accounts/{junk}", f"/v1/jobs/{junk}", f"/v1/proposals/{junk}/withdraw"):
@@ -269,6 +333,18 @@ def test_unicode_in_names_titles_and_emails(api: Api, world: TwoAccounts) -> Non
             headers=api.headers(owner),
         )
         assert _refused(r, 422) == "invalid_request"
+    # A NUL in a keyed POST's path: the key's row stores the path (PostgreSQL text holds
+    # no NUL), yet the answer is the route's 404/422, and a repeat replays it (R32, R31).
+    for i, path in enumerate(
+        ["/v1/jobs%00", "/v1/proposals/p%00/withdraw", f"/v1/accounts/{agency}%00/purchases"]
+    ):
+        body = {"quantity": 1, "pay_with": "earnings"}
+        key = {"Idempotency-Key": f"nul-{i}"}
+        first = api.client.post(path, json=body, headers={**api.headers(owner), **key})
+        assert first.status_code in (404, 422), (path, first.status_code, first.text)
+        assert_error_shape(first)
+        again = api.client.post(path, json=body, headers={**api.headers(owner), **key})
+        assert (again.status_code, again.content) == (first.status_code, first.content)
 
 
 EXAMPLES = 300 if LONG else 3

@@ -65,6 +65,7 @@ def test_the_worker_run_due_and_the_clock_run_the_same_list(
     assert by_caller == {"worker": names, "cli": names, "clock": names}
     assert {"cycles", "expired", "purchases_resumed", "topups"} <= set(names)
     assert {"expiring_digests", "fanned_out", "delivered"} <= set(names)
+    assert "idempotency_purged" in names  # R51: stored answers end with their retention
 
 
 def test_run_due_finishes_a_top_up_left_pending(

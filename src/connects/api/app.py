@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from connects import __version__
 from connects.api import errors, routes_notifications
@@ -121,6 +122,9 @@ def create_app(ctx: Context, settings: Settings, *, owns_ctx: bool = False) -> F
 
     app.add_middleware(IdempotencyMiddleware, ctx=ctx, settings=settings)
     app.add_middleware(MetricsMiddleware)
+    if settings.trusted_proxies.strip():
+        # Outermost: the rate limits, the logs and every route see the client it names.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 

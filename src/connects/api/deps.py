@@ -102,6 +102,14 @@ _bearer = HTTPBearer(auto_error=False, description="A person's token, or the ope
 # Where the idempotency middleware leaves the principal it already looked up, as
 # ``(token, principal)``, so the route does not look the token up a second time.
 PRINCIPAL_STATE = "connects.principal"
+# Set by a route whose answer carries a secret shown once (a bearer token, a signing
+# secret): the idempotency middleware never stores that answer (R51).
+SECRET_SHOWN_STATE = "connects.secret_shown"
+
+
+def secret_shown_once(request: Request) -> None:
+    """Mark this request's answer as carrying a secret: it is never stored or replayed."""
+    request.scope.setdefault("state", {})[SECRET_SHOWN_STATE] = True
 
 
 async def get_principal(

@@ -53,6 +53,12 @@ class IdempotencyKeyInFlight(ConnectsError):
     code, status = "idempotency_key_in_flight", 409
 
 
+class SecretShownOnce(ConnectsError):
+    """A replay of a request whose answer carried a secret, shown only once (R51)."""
+
+    code, status = "secret_shown_once", 409
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 

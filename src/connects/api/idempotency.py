@@ -10,7 +10,12 @@ path, the SHA-256 of the body, and (once answered) the status and body of the an
   answers included;
 - the same key with another method, path or body: 409 ``idempotency_key_reused``;
 - while the first request is still running: 409 ``idempotency_key_in_flight``;
-- a 5xx (or a crash) releases the key, so the request may be retried.
+- a 5xx (or a crash) releases the key, so the request may be retried;
+- an answer that carries a secret shown once (sign-up's bearer token, a webhook's
+  generated signing secret; the route says so, :func:`~connects.api.deps.secret_shown_once`)
+  is never stored: its key keeps 409 ``secret_shown_once`` instead, so a replay tells
+  the secret to nobody (R51). Stored answers are deleted after their retention
+  (:mod:`connects.services.retention`).
 
 Every POST, PUT, PATCH and DELETE body, with a key or without, is bounded by
 :data:`MAX_BODY`: past it the answer is 413 ``request_too_large`` and nothing runs.
@@ -36,8 +41,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connects.api.deps import PRINCIPAL_STATE, look_up_principal
-from connects.api.errors import error_body
+from connects.api.deps import PRINCIPAL_STATE, SECRET_SHOWN_STATE, look_up_principal
+from connects.api.errors import SecretShownOnce, error_body
 from connects.config import Settings
 from connects.db.schema import idempotency_keys
 from connects.db.sql import insert_ignore
@@ -216,7 +221,9 @@ class IdempotencyMiddleware:
         path = scope["path"]
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
-        path = path[:500]
+        # PostgreSQL text holds no NUL (a ``%00`` in the path, decoded): escape it, and
+        # ``%`` with it so that two paths never share one stored form.
+        path = path.replace("%", "%25").replace("\x00", "%00")[:500]
         digest = hashlib.sha256(body).hexdigest()
         claim = await to_thread.run_sync(self.store.claim, principal, key, method, path, digest)
         if claim.outcome == "replay":
@@ -263,6 +270,7 @@ class IdempotencyMiddleware:
         self, scope: Scope, body: bytes, receive: Receive, send: Send, principal: str, key: str
     ) -> None:
         replay_receive = _replaying(body, receive)
+        scope.setdefault("state", {})  # shared with the route (SECRET_SHOWN_STATE)
 
         status = 500
         content_type: str | None = None
@@ -274,6 +282,20 @@ class IdempotencyMiddleware:
             recorded = True
             if status >= 500:
                 await _persist(self.store.release, principal, key)
+            elif scope["state"].get(SECRET_SHOWN_STATE):
+                refusal = _error(
+                    SecretShownOnce.code,
+                    "the first answer to this Idempotency-Key carried a secret, shown only once",
+                    {"idempotency_key": key},
+                )
+                await _persist(
+                    self.store.finish,
+                    principal,
+                    key,
+                    SecretShownOnce.status,
+                    refusal,
+                    "application/json",
+                )
             else:
                 await _persist(
                     self.store.finish, principal, key, status, b"".join(chunks), content_type

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import Field, Strict
 
 from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS, AccountId, Cursor
-from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
-from connects.api.schemas import INT32, Body, Model, Page, Text, UtcTime
+from connects.api.deps import AccountActor, CtxDep, IdempotencyKey, secret_shown_once
+from connects.api.schemas import INT32, Body, ChangeBody, Flag, Model, Page, Text, UtcTime
 from connects.domain.commands import (
     AddChannel,
     RemoveChannel,
@@ -34,7 +34,6 @@ ChannelId = Annotated[
         pattern=r"^[A-Za-z0-9_\-]+$",
     ),
 ]
-Flag = Annotated[bool, Strict()]
 PageLimit = Annotated[int, Query(ge=1, le=notes.MAX_PAGE, description="Items per page.")]
 
 
@@ -82,7 +81,7 @@ class NotificationSettings(Model):
     expiring_every: Literal["day", "week"]
 
 
-class SettingsPut(Body):
+class SettingsPut(ChangeBody):
     low_balance: Flag | None = None
     low_balance_threshold: Annotated[int, Strict(), Field(ge=0, le=INT32)] | None = None
     topups: Flag | None = None
@@ -145,12 +144,17 @@ def list_channels(
 def add_channel(
     account_id: AccountId,
     body: NewChannel,
+    request: Request,
     ctx: CtxDep,
     who: AccountActor,
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
-    """Add a Telegram, Slack, Discord, e-mail or signed-webhook channel (owner/admin, R28)."""
-    return ctx.handle(
+    """Add a Telegram, Slack, Discord, e-mail or signed-webhook channel (owner/admin, R28).
+
+    An answer with a generated ``secret`` is not replayed: a replay with the same
+    Idempotency-Key answers 409 ``secret_shown_once`` (R51).
+    """
+    made: dict[str, Any] = ctx.handle(
         AddChannel(
             who,
             account_id,
@@ -160,6 +164,9 @@ def add_channel(
             secret=body.secret,
         )
     )
+    if made.get("secret"):
+        secret_shown_once(request)
+    return made
 
 
 @router.delete(

@@ -48,6 +48,7 @@ UtcTime = Annotated[
 ]
 Text = Annotated[str, AfterValidator(_no_nul)]
 Count = Annotated[int, Strict(), Field(ge=0, le=INT32)]
+Flag = Annotated[bool, Strict()]  # only JSON true or false, never "yes" or 1
 Cents = Annotated[int, Strict(), Field(ge=0, le=MAX_CENTS)]
 
 T = TypeVar("T")
@@ -60,7 +61,14 @@ class Model(BaseModel):
 
 
 class Body(BaseModel):
-    """A request body. Unknown fields are ignored (tolerant reader)."""
+    """A request body (POST). Unknown fields are ignored (tolerant reader)."""
+
+
+class ChangeBody(Body):
+    """A PATCH or PUT body: an unknown field is refused (422 ``invalid_request`` naming
+    it), since a misspelt one would otherwise leave the setting it meant unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Page(Model, Generic[T]):
@@ -129,7 +137,7 @@ class NewAccount(Body):
     timezone: Annotated[Text, Field(min_length=1, max_length=64)] = "UTC"
 
 
-class AccountPatch(Body):
+class AccountPatch(ChangeBody):
     plan: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
     timezone: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
     low_balance_threshold: Count | None = None
@@ -157,11 +165,11 @@ class NewMember(Body):
     role: Literal["admin", "manager", "member"]
 
 
-class MemberPatch(Body):
+class MemberPatch(ChangeBody):
     role: Literal["admin", "manager", "member"]
 
 
-class Budget(Body):
+class Budget(ChangeBody):
     monthly_connects: Count | None
 
 
@@ -207,12 +215,12 @@ class AutoTopupSettings(Model):
     target: int | None = None
 
 
-class AutoTopupPut(Body):
-    enabled: bool | None = None
+class AutoTopupPut(ChangeBody):
+    enabled: Flag | None = None
     per_topup: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
     per_month: Annotated[int, Strict(), Field(ge=0, le=10_000_000)] | None = None
     threshold: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] | None = None
-    just_in_time: bool | None = None
+    just_in_time: Flag | None = None
     mode: Literal["fixed", "target"] | None = None
     target: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
 
@@ -328,7 +336,7 @@ class NewJob(Body):
     connects_required: Annotated[int, Strict(), Field(ge=0, le=1000)]
 
 
-class JobPatch(Body):
+class JobPatch(ChangeBody):
     connects_required: Annotated[int, Strict(), Field(ge=0, le=1000)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -47,9 +48,14 @@ def hash_token(token: str) -> str:
 
 
 def _name(value: str, field: str = "name") -> str:
+    """A person's or an account's name, as every name field takes it: 1 to
+    :data:`MAX_NAME` characters, none of them a control character (an ANSI escape, a
+    newline), which would rewrite a terminal or a log line it is shown in."""
     value = (value or "").strip()
     if not value or len(value) > MAX_NAME:
         raise InvalidRequest(f"{field} must be 1 to {MAX_NAME} characters", field=field)
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise InvalidRequest(f"{field} must not contain control characters", field=field)
     return value
 
 

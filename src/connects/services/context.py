@@ -38,6 +38,8 @@ class Context:
     secret_key: str = "change-me"
     # Webhook channels may target loopback and private addresses (R50; tests, dev).
     allow_private_webhooks: bool = False
+    # How long stored idempotent answers are kept (R51; connects.services.retention).
+    idempotency_retention_hours: int = 24
     # Sends notifications (R28): the live channels unless a test wires another.
     notifier: Notifier = field(default_factory=LiveNotifier, repr=False, compare=False)
     # Group commit of proposals to one pool (connects.services.batching); per process.

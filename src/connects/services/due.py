@@ -22,7 +22,7 @@ from connects.notify.claims import DeliveryPolicy, worker_name
 from connects.notify.delivery import drain
 from connects.notify.digest import emit_expiring_digests
 from connects.notify.fanout import fan_out
-from connects.services import cycles, purchases, topup_runner
+from connects.services import cycles, purchases, retention, topup_runner
 from connects.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,12 @@ DUE_WORK: tuple[DueJob, ...] = (
     ),
     DueJob("fanned_out", lambda ctx, _: fan_out(ctx), notifications=True),  # R28
     DueJob("delivered", _deliver, notifications=True),  # R29
+    # Stored answers past their retention (R51); the scan is paced like the digest's.
+    DueJob(
+        "idempotency_purged",
+        lambda ctx, _: retention.purge_idempotent_answers(ctx),
+        every=timedelta(minutes=15),
+    ),
 )
 
 

@@ -7,6 +7,7 @@ down; :mod:`connects.services.topup_runner` executes them exactly once (R23).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,9 @@ from connects.services.topup_trigger import load_settings
 from connects.services.uow import UnitOfWork
 
 MAX_GRANTEE = 64
+# A grantee is a service's name (``topup-manager``): plain ASCII, so no control or
+# bidirectional character can make one grant look like another in a list.
+_GRANTEE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:-]{{0,{MAX_GRANTEE - 1}}}")
 
 
 # -- grants (R6, R19) -------------------------------------------------------------------
@@ -63,14 +67,10 @@ def create_grant(cmd: GrantPermissions, uow: UnitOfWork) -> dict[str, Any]:
     The grant is ``pending`` for the configured sync delay, then ``active``.
     """
     ctx, who, account_id, grantee = uow.ctx, cmd.who, cmd.account_id, cmd.grantee
-    if (
-        not isinstance(grantee, str)
-        or not grantee
-        or len(grantee) > MAX_GRANTEE
-        or any(c.isspace() for c in grantee)
-    ):
+    if not isinstance(grantee, str) or not _GRANTEE.fullmatch(grantee):
         raise InvalidRequest(
-            f"grantee must be 1 to {MAX_GRANTEE} characters without spaces", field="grantee"
+            f"grantee must be 1 to {MAX_GRANTEE} letters, digits, '.', '_', ':' or '-'",
+            field="grantee",
         )
     perms = _permissions(cmd.permissions)
     now = ctx.now()

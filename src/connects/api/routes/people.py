@@ -16,7 +16,13 @@ from connects.api.common import (
     Limit,
     page,
 )
-from connects.api.deps import CtxDep, CurrentPerson, IdempotencyKey, SettingsDep
+from connects.api.deps import (
+    CtxDep,
+    CurrentPerson,
+    IdempotencyKey,
+    SettingsDep,
+    secret_shown_once,
+)
 from connects.api.schemas import CreatedUser, Invitation, Me, NewUser, Page
 from connects.domain.commands import AcceptInvitation, CreateUser, DeclineInvitation
 from connects.services import ratelimit, views
@@ -42,7 +48,9 @@ def create_user(
     """
     ratelimit.hit(ctx, ratelimit.signup_per_ip(settings), ratelimit.client_address(request.client))
     ratelimit.hit(ctx, ratelimit.signup_per_email(settings), body.email)
-    return CreatedUser.model_validate(ctx.handle(CreateUser(body.name, body.email)))
+    created = CreatedUser.model_validate(ctx.handle(CreateUser(body.name, body.email)))
+    secret_shown_once(request)  # the token: never stored in the replayable answer (R51)
+    return created
 
 
 @router.get("/me", response_model=Me, responses=READ_ERRORS)

@@ -143,11 +143,29 @@ CSV_FIELDS = (
 )
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP's CSV
+# injection advice): such a text cell gets a leading apostrophe.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: text that a spreadsheet would run is defused; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def entries_csv(items: list[dict[str, Any]]) -> str:
-    """Ledger entries as CSV (the CLI's ``history --csv`` and the API's ``?format=csv``)."""
+    """Ledger entries as CSV (the CLI's ``history --csv``, the API's ``?format=csv``, the
+    dashboard's download). Text cells (a note carries a job's title) never start a formula;
+    ``amount`` and ``balance_after`` are integers and stay numbers, negative or not.
+    Lines end in CRLF (RFC 4180), so a CR or LF inside a text cell is always quoted and
+    never starts a row of its own."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(
+        out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\r\n"
+    )
     writer.writeheader()
     for e in items:
-        writer.writerow({**e, "at": e["at"].isoformat()})
+        writer.writerow({k: _cell(v) for k, v in {**e, "at": e["at"].isoformat()}.items()})
     return out.getvalue()
