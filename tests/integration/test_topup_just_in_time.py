@@ -64,3 +64,21 @@ def test_just_in_time_off_keeps_the_plain_refusal(any_ctx: Context) -> None:
         a.spend(100)
     assert "topup_reason" not in err.value.details
     assert rows(any_ctx, a.id) == []
+
+
+def test_refused_just_in_time_proposals_share_one_history_row(any_ctx: Context) -> None:
+    # R25: each refusal says why, but the history keeps one row for the reason and
+    # month, however often a member submits (no flooding the top-up history)
+    a = agency(any_ctx, just_in_time=True, per_month=10)
+    for _ in range(5):
+        with pytest.raises(InsufficientConnects) as err:
+            a.spend(100)
+        assert err.value.details["topup_reason"] == "monthly_limit_too_low"
+        assert err.value.details["topup_status"] == "skipped"
+    [row] = rows(any_ctx, a.id)
+    assert (row.status, row.reason, row.trigger) == (
+        "skipped",
+        "monthly_limit_too_low",
+        "just_in_time",
+    )
+    assert a.available() == 80

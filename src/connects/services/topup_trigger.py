@@ -27,7 +27,7 @@ from connects.domain.calendar import month_key, month_start, next_month_start, z
 from connects.domain.events import Event, TopUpDecided
 from connects.domain.ids import new_id
 from connects.domain.topup import LIMIT_REACHED, Decision, TopUpSettings, crossed, decide
-from connects.domain.vocabulary import EventType, TopUpStatus
+from connects.domain.vocabulary import EventType, TopUpStatus, TopUpTrigger
 from connects.metrics import TOPUPS
 
 
@@ -126,6 +126,16 @@ def decide_in(
     decision = decide(settings, balance=book.available(), bought_this_month=bought, need=need)
     if not decision.buys and decision.skipped is None:
         return None
+    if not decision.buys and trigger == TopUpTrigger.JUST_IN_TIME:
+        # A proposal the top-up cannot cover is refused; its retries, and every other
+        # proposal refused for the same reason this month, share one history row, so a
+        # member cannot fill the top-up history by submitting (R25).
+        key = f"{trigger}:skipped:{month}:{decision.skipped}"
+        earlier = book.conn.execute(
+            select(topups.c.id).where(topups.c.account_id == book.id, topups.c.trigger_key == key)
+        ).scalar()
+        if earlier is not None:
+            return str(earlier)
     topup_id = new_id("tup")
     inserted = insert_ignore(
         book.conn,
