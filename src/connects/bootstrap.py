@@ -22,6 +22,7 @@ from connects.gateway import PaymentGateway, SimulatedGateway
 from connects.notify.channels import LiveNotifier, Notifier
 from connects.services import (
     accounts,
+    billing,
     invitations,
     jobs,
     notifications,
@@ -50,7 +51,7 @@ COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
     c.EndJob: jobs.end_job,
     c.SubmitProposal: proposals.submit_proposal,
     c.WithdrawProposal: proposals.withdraw,
-    c.AddBillingMethod: purchases.add_billing_method,
+    c.AddBillingMethod: billing.add_billing_method,
     c.BuyConnects: purchases.buy,
     c.GrantPermissions: topups.create_grant,
     c.RevokeGrant: topups.revoke_grant,

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import billing_methods, purchases
-from connects.domain.commands import AddBillingMethod, BuyConnects
+from connects.domain.commands import BuyConnects
 from connects.domain.errors import (
     InsufficientEarnings,
     InvalidRequest,
@@ -60,44 +60,6 @@ PURCHASE_FIELDS = (
     "topup_id",
     "created_at",
 )
-
-
-def add_billing_method(cmd: AddBillingMethod, uow: UnitOfWork) -> dict[str, Any]:
-    """Attach a card from a gateway token; the first one becomes the default."""
-    account_id, token = cmd.account_id, cmd.token
-    if not isinstance(token, str) or not token:
-        raise InvalidRequest("token is required", field="token")
-    now = uow.ctx.now()
-    with uow.read() as conn:
-        authorize(conn, account_id, cmd.who, Action.MANAGE, now)
-    card = uow.ctx.gateway.attach(token)
-    method_id = new_id("bm")
-    with uow.begin(now) as tx:
-        conn = tx.conn
-        tx.book(account_id)
-        has_default = conn.execute(
-            select(billing_methods.c.id).where(
-                billing_methods.c.account_id == account_id, billing_methods.c.is_default
-            )
-        ).first()
-        conn.execute(
-            insert(billing_methods),
-            {
-                "id": method_id,
-                "account_id": account_id,
-                "gateway_ref": card.ref,
-                "brand": card.brand,
-                "last4": card.last4,
-                "is_default": has_default is None,
-                "created_at": now,
-            },
-        )
-    return {
-        "id": method_id,
-        "brand": card.brand,
-        "last4": card.last4,
-        "default": has_default is None,
-    }
 
 
 def _summary(row: Any) -> dict[str, Any]:

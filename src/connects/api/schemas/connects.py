@@ -1,0 +1,138 @@
+"""Connects: the overview, history, expiry, billing, purchases, grants, auto top-up."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, Strict
+
+from connects.api.schemas.base import Body, ChangeBody, Flag, Model, Text, UtcTime
+
+# -- Connects ---------------------------------------------------------------------
+
+
+class AutoTopupSettings(Model):
+    """Auto top-up settings (R19-R22)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
+    enabled: bool
+    per_topup: int
+    per_month: int
+    threshold: int
+    just_in_time: bool
+    mode: str
+    target: int | None = None
+
+
+class AutoTopupPut(ChangeBody):
+    enabled: Flag | None = None
+    per_topup: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
+    per_month: Annotated[int, Strict(), Field(ge=0, le=10_000_000)] | None = None
+    threshold: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] | None = None
+    just_in_time: Flag | None = None
+    mode: Literal["fixed", "target"] | None = None
+    target: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
+
+
+class Overview(Model):
+    available: int
+    used_this_month: int
+    purchased_this_month: int
+    purchased_this_month_manual: int
+    purchased_this_month_auto: int
+    expiring_30d: int
+    month_starts_at: UtcTime
+    auto_topup: AutoTopupSettings | None = None
+
+
+class Entry(Model):
+    id: str
+    seq: int
+    at: UtcTime
+    kind: str
+    amount: int
+    balance_after: int
+    actor: str
+    member_id: str | None = None
+    proposal_id: str | None = None
+    purchase_id: str | None = None
+    topup_id: str | None = None
+    note: str | None = None
+
+
+class ExpiringLot(Model):
+    id: str
+    source: str
+    issued_at: UtcTime
+    expires_at: UtcTime
+    remaining: int
+
+
+class Expiring(Model):
+    within_30d: int
+    lots: list[ExpiringLot]
+
+
+class NewBillingMethod(Body):
+    token: Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class BillingMethod(Model):
+    id: str
+    brand: str
+    last4: str
+    default: bool
+    created_at: UtcTime | None = None
+
+
+class NewPurchase(Body):
+    quantity: Annotated[int, Strict(), Field(ge=1, le=1_000_000)]
+    pay_with: Annotated[Text, Field(min_length=1, max_length=64)] = Field(
+        description='"earnings", a billing method id, or "default".'
+    )
+
+
+class Purchase(Model):
+    id: str
+    account_id: str
+    quantity: int
+    amount: int = Field(description="Price in cents.")
+    currency: str
+    status: str
+    pay_with: str
+    billing_method_id: str | None = None
+    topup_id: str | None = None
+    created_at: UtcTime
+
+
+class NewGrant(Body):
+    grantee: Annotated[Text, Field(min_length=1, max_length=64)]
+    permissions: Annotated[
+        list[Annotated[Text, Field(min_length=1, max_length=64)]], Field(max_length=20)
+    ]
+
+
+class Grant(Model):
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
+    id: str
+    grantee: str
+    permissions: list[str]
+    status: str
+    active_at: UtcTime | None = None
+    created_at: UtcTime | None = None
+
+
+class Topup(Model):
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
+    id: str
+    at: UtcTime
+    quantity: int
+    amount: int
+    currency: str | None = None
+    trigger: str
+    status: str
+    reason: str | None = None
+    purchase_id: str | None = None

@@ -1,0 +1,91 @@
+"""Jobs, proposals, and the operator's bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, Strict
+
+from connects.api.schemas.base import MAX_CENTS, Body, ChangeBody, Model, Text, UtcTime
+
+# -- jobs and proposals -----------------------------------------------------------
+
+
+class NewJob(Body):
+    title: Annotated[Text, Field(min_length=1, max_length=300)]
+    connects_required: Annotated[int, Strict(), Field(ge=0, le=1000)]
+
+
+class JobPatch(ChangeBody):
+    connects_required: Annotated[int, Strict(), Field(ge=0, le=1000)]
+
+
+class CloseJob(Body):
+    hired_proposal_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+
+
+class Job(Model):
+    id: str
+    client_id: str
+    title: str
+    connects_required: int
+    status: str
+    hired_proposal_id: str | None = None
+    created_at: UtcTime
+    updated_at: UtcTime
+    refunded_connects: int | None = Field(
+        None, description="Connects given back when the job ended (R15)."
+    )
+
+
+class NewProposal(Body):
+    job_id: Annotated[Text, Field(min_length=1, max_length=64)]
+    account_id: Annotated[Text, Field(min_length=1, max_length=64)]
+    freelancer_id: Annotated[Text, Field(min_length=1, max_length=64)]
+    expected_connects: Annotated[int, Strict(), Field(ge=0, le=1000)]
+
+
+class Proposal(Model):
+    id: str
+    status: str
+    connects_spent: int
+    account_id: str
+    job_id: str
+    freelancer_id: str
+    submitted_by: str | None = None
+    balance: int | None = Field(None, description="The pool's balance after the proposal.")
+    reward: int | None = Field(None, description="Connects rewarded for an interview (R16).")
+    created_at: UtcTime | None = None
+    updated_at: UtcTime | None = None
+
+
+# -- operator ---------------------------------------------------------------------
+
+
+class Earnings(Body):
+    amount: Annotated[int, Strict(), Field(ge=1, le=MAX_CENTS)]
+
+
+class EarningsBalance(Model):
+    account_id: str
+    earnings: int
+    currency: str
+
+
+class ClockMove(Body):
+    advance: Annotated[Text, Field(min_length=2, max_length=40)] | None = Field(
+        None, description='An ISO 8601 duration such as "P31D" or "PT12H".'
+    )
+    to: datetime | None = Field(None, description="A time (RFC 3339) to move the clock to.")
+
+
+class ClockState(Model):
+    now: UtcTime
+    ran: dict[str, int]
+
+
+class Health(Model):
+    status: str
+    database: str
+    clock: str
