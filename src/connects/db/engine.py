@@ -43,8 +43,7 @@ class WriterQueue:
 
     SQLite has one writer at a time. A writer that finds the file locked sleeps in
     SQLite's busy handler, in steps of up to 100 ms, however soon the lock is free:
-    under load most of a write went into those sleeps (19 ms per ``BEGIN IMMEDIATE`` on
-    average). Writers queue here instead. In a process, on a lock that wakes the next
+    under load most of a write went into those sleeps. Writers queue here instead. In a process, on a lock that wakes the next
     writer the moment the last one commits. Across processes (``connects serve
     --workers 2``, a ``connects worker`` beside the API), on an advisory lock of the
     file ``<database>-writers``: the writer of each process that is next in its own
@@ -197,9 +196,9 @@ class Database:
     def inline_lookups(self) -> bool:
         """Whether a :meth:`lookup` may run on an event loop's own thread. On SQLite it
         is a read of a local file that never waits for a writer (WAL: readers see the
-        last commit while a writer works), about 30 us; handing it to a worker thread
-        and back cost more than that: 30% of the requests one process served. On
-        PostgreSQL it is a network round trip, so no."""
+        last commit while a writer works), and handing it to a worker thread and back
+        costs more than the read itself. On PostgreSQL it is a network round trip, so
+        no."""
         return self.is_sqlite
 
     @property

@@ -38,7 +38,7 @@ class Prepared:
 
     SQLAlchemy's path for a Core statement (cache key, compiled-cache lookup, execution
     context, parameter processing, result set-up) costs about as much again as SQLite
-    takes to run a small write: 8-11 us against 4 us for the same SQL as driver SQL.
+    takes to run a small write (docs/benchmarks.md has the figures).
     The ledger's hot writes (entries, allocations, lot and account updates) go this way.
     Values still pass through each column type's bind processing (time zones, SQLite's
     datetime strings), and errors, disconnects and events are SQLAlchemy's as before.

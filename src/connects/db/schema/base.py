@@ -20,7 +20,7 @@ metadata = MetaData(
 # Ids compare byte by byte on both databases: SQLite's default (BINARY), and "C" on
 # PostgreSQL, whose default collation follows the server's locale. The order of ids is
 # then the same in SQL as in Python, and every key comparison is a memcmp, not a
-# locale-aware strcoll (the monthly cycle spent a tenth of its time there).
+# locale-aware strcoll (a measurable share of the monthly cycle's time).
 ID = String(40).with_variant(String(40, collation="C"), "postgresql")
 
 
