@@ -43,11 +43,12 @@ class WriterQueue:
 
     SQLite has one writer at a time. A writer that finds the file locked sleeps in
     SQLite's busy handler, in steps of up to 100 ms, however soon the lock is free:
-    under load most of a write went into those sleeps. Writers queue here instead. In a process, on a lock that wakes the next
-    writer the moment the last one commits. Across processes (``connects serve
-    --workers 2``, a ``connects worker`` beside the API), on an advisory lock of the
-    file ``<database>-writers``: the writer of each process that is next in its own
-    queue tries it, pausing from 50 us to 1 ms between tries. The kernel drops that
+    under load most of a write went into those sleeps. Writers queue here instead. In
+    a process, on a lock that wakes the next writer the moment the last one commits.
+    Across processes (``connects serve --workers 2``, a ``connects worker`` beside the
+    API), on an advisory lock of the file ``<database>-writers``: the writer of each
+    process that is next in its own queue tries it, pausing from 50 us to 1 ms between
+    tries. The kernel drops that
     lock with its process, so a killed process never holds the others up.
 
     After as long as SQLite's own busy timeout (:data:`WRITER_WAIT_SECONDS`) a writer
