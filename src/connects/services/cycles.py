@@ -23,6 +23,7 @@ from connects.domain.policy import SYSTEM
 from connects.domain.vocabulary import EntryKind, LotSource
 from connects.services.book import AccountBook
 from connects.services.context import Context
+from connects.services.uow import UnitOfWork
 
 
 def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
@@ -98,13 +99,20 @@ def run_due_cycles(ctx: Context, batch: int = 500) -> int:
             )
         if not due:
             return total
+        uow = UnitOfWork(ctx)
         for account_id in due:
-            with ctx.db.begin() as conn:
-                book = AccountBook.lock(conn, account_id, now)
-                total += catch_up(ctx, book)
-                book.save()
+            with uow.begin(now) as tx:
+                total += catch_up(ctx, tx.book(account_id))
+        _publish(ctx, uow)
         if len(due) < batch:
             return total
+
+
+def _publish(ctx: Context, uow: UnitOfWork) -> None:
+    """What the batch's transactions raised (a top-up a sweep decided, R20), after they
+    committed; the due work's own pending top-ups job finishes anything left."""
+    if ctx.bus is not None:
+        ctx.bus.publish(ctx, uow.collect())
 
 
 def sweep_expired(ctx: Context, batch: int = 500) -> int:
@@ -125,11 +133,11 @@ def sweep_expired(ctx: Context, batch: int = 500) -> int:
             )
         if not due:
             return removed
+        uow = UnitOfWork(ctx)
         for account_id in due:
-            with ctx.db.begin() as conn:
-                book = AccountBook.lock(conn, account_id, now)
-                removed += book.sweep_expired()
-                book.save()
+            with uow.begin(now) as tx:
+                removed += tx.book(account_id).sweep_expired()
+        _publish(ctx, uow)
         if len(due) < batch:
             return removed
 

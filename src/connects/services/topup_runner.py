@@ -242,7 +242,8 @@ def _claim(uow: UnitOfWork, topup_id: str) -> tuple[Any, str, str]:
     """Claim a pending top-up whose lease is free, committed at once (see :func:`_take`)."""
     now = uow.ctx.now()  # before the transaction: a clock kept in the database is a read
     token = secrets.token_hex(8)
-    with uow.ctx.db.begin() as conn:
+    with uow.begin(now) as tx:
+        conn = tx.conn
         took = conn.execute(
             update(topups)
             .where(
@@ -260,8 +261,8 @@ def _claim(uow: UnitOfWork, topup_id: str) -> tuple[Any, str, str]:
 
 def _release(uow: UnitOfWork, topup_id: str, token: str) -> None:
     """Give a claim up early, so the next run of due work may retry at once."""
-    with uow.ctx.db.begin() as conn:
-        conn.execute(
+    with uow.begin() as tx:
+        tx.conn.execute(
             update(topups)
             .where(topups.c.id == topup_id, topups.c.claimed_by == token)
             .values(claimed_by=None, claimed_until=None)
