@@ -24,7 +24,6 @@ from connects.domain.clock import SimulatedClock
 from connects.domain.commands import SubmitProposal
 from connects.domain.errors import ConnectsError, InsufficientConnects
 from connects.services import topup_runner
-from connects.services import topups as svc
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.topup_trigger import decide_in, load_settings
@@ -153,12 +152,12 @@ def charge(**kw):
     return real(**kw)
 
 ctx.gateway.charge = charge
-from connects.services import topups
+from connects.services import topup_runner
 open(ready, "w").close()
 deadline = time.monotonic() + 30
 while not os.path.exists(go) and time.monotonic() < deadline:
     time.sleep(0.002)
-done = topups.run_pending(ctx)
+done = topup_runner.run_pending(ctx)
 print(json.dumps({"done": done, "charged": charged}))
 """
 
@@ -193,7 +192,7 @@ def test_two_worker_processes_never_both_buy(pg_ctx: Context, tmp_path: Path) ->
     assert all(charges(pg_ctx, t.purchase_id) == 1 for t in done)
     assert all_charges(pg_ctx) == n
     assert a.available() == 80 + 10 * n
-    assert svc.run_pending(pg_ctx) == 0
+    assert topup_runner.run_pending(pg_ctx) == 0
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
@@ -257,9 +256,9 @@ def test_killed_between_decision_and_payment_finishes_once(
     purchase_id = topup_runner.purchase_id_for(t.id)
     assert charges(pg_ctx, purchase_id) == (1 if kill_point == "after_charge" else 0)
     if kill_point != "after_decision":  # the killed executor had claimed it
-        assert svc.run_pending(pg_ctx) == 0
+        assert topup_runner.run_pending(pg_ctx) == 0
     clock.advance(topup_runner.LEASE)
-    assert svc.run_pending(pg_ctx) == 1
+    assert topup_runner.run_pending(pg_ctx) == 1
     [t] = rows(pg_ctx, a.id)
     assert (t.status, t.purchase_id) == ("succeeded", purchase_id)
     assert charges(pg_ctx, purchase_id) == 1
@@ -274,5 +273,5 @@ def test_killed_between_decision_and_payment_finishes_once(
             == 1
         )
     assert len(events_of(pg_ctx, a.id, "topup_succeeded")) == 1
-    assert svc.run_pending(pg_ctx) == 0
+    assert topup_runner.run_pending(pg_ctx) == 0
     assert all_charges(pg_ctx) == 1

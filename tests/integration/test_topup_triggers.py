@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import BuyConnects, UpdateAccount
 from connects.services import cycles, topup_runner, views
-from connects.services import topups as svc
 from connects.services.context import Context
 from tests.integration.topup_support import (
     agency,
@@ -51,7 +50,7 @@ def test_balance_hits_zero_buys_one_top_up_of_40(any_ctx: Context) -> None:
     a.spend(39)
     assert len(rows(any_ctx, a.id)) == 1
     # Running the worker afterwards finds nothing to do and charges nothing more.
-    assert svc.run_pending(any_ctx) == 0
+    assert topup_runner.run_pending(any_ctx) == 0
     assert all_charges(any_ctx) == 1
 
 
@@ -143,5 +142,5 @@ def test_expiry_that_empties_the_pool_triggers_a_top_up(
     assert cycles.sweep_expired(any_ctx) == 80
     [t] = rows(any_ctx, a.id)
     assert (t.status, t.trigger) == ("succeeded", "balance_zero")
-    assert svc.run_pending(any_ctx) == 0
+    assert topup_runner.run_pending(any_ctx) == 0
     assert a.available() == 40

@@ -20,7 +20,6 @@ from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.ids import new_id
 from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor
 from connects.domain.topup import TopUpSettings, grant_status
-from connects.services import topup_runner
 from connects.services.access import authorize
 from connects.services.context import Context
 from connects.services.topup_trigger import load_settings
@@ -198,12 +197,3 @@ def history(
         rows = conn.execute(query.order_by(topups.c.id.desc()).limit(limit + 1)).all()
     items = [_item(r) for r in rows[:limit]]
     return {"items": items, "next_cursor": rows[limit - 1].id if len(rows) > limit else None}
-
-
-def run_pending(ctx: Context) -> int:
-    """Execute (or resume after a crash) every pending top-up; how many finished here.
-
-    The worker's entry point (``connects.services.due``); see
-    :mod:`connects.services.topup_runner` for how each runs exactly once.
-    """
-    return topup_runner.run_pending(ctx)
