@@ -28,8 +28,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connects.domain.commands import SubmitProposal
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sqlalchemy import create_engine
@@ -42,6 +40,7 @@ from bench.common import (
     pg_database,
     sqlite_database,
 )
+from connects.domain.commands import SubmitProposal
 from connects.domain.ids import new_id
 from connects.domain.policy import Actor
 

@@ -81,7 +81,7 @@ def sees_email(viewer: Actor, person_id: str) -> bool:
     person's e-mail: the person themselves, or the account's owner and admins (R49)."""
     if viewer.kind != "user":
         return False
-    return viewer.id == person_id or viewer.role in (Role.OWNER, Role.ADMIN)
+    return viewer.id == person_id or allows(viewer.role, Action.MANAGE)
 
 
 def check_submitter(

@@ -32,7 +32,7 @@ from connects.domain.errors import (
 )
 from connects.domain.events import Event
 from connects.domain.ids import new_id
-from connects.domain.policy import Action, Actor, Role, check_submitter
+from connects.domain.policy import Action, Actor, Role, allows, check_submitter
 from connects.domain.vocabulary import EntryKind, JobStatus, ProposalStatus
 from connects.services import topup_runner
 from connects.services.book import AccountBook
@@ -332,9 +332,8 @@ def withdraw(cmd: WithdrawProposal, uow: UnitOfWork) -> None:
         load_job(tx.conn, prop.job_id, lock="share")  # the job first, as its ending does
         actor = tx.authorize(prop.account_id, cmd.who, Action.VIEW)
         prop = load_proposal(tx.conn, cmd.proposal_id)  # as it is under the locks
-        if actor.id not in (prop.submitted_by, prop.freelancer_id) and actor.role not in (
-            Role.OWNER,
-            Role.ADMIN,
+        if actor.id not in (prop.submitted_by, prop.freelancer_id) and not allows(
+            actor.role, Action.MANAGE
         ):
             raise Forbidden("only the submitter, the freelancer, the owner or an admin withdraws")
         set_proposal(tx, prop, ProposalStatus.WITHDRAWN)
