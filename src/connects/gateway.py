@@ -122,7 +122,9 @@ class SimulatedGateway:
         self, *, method_ref: str, amount_cents: int, currency: str, idempotency_key: str
     ) -> ChargeResult:
         now = self.clock.now()  # before the transaction: the clock may be a database read
-        with self.db.begin() as conn:
+        # The gateway is another system: its book commits on its own, never with the
+        # keyed request that asked for the charge (connects.db.request).
+        with self.db.alone(), self.db.begin() as conn:
             # The first call with a key decides the outcome; a retry (or a concurrent
             # duplicate) finds the row and answers the same.
             first = insert_ignore(

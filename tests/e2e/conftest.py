@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,10 @@ from tests.conftest import MakeCtx
 OPERATOR_TOKEN = "operator-token-for-tests"
 BM_TOKEN = "business-manager-token-for-tests"
 _emails = itertools.count(1)
+# CONNECTS_TEST_KEY_EVERY_WRITE=1 sends an Idempotency-Key with every write the API
+# tests make, so the whole e2e suite runs through the keyed path (R31).
+KEY_EVERY_WRITE = os.environ.get("CONNECTS_TEST_KEY_EVERY_WRITE") == "1"
+_auto_keys = itertools.count(1)
 
 
 def error(r: object) -> dict[str, object]:
@@ -69,6 +74,8 @@ class Api:
         params: dict[str, Any] | None = None,
     ) -> Any:
         content = None if body is None else json.dumps(body).encode()
+        if key is None and KEY_EVERY_WRITE and method != "GET":
+            key = f"auto-{next(_auto_keys)}"  # the whole suite through keyed writes (R31)
         headers = self.headers(who, key)
         if content is not None:
             headers["Content-Type"] = "application/json"

@@ -26,6 +26,12 @@ def count(api: Api, table: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+def stored_keys(api: Api, key: str) -> list[Any]:
+    with api.ctx.db.read() as conn:
+        table = schema.idempotency_keys
+        return list(conn.execute(select(table).where(table.c.key == key)).all())
+
+
 def snapshot(api: Api) -> dict[str, Any]:
     """Everything a replayed request must leave as it was (R30, R31)."""
     with api.ctx.db.read() as conn:
@@ -132,33 +138,58 @@ def test_keys_belong_to_one_principal(api: Api) -> None:
     assert a["id"] != b["id"] and a["client_id"] != b["client_id"]
 
 
-def test_in_flight_key_is_refused(api: Api) -> None:
+def test_no_key_is_ever_in_flight(api: Api) -> None:
+    """R31: the key's row is written in the commit that makes the change, with its
+    answer: no row without an answer is ever committed, so a retry never waits."""
     agency = api.agency("olga")
-    body = json.dumps({"low_balance_threshold": 3}).encode()
-    import hashlib
+    api.earnings(agency, 5_000)
+    url = f"/v1/accounts/{agency}/purchases"
+    api.ok("POST", url, "olga", {"quantity": 3, "pay_with": "earnings"}, key="k1")
+    api.call("POST", url, "olga", {"quantity": 10**9, "pay_with": "earnings"}, key="k2")
+    with api.ctx.db.read() as conn:
+        rows = conn.execute(select(schema.idempotency_keys)).all()
+    assert rows and all(r.status_code is not None for r in rows)
 
-    with api.ctx.db.begin() as conn:
-        conn.execute(
-            insert(schema.idempotency_keys),
-            {
-                "principal": f"user:{api.ids['olga']}",
-                "key": "busy",
-                "method": "PATCH",
-                "path": f"/v1/accounts/{agency}",
-                "body_hash": hashlib.sha256(body).hexdigest(),
-                "status_code": None,
-                "response_body": None,
-                "content_type": None,
-                "created_at": api.ctx.now(),
-            },
-        )
-    h = {**api.headers("olga", "busy"), "Content-Type": "application/json"}
-    r = api.client.patch(f"/v1/accounts/{agency}", content=body, headers=h)
-    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_in_flight"
-    # A first request that died long ago no longer holds its key.
-    api.ctx.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
-    r = api.client.patch(f"/v1/accounts/{agency}", content=body, headers=h)
-    assert r.status_code == 200 and r.json()["low_balance_threshold"] == 3
+
+def test_a_keyed_write_commits_once(api: Api) -> None:
+    """R31: with a key, the change and its stored answer are one commit, as many as
+    the same write without a key; a read stores nothing."""
+    from sqlalchemy import event
+
+    agency = api.agency("olga")
+    api.earnings(agency, 5_000)
+    commits: list[int] = []
+    engine = api.ctx.db.engine
+    listener = lambda conn: commits.append(1)  # noqa: E731
+    event.listen(engine, "commit", listener)
+    try:
+        url = f"/v1/accounts/{agency}/purchases"
+        body = {"quantity": 1, "pay_with": "earnings"}
+        api.ok("POST", url, "olga", body)
+        unkeyed, commits[:] = len(commits), []
+        api.ok("POST", url, "olga", body, key="one-commit")
+        keyed, commits[:] = len(commits), []
+        api.ok("GET", f"/v1/accounts/{agency}/connects", "olga", key="a-read")
+        read = len(commits)
+    finally:
+        event.remove(engine, "commit", listener)
+    assert (unkeyed, keyed, read) == (1, 1, 0)
+
+
+def test_a_card_declined_is_stored_with_the_failed_purchase(api: Api) -> None:
+    """R31, R18: the failed purchase and the 402 answering it commit together; the
+    retry replays it and no second charge is tried."""
+    agency = api.agency("olga")
+    bad = api.ok(
+        "POST", f"/v1/accounts/{agency}/billing-methods", "olga", {"token": "tok_chargeDeclined"}
+    )
+    url = f"/v1/accounts/{agency}/purchases"
+    body = {"quantity": 5, "pay_with": bad["id"]}
+    first = api.call("POST", url, "olga", body, key="declined")
+    again = api.call("POST", url, "olga", body, key="declined")
+    assert first.status_code == 402 and (again.status_code, again.content) == (402, first.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert count(api, schema.purchases) == 1 and count(api, schema.gateway_charges) == 1
 
 
 def test_bad_key_is_refused(api: Api) -> None:
@@ -168,14 +199,19 @@ def test_bad_key_is_refused(api: Api) -> None:
     assert r.status_code == 422 and r.json()["error"]["details"]["fields"] == ["Idempotency-Key"]
 
 
-def test_server_error_releases_the_key(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_error_leaves_nothing_and_the_retry_runs_afresh(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R31: a request that fails after it wrote (a 5xx) rolls back whole and stores
+    no answer: the retry with its key runs as if it were the first."""
     agency = api.agency("olga")
     api.earnings(agency, 5_000)
     assert api.ctx.bus is not None
     handlers = api.ctx.bus.commands  # type: ignore[attr-defined]
     real = handlers[BuyConnects]
 
-    def broken(*args: Any, **kwargs: Any) -> Any:
+    def broken(cmd: Any, uow: Any) -> Any:
+        real(cmd, uow)  # the purchase is written, then the process fails
         raise RuntimeError("the disk is on fire")
 
     monkeypatch.setitem(handlers, BuyConnects, broken)
@@ -185,39 +221,44 @@ def test_server_error_releases_the_key(api: Api, monkeypatch: pytest.MonkeyPatch
         h = {**api.headers("olga", "retry-me")}
         r = client.post(url, json=body, headers=h)
         assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert count(api, schema.purchases) == 0 and not stored_keys(api, "retry-me")
     monkeypatch.setitem(handlers, BuyConnects, real)
     r = api.call("POST", url, "olga", body, key="retry-me")
     assert r.status_code == 201 and count(api, schema.purchases) == 1
 
 
-def test_storing_the_answer_is_retried_when_the_connection_drops(
+def test_storing_the_answer_fails_and_nothing_is_committed(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The change is committed before its answer is stored: a dropped connection while
-    storing it must not leave the key in flight, or the request would run twice (R31)."""
+    """R31: the answer is stored in the change's own commit: when storing it fails (the
+    connection drops), the change is rolled back with it, never committed alone."""
     from sqlalchemy.exc import OperationalError
 
-    from connects.api import idempotency
+    from connects.db import request
 
     agency = api.agency("olga")
     api.earnings(agency, 5_000)
-    real = idempotency.KeyStore.finish
-    failures = [OperationalError("UPDATE idempotency_keys", {}, Exception("connection lost"))] * 2
+    real = request.store_answers
+    failures = [OperationalError("INSERT idempotency_keys", {}, Exception("connection lost"))]
 
-    def flaky(self: Any, *args: Any) -> None:
+    def flaky(*args: Any) -> Any:
         if failures:
             raise failures.pop()
-        real(self, *args)
+        return real(*args)
 
-    monkeypatch.setattr(idempotency.KeyStore, "finish", flaky)
-    monkeypatch.setattr(idempotency, "PERSIST_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(request, "store_answers", flaky)
+    before = api.available(agency, "olga")
     url = f"/v1/accounts/{agency}/purchases"
     body = {"quantity": 2, "pay_with": "earnings"}
+    with TestClient(api.client.app, raise_server_exceptions=False) as client:
+        lost = client.post(url, json=body, headers=api.headers("olga", "flaky"))
+    assert lost.status_code >= 500 and not failures
+    assert count(api, schema.purchases) == 0 and not stored_keys(api, "flaky")
     first = api.call("POST", url, "olga", body, key="flaky")
-    assert first.status_code == 201 and not failures
     again = api.call("POST", url, "olga", body, key="flaky")
-    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
-    assert count(api, schema.purchases) == 1
+    assert first.status_code == 201 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert count(api, schema.purchases) == 1 and api.available(agency, "olga") == before + 2
 
 
 def test_keys_survive_a_restart(make_ctx: MakeCtx, sqlite_url: str) -> None:
@@ -239,7 +280,7 @@ def test_keys_survive_a_restart(make_ctx: MakeCtx, sqlite_url: str) -> None:
 
 
 def test_concurrent_requests_with_one_key_buy_once(api: Api) -> None:
-    """R31, R23: racing duplicates: one purchase; the rest replay it or wait their turn."""
+    """R31, R23: racing duplicates: one purchase; every other one replays its answer."""
     agency = api.agency("olga")
     api.earnings(agency, 100_000)
     url = f"/v1/accounts/{agency}/purchases"
@@ -260,10 +301,9 @@ def test_concurrent_requests_with_one_key_buy_once(api: Api) -> None:
     for t in threads:
         t.join()
     assert count(api, schema.purchases) == 1
-    created = {content for status, content in answers if status == 201}
-    assert len(created) == 1
-    for status, content in answers:
-        assert status == 201 or json.loads(content)["error"]["code"] == "idempotency_key_in_flight"
+    # Every twin waits for the first to commit, then replays its answer.
+    assert {status for status, _ in answers} == {201}
+    assert len({content for _, content in answers}) == 1
     assert api.available(agency, "olga") == 87
 
 
@@ -396,3 +436,29 @@ def test_replaying_100_random_requests_changes_nothing(api: Api, traffic: Traffi
         assert (r.status_code, r.content) == (status, body), (method, path, key)
         assert r.headers["idempotent-replayed"] == "true"
     assert snapshot(api) == before
+
+
+def test_every_mutating_route_is_answered_in_its_commit(api: Api) -> None:
+    """R31: every POST, PUT, PATCH and DELETE of the API stores its keyed answer in the
+    transaction of its change (connects.api.answers), none the old way."""
+    from fastapi.routing import APIRoute
+
+    from connects.api.answers import MUTATING, AnsweredRoute
+
+    def walk(routes: list[Any]) -> Iterator[Any]:
+        for r in routes:
+            included = getattr(r, "original_router", None)  # FastAPI's included router
+            yield from walk(included.routes) if included is not None else (r,)
+
+    app: Any = api.client.app
+    mutating = [
+        r for r in walk(app.routes) if isinstance(r, APIRoute) and set(r.methods) & MUTATING
+    ]
+    api_routes = [r for r in mutating if r.path.startswith("/v1")]
+    assert len(api_routes) > 20
+    unanswered = [
+        f"{sorted(r.methods)} {r.path}"
+        for r in api_routes
+        if not (isinstance(r, AnsweredRoute) and r.answered)
+    ]
+    assert unanswered == []

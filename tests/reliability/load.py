@@ -1,8 +1,8 @@
 """The load: accounts set up through the API, then many clients doing random work.
 
-Every mutating request carries an ``Idempotency-Key``; on a connection error, a 5xx or
-``idempotency_key_in_flight`` the client sends the very same request again (same key,
-same body) to either API process, as a real client would. Every answer is recorded, so
+Every mutating request carries an ``Idempotency-Key``; on a connection error or a 5xx
+the client sends the very same request again (same key, same body) to either API
+process, as a real client would. Every answer is recorded, so
 the checks can hold the ledger to what the clients were told.
 """
 
@@ -102,17 +102,7 @@ class Http:
             if r.status_code >= 500:
                 self.tally.add("server_errors")
                 continue
-            if r.status_code == 409 and _code(r) == "idempotency_key_in_flight":
-                self.tally.add("in_flight_waits")
-                continue
             return r
-
-
-def _code(r: httpx.Response) -> str | None:
-    try:
-        return str(r.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def _ok(r: httpx.Response | None, what: str) -> dict[str, Any]:

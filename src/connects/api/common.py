@@ -41,8 +41,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **READ_ERRORS,
     409: _error(
         "Refused by a rule (`insufficient_connects`, `price_changed`, ...), or the "
-        "Idempotency-Key was reused with another body (`idempotency_key_reused`) or is in "
-        "flight (`idempotency_key_in_flight`)."
+        "Idempotency-Key was reused with another body (`idempotency_key_reused`)."
     ),
 }
 RATE_LIMITED: dict[int | str, dict[str, Any]] = {

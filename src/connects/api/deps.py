@@ -20,6 +20,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from connects.api.answers import KEYED
 from connects.api.errors import Unauthorized
 from connects.config import Settings
 from connects.domain.errors import Forbidden
@@ -102,14 +103,14 @@ _bearer = HTTPBearer(auto_error=False, description="A person's token, or the ope
 # Where the idempotency middleware leaves the principal it already looked up, as
 # ``(token, principal)``, so the route does not look the token up a second time.
 PRINCIPAL_STATE = "connects.principal"
-# Set by a route whose answer carries a secret shown once (a bearer token, a signing
-# secret): the idempotency middleware never stores that answer (R51).
-SECRET_SHOWN_STATE = "connects.secret_shown"
 
 
 def secret_shown_once(request: Request) -> None:
-    """Mark this request's answer as carrying a secret: it is never stored or replayed."""
-    request.scope.setdefault("state", {})[SECRET_SHOWN_STATE] = True
+    """Mark this request's answer as carrying a secret: a keyed request stores the
+    refusal ``secret_shown_once`` instead of it, so no replay tells it again (R51)."""
+    keyed = KEYED.get()
+    if keyed is not None:
+        keyed[1].secret = True
 
 
 async def get_principal(

@@ -47,12 +47,6 @@ class IdempotencyKeyReused(ConnectsError):
     code, status = "idempotency_key_reused", 409
 
 
-class IdempotencyKeyInFlight(ConnectsError):
-    """The first request with this key has not been answered yet (R31)."""
-
-    code, status = "idempotency_key_in_flight", 409
-
-
 class SecretShownOnce(ConnectsError):
     """A replay of a request whose answer carried a secret, shown only once (R51)."""
 

@@ -1,21 +1,23 @@
 """``Idempotency-Key`` on every POST, PUT, PATCH and DELETE (R31).
 
 The key is kept per principal in the ``idempotency_keys`` table with the method, the
-path, the SHA-256 of the body, and (once answered) the status and body of the answer:
+path, the SHA-256 of the body, and the status and body of the answer. This middleware
+looks the key up before the route runs:
 
-- the first request with a key inserts the row (``ON CONFLICT DO NOTHING``); the
-  database's primary key decides which of two racing requests is first, in one process
-  or many;
-- the same key and body again replays the first status and body, byte for byte, 4xx
-  answers included;
+- the same key and body again replays the stored status and body, byte for byte, 4xx
+  answers included, with ``Idempotent-Replayed: true``;
 - the same key with another method, path or body: 409 ``idempotency_key_reused``;
-- while the first request is still running: 409 ``idempotency_key_in_flight``;
-- a 5xx (or a crash) releases the key, so the request may be retried;
-- an answer that carries a secret shown once (sign-up's bearer token, a webhook's
-  generated signing secret; the route says so, :func:`~connects.api.deps.secret_shown_once`)
-  is never stored: its key keeps 409 ``secret_shown_once`` instead, so a replay tells
-  the secret to nobody (R51). Stored answers are deleted after their retention
-  (:mod:`connects.services.retention`).
+- a key not seen yet: the route runs as the keyed request (:mod:`connects.api.answers`),
+  whose change and answer are committed in one transaction (:mod:`connects.db.request`).
+  A twin running at the same moment waits on the key's primary key and replays the
+  answer of whichever commits first. A crash or a 5xx stores nothing, so nothing is
+  ever "in flight": the retry runs afresh.
+
+An answer that carries a secret shown once (sign-up's bearer token, a webhook's
+generated signing secret; the route says so, :func:`~connects.api.deps.secret_shown_once`)
+is never stored: its key keeps 409 ``secret_shown_once`` instead, so a replay tells the
+secret to nobody (R51). Stored answers are deleted after their retention
+(:mod:`connects.services.retention`).
 
 Every POST, PUT, PATCH and DELETE body, with a key or without, is bounded by
 :data:`MAX_BODY`: past it the answer is 413 ``request_too_large`` and nothing runs.
@@ -28,118 +30,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
-import anyio
 from anyio import to_thread
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connects.api.deps import PRINCIPAL_STATE, SECRET_SHOWN_STATE, look_up_principal
-from connects.api.errors import SecretShownOnce, error_body
+from connects.api.answers import KEYED, MUTATING, replay_headers
+from connects.api.deps import PRINCIPAL_STATE, look_up_principal
+from connects.api.errors import error_body
 from connects.config import Settings
-from connects.db.schema import idempotency_keys
-from connects.db.sql import insert_ignore
+from connects.db.request import KeySlot, as_answer, stored
 from connects.services.context import Context
 
-log = logging.getLogger(__name__)
-MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEADER = "idempotency-key"
 KEY_PATTERN = re.compile(r"^[!-~]{1,200}$")  # visible ASCII, as the column holds 200
 MAX_BODY = 1_000_000
-# A key left in flight this long (its process died mid-request) may be taken again.
-STALE_AFTER = timedelta(minutes=10)
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """What the first look at a key decided: ``go``, ``replay``, ``reused`` or ``in_flight``."""
-
-    outcome: str
-    status: int = 0
-    body: bytes = b""
-    content_type: str | None = None
-
-
-class KeyStore:
-    """The ``idempotency_keys`` table (synchronous; called from a worker thread)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    def claim(self, principal: str, key: str, method: str, path: str, body_hash: str) -> Claim:
-        for _ in range(2):
-            now = self.ctx.now()
-            with self.ctx.db.statements() as conn:
-                inserted = insert_ignore(
-                    conn,
-                    idempotency_keys,
-                    {
-                        "principal": principal,
-                        "key": key,
-                        "method": method,
-                        "path": path,
-                        "body_hash": body_hash,
-                        "status_code": None,
-                        "response_body": None,
-                        "content_type": None,
-                        "created_at": now,
-                    },
-                )
-                if inserted:
-                    return Claim("go")
-                row = conn.execute(
-                    select(idempotency_keys).where(
-                        idempotency_keys.c.principal == principal, idempotency_keys.c.key == key
-                    )
-                ).one_or_none()
-                if row is None:  # released between our insert and our read: try again
-                    continue
-                if (row.method, row.path, row.body_hash) != (method, path, body_hash):
-                    return Claim("reused")
-                if row.status_code is not None:
-                    return Claim(
-                        "replay",
-                        row.status_code,
-                        (row.response_body or "").encode(),
-                        row.content_type,
-                    )
-                if row.created_at > now - STALE_AFTER:
-                    return Claim("in_flight")
-                conn.execute(self._unanswered(principal, key))  # abandoned: take it over
-        return Claim("in_flight")
-
-    @staticmethod
-    def _unanswered(principal: str, key: str) -> Any:
-        return delete(idempotency_keys).where(
-            idempotency_keys.c.principal == principal,
-            idempotency_keys.c.key == key,
-            idempotency_keys.c.status_code.is_(None),
-        )
-
-    def finish(
-        self, principal: str, key: str, status: int, body: bytes, content_type: str | None
-    ) -> None:
-        with self.ctx.db.statements() as conn:
-            conn.execute(
-                update(idempotency_keys)
-                .where(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
-                .values(
-                    status_code=status,
-                    response_body=body.decode("utf-8", errors="replace"),
-                    content_type=content_type,
-                )
-            )
-
-    def release(self, principal: str, key: str) -> None:
-        with self.ctx.db.statements() as conn:
-            conn.execute(self._unanswered(principal, key))
+def _look_up(ctx: Context, principal: str, key: str) -> tuple[Any, datetime]:
+    """The key's stored row (or None), and the time the request arrived."""
+    with ctx.db.lookup() as conn:
+        row = stored(conn, principal, key)
+    return row, ctx.now()
 
 
 async def _send_json(send: Send, status: int, payload: bytes, extra: list[Any]) -> None:
@@ -162,13 +77,12 @@ def _error(code: str, message: str, details: dict[str, Any] | None = None) -> by
 
 
 class IdempotencyMiddleware:
-    """Pure ASGI middleware: claims the key before the route runs, records the answer."""
+    """Pure ASGI middleware: replays a stored answer, or hands the key to the route."""
 
     def __init__(self, app: ASGIApp, ctx: Context, settings: Settings) -> None:
         self.app = app
         self.ctx = ctx
         self.settings = settings
-        self.store = KeyStore(ctx)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in MUTATING:
@@ -225,22 +139,12 @@ class IdempotencyMiddleware:
         # ``%`` with it so that two paths never share one stored form.
         path = path.replace("%", "%25").replace("\x00", "%00")[:500]
         digest = hashlib.sha256(body).hexdigest()
-        claim = await to_thread.run_sync(self.store.claim, principal, key, method, path, digest)
-        if claim.outcome == "replay":
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": claim.status,
-                    "headers": [
-                        (b"content-type", (claim.content_type or "application/json").encode()),
-                        (b"content-length", str(len(claim.body)).encode()),
-                        (b"idempotent-replayed", b"true"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": claim.body})
-            return
-        if claim.outcome == "reused":
+        if self.ctx.db.inline_lookups:
+            row, now = _look_up(self.ctx, principal, key)
+        else:
+            row, now = await to_thread.run_sync(_look_up, self.ctx, principal, key)
+        slot = KeySlot(principal, key, method, path, digest, now)
+        if row is not None and not slot.asks_as(row):
             await _send_json(
                 send,
                 409,
@@ -252,76 +156,19 @@ class IdempotencyMiddleware:
                 [],
             )
             return
-        if claim.outcome == "in_flight":
-            await _send_json(
-                send,
-                409,
-                _error(
-                    "idempotency_key_in_flight",
-                    "the first request with this Idempotency-Key is still running",
-                    {"idempotency_key": key},
-                ),
-                [(b"retry-after", b"1")],
-            )
+        if row is not None:
+            answer = as_answer(row)
+            raw = [(b"content-length", str(len(answer.body)).encode()), *replay_headers()]
+            if answer.content_type:
+                raw.append((b"content-type", answer.content_type.encode()))
+            await send({"type": "http.response.start", "status": answer.status, "headers": raw})
+            await send({"type": "http.response.body", "body": answer.body})
             return
-        await self._run(scope, body, receive, send, principal, key)
-
-    async def _run(
-        self, scope: Scope, body: bytes, receive: Receive, send: Send, principal: str, key: str
-    ) -> None:
-        replay_receive = _replaying(body, receive)
-        scope.setdefault("state", {})  # shared with the route (SECRET_SHOWN_STATE)
-
-        status = 500
-        content_type: str | None = None
-        chunks: list[bytes] = []
-        recorded = False
-
-        async def record() -> None:
-            nonlocal recorded
-            recorded = True
-            if status >= 500:
-                await _persist(self.store.release, principal, key)
-            elif scope["state"].get(SECRET_SHOWN_STATE):
-                refusal = _error(
-                    SecretShownOnce.code,
-                    "the first answer to this Idempotency-Key carried a secret, shown only once",
-                    {"idempotency_key": key},
-                )
-                await _persist(
-                    self.store.finish,
-                    principal,
-                    key,
-                    SecretShownOnce.status,
-                    refusal,
-                    "application/json",
-                )
-            else:
-                await _persist(
-                    self.store.finish, principal, key, status, b"".join(chunks), content_type
-                )
-
-        async def capture(message: Message) -> None:
-            nonlocal status, content_type
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                content_type = Headers(raw=message.get("headers", [])).get("content-type")
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    # Stored before the client sees the end of the answer: a retry that
-                    # follows it always finds the answer to replay.
-                    await record()
-            await send(message)
-
+        keyed = KEYED.set((self.ctx.db, slot))
         try:
-            await self.app(scope, replay_receive, capture)
-        except BaseException:
-            if not recorded:
-                await to_thread.run_sync(self.store.release, principal, key)
-            raise
-        if not recorded:
-            await record()
+            await self.app(scope, _replaying(body, receive), send)
+        finally:
+            KEYED.reset(keyed)
 
 
 async def _too_large(send: Send) -> None:
@@ -341,23 +188,6 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay_receive
-
-
-# The change is committed by the time its answer is stored: a dropped connection here
-# must not leave the key in flight (it would run again once stale), so try a few times.
-PERSIST_DELAYS = (0.05, 0.2, 1.0, 3.0)
-
-
-async def _persist(write: Any, *args: Any) -> None:
-    for delay in (*PERSIST_DELAYS, None):
-        try:
-            await to_thread.run_sync(write, *args)
-            return
-        except DBAPIError:
-            if delay is None:
-                raise
-            log.warning("storing an idempotent answer failed; retrying", exc_info=True)
-            await anyio.sleep(delay)
 
 
 async def _read_body(receive: Receive) -> bytes | None:

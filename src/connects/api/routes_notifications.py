@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import Field, Strict
 
+from connects.api.answers import AnsweredRoute
 from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS, AccountId, Cursor
 from connects.api.deps import AccountActor, CtxDep, IdempotencyKey, secret_shown_once
 from connects.api.schemas import INT32, Body, ChangeBody, Flag, Model, Page, Text, UtcTime
@@ -23,7 +24,7 @@ from connects.domain.commands import (
 from connects.domain.vocabulary import ChannelKind, DeliveryStatus, EventType
 from connects.services import notifications as notes
 
-router = APIRouter(prefix=API_PREFIX, tags=["notifications"])
+router = APIRouter(prefix=API_PREFIX, tags=["notifications"], route_class=AnsweredRoute)
 
 ChannelId = Annotated[
     str,

@@ -41,7 +41,7 @@ class DatabaseClock:
 
     def _ensure(self) -> None:
         """Start the clock (at ``start`` or the real time) unless a process already did."""
-        with self.db.begin() as conn:
+        with self.db.alone(), self.db.begin() as conn:
             insert_ignore(
                 conn,
                 runtime,

@@ -18,13 +18,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+
+from connects.db import request as req
 
 fcntl: ModuleType | None
 try:
@@ -161,6 +163,53 @@ def _pg_engine(url: str, **kw: Any) -> Engine:
     return engine
 
 
+class Write:
+    """One write transaction, opened here and ended by :meth:`commit` or :meth:`rollback`.
+
+    On SQLite it holds the writer's turn (:class:`WriterQueue`) and starts with ``BEGIN
+    IMMEDIATE``; on PostgreSQL it is a plain transaction of the pool.
+    """
+
+    __slots__ = ("_turn", "_tx", "conn")
+
+    def __init__(self, engine: Engine, writer: WriterQueue | None) -> None:
+        self._turn = writer.turn() if writer is not None else None
+        if self._turn is not None:
+            self._turn.__enter__()
+        try:
+            self.conn = engine.connect()
+            try:
+                self._tx = self.conn.begin()
+                if writer is not None:
+                    self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                self.conn.close()
+                raise
+        except BaseException:
+            if self._turn is not None:
+                self._turn.__exit__(None, None, None)
+            raise
+
+    def commit(self) -> None:
+        try:
+            self._tx.commit()
+        finally:
+            self._close()
+
+    def rollback(self) -> None:
+        try:
+            self._tx.rollback()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self.conn.close()
+        finally:
+            if self._turn is not None:
+                self._turn.__exit__(None, None, None)
+
+
 class Database:
     """The one handle on storage: ``begin()`` for writes, ``read()`` for reads."""
 
@@ -206,23 +255,68 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def open_write(self) -> Write:
+        """A write transaction ended by hand (``begin()`` and a request's write use it)."""
+        return Write(self.engine, self._writer)
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on any error."""
-        if self._writer is None:
-            with self.engine.begin() as conn:
+        """A write transaction: committed on success, rolled back on any error. Inside a
+        keyed request (:mod:`connects.db.request`) it joins the request's transaction."""
+        joined = req.current(self)
+        if joined is not None:
+            with joined.block() as conn:
                 yield conn
             return
-        with self._writer.turn(), self.engine.connect() as conn, conn.begin():
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            yield conn
+        write = Write(self.engine, self._writer)
+        try:
+            yield write.conn
+        except BaseException:
+            write.rollback()
+            raise
+        write.commit()
+
+    def request(self, slot: req.KeySlot) -> AbstractContextManager[req.RequestWrite]:
+        """Run a keyed request's writes as one transaction with its answer (R31)."""
+        return req.request(self, slot)
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        """Writes in this block commit on their own, outside the keyed request's
+        transaction (a payment recorded before its charge, a charge, a count)."""
+        running = req.suspended(self)
+        if running is None:
+            yield
+            return
+        with running.alone():
+            yield
+
+    def slot(self) -> req.KeySlot | None:
+        """The keyed request running here, if any (a group commit stores its answer)."""
+        running = req.suspended(self)
+        return None if running is None else running.slot
+
+    def defer(self, work: Callable[[], None]) -> bool:
+        """Run ``work`` once the keyed request's transaction has committed (never if it
+        rolls back); False when no such transaction is open here (the caller runs it)."""
+        joined = req.current(self)
+        return joined is not None and joined.defer(work)
+
+    def _joined(self) -> Connection | None:
+        joined = req.current(self)
+        return None if joined is None else joined.conn
 
     @contextmanager
     def statements(self) -> Iterator[Connection]:
         """For statements that each stand alone (no lock held from one to the next):
-        autocommit on PostgreSQL, one round trip each; a write transaction on SQLite."""
+        autocommit on PostgreSQL, one round trip each; a write transaction on SQLite.
+        In a keyed request that has written already, they run in its transaction."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         if self.is_sqlite:
-            with self.begin() as conn:
+            with self.alone(), self.begin() as conn:
                 yield conn
             return
         with self.read_engine.connect() as conn:
@@ -233,12 +327,21 @@ class Database:
         """For one read statement: autocommit on both databases. On SQLite the statement
         is its own transaction, without the BEGIN and ROLLBACK that :meth:`read` adds
         around it (two more calls into SQLite, on every request's token lookup)."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         with self.read_engine.connect() as conn:
             yield conn  # on SQLite, no BEGIN: the statement is its own transaction
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads: a read-only transaction on SQLite, autocommit on PG."""
+        """A connection for reads: a read-only transaction on SQLite, autocommit on PG;
+        in a keyed request that has written, its transaction (it sees its own writes)."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         if not self.is_sqlite:
             with self.read_engine.connect() as conn:
                 yield conn

@@ -51,7 +51,16 @@ class MessageBus:
         return result
 
     def publish(self, ctx: Context, events: Iterable[Event]) -> None:
-        """Run each event's reactions, in the order the events were raised."""
+        """Run each event's reactions, in the order the events were raised. Reactions
+        are work after a commit, never part of a keyed request's one transaction
+        (:mod:`connects.db.request`): while that is open they wait for its commit."""
+        events = list(events)
+        if not events or ctx.db.defer(lambda: self._react(ctx, events)):
+            return
+        with ctx.db.alone():
+            self._react(ctx, events)
+
+    def _react(self, ctx: Context, events: list[Event]) -> None:
         for event in events:
             for reaction in self.reactions.get(type(event), ()):
                 try:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connects.db import measures
+from connects.db.request import Answer, KeySlot, KeyTaken, store_answers
 from connects.db.schema import jobs, memberships, proposals
 from connects.domain.calendar import month_start, zone
 from connects.domain.commands import SubmitProposal, WithdrawProposal
@@ -80,25 +81,31 @@ def submit_proposal(cmd: SubmitProposal, uow: UnitOfWork) -> dict[str, Any]:
 
 
 def _submit_one(ctx: Context, ask: SubmitProposal) -> dict[str, Any]:
+    item = (ask, ctx.db.slot())  # a keyed request's answer is stored by its batch
     if not ctx.group_commit:
-        outcomes, followup = _batch(ctx, ask.account_id, [ask])
+        outcomes, followup = _batch(ctx, ask.account_id, [item])
         if followup is not None:
             followup()
         if isinstance(outcomes[0], BaseException):
             raise outcomes[0]
         return dict(outcomes[0])
     result = ctx.batches.submit(
-        ask.account_id, ask, lambda account_id, asks: _batch(ctx, str(account_id), asks)
+        ask.account_id, item, lambda account_id, items: _batch(ctx, str(account_id), items)
     )
     return dict(result)
 
 
 def _batch(
-    ctx: Context, account_id: str, asks: list[SubmitProposal]
-) -> tuple[list[dict[str, Any] | ConnectsError], Callable[[], None] | None]:
+    ctx: Context, account_id: str, items: list[tuple[SubmitProposal, KeySlot | None]]
+) -> tuple[list[dict[str, Any] | BaseException], Callable[[], None] | None]:
     """:func:`submit_many` as the group commit runs it: the answers, and the events the
-    batch committed, dispatched once the next batch has been handed on."""
-    outcomes, events = submit_many(ctx, account_id, asks)
+    batch committed, dispatched once the next batch has been handed on. The batch is
+    its own transaction, outside the keyed request of whichever ask leads it; it
+    stores each keyed ask's answer itself (R31)."""
+    with ctx.db.alone():
+        outcomes, events = submit_many(
+            ctx, account_id, [ask for ask, _ in items], [slot for _, slot in items]
+        )
     if not events or ctx.bus is None:
         return outcomes, None
     bus = ctx.bus
@@ -111,8 +118,8 @@ class _Late(Exception):
 
     def __init__(
         self,
-        refused: dict[int, ConnectsError],
-        answers: dict[int, dict[str, Any] | ConnectsError] | None = None,
+        refused: dict[int, BaseException],
+        answers: dict[int, dict[str, Any] | BaseException] | None = None,
     ) -> None:
         super().__init__(f"{len(refused)} asks refused late")
         self.refused = refused
@@ -120,8 +127,11 @@ class _Late(Exception):
 
 
 def submit_many(
-    ctx: Context, account_id: str, asks: list[SubmitProposal]
-) -> tuple[list[dict[str, Any] | ConnectsError], list[Event]]:
+    ctx: Context,
+    account_id: str,
+    asks: list[SubmitProposal],
+    slots: list[KeySlot | None] | None = None,
+) -> tuple[list[dict[str, Any] | BaseException], list[Event]]:
     """Submit ``asks`` (all to ``account_id``) in one transaction.
 
     Each ask gets the answer it would have had if the asks had run one by one in this
@@ -131,8 +141,14 @@ def submit_many(
     runs again without those asks. A batch where every ask is refused writes nothing.
     Also answers the events it committed (the auto top-ups it decided), for the
     message bus.
+
+    ``slots`` (by position) are the keyed requests among the asks: an accepted one's
+    answer is stored in the batch's transaction, so the proposal and its answer commit
+    together; one whose key another request answered first gets :class:`KeyTaken`.
+    A refused ask's answer is stored by its own request.
     """
-    outcomes: list[dict[str, Any] | ConnectsError | None] = [None] * len(asks)
+    keys = slots or [None] * len(asks)
+    outcomes: list[dict[str, Any] | BaseException | None] = [None] * len(asks)
     for i, ask in enumerate(asks):  # refusals that need no database
         try:
             check_price(ask.expected_connects, "expected_connects")
@@ -146,7 +162,7 @@ def submit_many(
             return [o for o in outcomes if o is not None], []
         uow = UnitOfWork(ctx)
         try:
-            _pass(uow, account_id, [(i, asks[i]) for i in live], outcomes)
+            _pass(uow, account_id, [(i, asks[i], keys[i]) for i in live], outcomes)
         except _Late as late:
             for i, answer in {**late.answers, **late.refused}.items():
                 outcomes[i] = answer
@@ -169,11 +185,14 @@ _INSERT_PROPOSALS = {
 def _pass(
     uow: UnitOfWork,
     account_id: str,
-    asks: list[tuple[int, SubmitProposal]],
-    outcomes: list[dict[str, Any] | ConnectsError | None],
+    keyed_asks: list[tuple[int, SubmitProposal, KeySlot | None]],
+    outcomes: list[dict[str, Any] | BaseException | None],
 ) -> None:
     """One try at the batch, committed: its answers go into ``outcomes`` by position."""
-    answers: dict[int, dict[str, Any] | ConnectsError] = {}
+    answers: dict[int, dict[str, Any] | BaseException] = {}
+    asks = [(i, ask) for i, ask, _ in keyed_asks]
+    slots = {i: slot for i, _, slot in keyed_asks if slot is not None and slot.render}
+    stored: list[tuple[KeySlot, Answer]] = []
     with uow.begin() as tx:
         conn, now = tx.conn, tx.now
         # Lock order, as everywhere: jobs (in id order) before the account.
@@ -220,7 +239,7 @@ def _pass(
             raise _Late({}, answers)  # every ask refused: roll back, nothing is written
         insert = _INSERT_PROPOSALS[conn.dialect.name]
         inserted = set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
-        late: dict[int, ConnectsError] = {
+        late: dict[int, BaseException] = {
             i: _already_applied() for i, _, _, row in accepted if row["id"] not in inserted
         }
         if late:
@@ -245,10 +264,22 @@ def _pass(
             answers[i] = {**row, "balance": book.balance}
         if late:
             raise _Late(late)
+        by_slot = {id(slots[i]): i for i, *_ in accepted if i in slots}
+        stored = [(slots[i], _render(slots[i], answers[i])) for i, *_ in accepted if i in slots]
+        taken = store_answers(conn, stored)
+        if taken:  # answered by another request with the key: run again without these
+            raise _Late({by_slot[id(s)]: KeyTaken(s) for s in taken})
         for i in repeats:
             answers[i] = _already_applied()
+    for slot, committed in stored:  # committed with the proposals
+        slot.answer = committed
     for i, answer in answers.items():
         outcomes[i] = answer
+
+
+def _render(slot: KeySlot, answer: dict[str, Any] | BaseException) -> Answer:
+    assert slot.render is not None and not isinstance(answer, BaseException)
+    return slot.render(answer)
 
 
 def _check(

@@ -9,12 +9,14 @@ gateway is called and no charge is ever taken twice:
 3. complete it: ``succeeded`` credits a lot, ``failed`` credits nothing.
 
 A crash or gateway time-out between 1 and 3 leaves a pending purchase that
-:func:`resume_pending` finishes with the same idempotency key.
+:func:`resume_pending` finishes with the same idempotency key. In a keyed request,
+step 1 commits on its own and step 3 commits with the request's answer (R31).
 """
 
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -109,7 +111,11 @@ def _buy(
         raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
     ctx = uow.ctx
     purchase_id = purchase_id or new_id("pur")
-    with uow.begin() as tx:
+    # By card, step 1 commits on its own even in a keyed request (connects.db.request):
+    # the pending purchase must be there before money moves. Steps 3 and the answer
+    # then commit together.
+    step_one = nullcontext() if pay_with == "earnings" else ctx.db.alone()
+    with step_one, uow.begin() as tx:
         conn, now = tx.conn, tx.now
         book = tx.book(account_id)
         actor = authorize(conn, account_id, who, Action.BUY, now)

@@ -86,7 +86,7 @@ def hit(ctx: Context, limit: Limit, key: str, now: datetime | None = None) -> No
     now = now or datetime.now(UTC)
     start, left = _window_start(limit, now)
     key_hash = _hash(limit.scope, key)
-    with ctx.db.begin() as conn:
+    with ctx.db.alone(), ctx.db.begin() as conn:  # counted whatever the request becomes
         maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         insert = maker(hits_table).values(
             scope=limit.scope, key_hash=key_hash, window_start=start, hits=1

@@ -323,8 +323,16 @@ def just_in_time(
     ``None`` when just-in-time is off: the caller keeps its refusal. Otherwise the
     Connects are there when this returns, or ``insufficient_connects`` says why the
     top-up could not buy them. ``attempt`` names the proposal; with the ledger's
-    sequence number it keys the trigger, so a double submit shares one top-up.
+    sequence number it keys the trigger, so a double submit shares one top-up. The
+    top-up commits on its own, whatever becomes of the keyed request that needed it.
     """
+    with uow.ctx.db.alone():
+        return _just_in_time(uow, account_id, need=need, attempt=attempt)
+
+
+def _just_in_time(
+    uow: UnitOfWork, account_id: str, *, need: int, attempt: str
+) -> dict[str, Any] | None:
     ctx = uow.ctx
     with uow.read() as conn:
         settings = load_settings(conn, account_id)

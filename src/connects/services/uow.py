@@ -6,8 +6,10 @@ lock order: jobs first, then accounts in id order), and every book is saved befo
 the commit, so a balance drop always gets its auto top-up decision in the same
 transaction (R20, R23). Events raised in the transaction (by a book, or by
 ``tx.raise_event``) are kept only once it has committed: a rolled-back transaction's
-events are dropped with it. The message bus takes them with :meth:`UnitOfWork.collect`
-after the handler returns and runs their reactions.
+events are dropped with it. In a keyed request, whose transactions are one
+(:mod:`connects.db.request`), they are handled once that one has committed. The
+message bus takes them with :meth:`UnitOfWork.collect` after the handler returns and
+runs their reactions.
 """
 
 from __future__ import annotations
@@ -76,7 +78,14 @@ class UnitOfWork:
             tx = Transaction(conn, moment)
             yield tx
             tx.save()
-        self._committed.extend(tx.events)  # reached only after the commit
+        # Reached only after the commit; inside a keyed request's one transaction
+        # (connects.db.request), the commit is the request's: the events wait for it.
+        if tx.events and not self.ctx.db.defer(lambda: self._publish(tx.events)):
+            self._committed.extend(tx.events)
+
+    def _publish(self, events: list[Event]) -> None:
+        if self.ctx.bus is not None:
+            self.ctx.bus.publish(self.ctx, events)  # after the commit: runs them now
 
     def read(self) -> AbstractContextManager[Connection]:
         """A read-only connection (no locks, no events)."""

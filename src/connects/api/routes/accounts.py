@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from connects.api.answers import AnsweredRoute
 from connects.api.common import (
     API_PREFIX,
     READ_ERRORS,
@@ -39,7 +40,7 @@ from connects.domain.commands import (
 from connects.domain.policy import Actor
 from connects.services import views
 
-router = APIRouter(prefix=API_PREFIX, tags=["accounts"])
+router = APIRouter(prefix=API_PREFIX, tags=["accounts"], route_class=AnsweredRoute)
 
 
 def account_out(data: dict[str, Any]) -> Account:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from connects.api.answers import AnsweredRoute
 from connects.api.common import API_PREFIX, WRITE_ERRORS, AccountId, JobId
 from connects.api.deps import CtxDep, IdempotencyKey, OperatorDep
 from connects.api.routes.jobs import job_out
@@ -19,7 +20,7 @@ from connects.domain.policy import OPERATOR
 from connects.services import views
 from connects.services.due import run_due
 
-router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["operator"])
+router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["operator"], route_class=AnsweredRoute)
 
 # The simulated clock moves at most this far per call (a decade of cycles still runs fast).
 MAX_MOVE = timedelta(days=3660)
@@ -77,7 +78,7 @@ def credit_earnings(
     return {"account_id": account_id, "earnings": total, "currency": currency}
 
 
-clock_router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["operator"])
+clock_router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["operator"], route_class=AnsweredRoute)
 
 
 @clock_router.post("/clock", response_model=ClockState, responses=WRITE_ERRORS)

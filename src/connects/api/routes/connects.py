@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
+from connects.api.answers import AnsweredRoute
 from connects.api.common import (
     API_PREFIX,
     PAYMENT_ERRORS,
@@ -32,7 +33,7 @@ from connects.domain.commands import AddBillingMethod, BuyConnects
 from connects.domain.vocabulary import EntryKind
 from connects.services import views
 
-router = APIRouter(prefix=API_PREFIX, tags=["connects"])
+router = APIRouter(prefix=API_PREFIX, tags=["connects"], route_class=AnsweredRoute)
 
 CSV_PAGE = 1000
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
+from connects.api.answers import AnsweredRoute
 from connects.api.common import API_PREFIX, READ_ERRORS, WRITE_ERRORS, JobId, ProposalId
 from connects.api.deps import CtxDep, CurrentPerson, CurrentPrincipal, IdempotencyKey
 from connects.api.schemas import CloseJob, Job, JobPatch, NewJob, NewProposal, Proposal
@@ -20,7 +21,7 @@ from connects.domain.commands import (
 from connects.metrics import CONNECTS_SPENT
 from connects.services import views
 
-router = APIRouter(prefix=API_PREFIX, tags=["jobs and proposals"])
+router = APIRouter(prefix=API_PREFIX, tags=["jobs and proposals"], route_class=AnsweredRoute)
 
 
 def job_out(ctx: Any, job_id: str, ended: dict[str, Any] | None = None) -> Job:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
+from connects.api.answers import AnsweredRoute
 from connects.api.common import (
     API_PREFIX,
     RATE_LIMITED,
@@ -27,7 +28,7 @@ from connects.api.schemas import CreatedUser, Invitation, Me, NewUser, Page
 from connects.domain.commands import AcceptInvitation, CreateUser, DeclineInvitation
 from connects.services import ratelimit, views
 
-router = APIRouter(prefix=API_PREFIX, tags=["people"])
+router = APIRouter(prefix=API_PREFIX, tags=["people"], route_class=AnsweredRoute)
 
 
 @router.post(

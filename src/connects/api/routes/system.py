@@ -9,10 +9,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 
+from connects.api.answers import AnsweredRoute
 from connects.api.deps import CtxDep
 from connects.api.schemas import Health
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=AnsweredRoute)
 
 
 @router.get(

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from connects.api.answers import AnsweredRoute
 from connects.api.common import (
     API_PREFIX,
     READ_ERRORS,
@@ -21,7 +22,7 @@ from connects.api.schemas import AutoTopupPut, AutoTopupSettings, Grant, NewGran
 from connects.domain.commands import GrantPermissions, RevokeGrant, SetAutoTopUp
 from connects.services import topups
 
-router = APIRouter(prefix=API_PREFIX, tags=["auto top-up"])
+router = APIRouter(prefix=API_PREFIX, tags=["auto top-up"], route_class=AnsweredRoute)
 
 
 @router.get("/accounts/{account_id}/grants", response_model=Page[Grant], responses=READ_ERRORS)

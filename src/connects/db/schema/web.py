@@ -18,7 +18,7 @@ idempotency_keys = Table(
     Column("method", String(8), nullable=False),
     Column("path", String(500), nullable=False),
     Column("body_hash", String(64), nullable=False),
-    Column("status_code", Integer),  # null while the first request is in flight
+    Column("status_code", Integer),  # always written with the answer (migration 0011)
     Column("response_body", Text),
     Column("content_type", String(100)),
     Column("created_at", UTCDateTime, nullable=False),
