@@ -6,12 +6,11 @@ import json
 import random
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from connects.api.app import create_app
 from connects.db import schema
