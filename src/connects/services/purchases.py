@@ -114,7 +114,7 @@ def _buy(
         book = tx.book(account_id)
         actor = authorize(conn, account_id, who, Action.BUY, now)
         plan = ctx.catalog.get(book.plan_id)
-        plan.check_quantity(quantity)
+        plan.check_quantity(quantity, ctx.max_purchase)
         if actor.kind == ActorKind.BUSINESS_MANAGER and topup_id is None:
             # Auto top-up's own purchases were sized by its decision; the manager's
             # are held to the same limits under the same lock (R48).
@@ -268,6 +268,8 @@ def _credit(
         topup_id=topup_id,
         dedupe_key=f"purchase:{purchase_id}",
     )
+    if topup_id is not None:
+        return  # an auto top-up's one message is its ``topup_succeeded`` (R45)
     book.emit(
         EventType.CONNECTS_PURCHASED,
         {
@@ -275,7 +277,7 @@ def _credit(
             "quantity": quantity,
             "amount_cents": amount,
             "currency": currency,
-            "auto": topup_id is not None,
+            "auto": False,
         },
         dedupe_key=f"purchase:{purchase_id}",
     )
