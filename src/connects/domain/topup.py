@@ -121,9 +121,7 @@ class TopUpSettings:
             return problems
         # Rules between fields, once each field is sound on its own (R43).
         if self.per_topup > self.per_month:
-            problems["per_topup"] = (
-                f"cannot be more than the monthly limit ({self.per_month:,})"
-            )
+            problems["per_topup"] = f"cannot be more than the monthly limit ({self.per_month:,})"
             problems["per_month"] = f"cannot be less than one top-up ({self.per_topup:,})"
         if self.mode == "target" and self.target is not None and self.target <= self.threshold:
             problems["target"] = f"must be above the threshold ({self.threshold:,})"
