@@ -105,8 +105,7 @@ def _buy(
     reuses the gateway key); a second buy with a used id fails on the primary key:
     finish that one with :func:`resume`.
     """
-    if not isinstance(pay_with, str) or not pay_with:
-        raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
+    check_pay_with(pay_with)
     ctx = uow.ctx
     purchase_id = purchase_id or new_id("pur")
     with uow.begin() as tx:
@@ -159,7 +158,7 @@ def _buy(
             )
             _credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
             return {**row, "pay_with": "earnings", "status": PurchaseStatus.SUCCEEDED.value}
-        method = _method(conn, account_id, pay_with)
+        method = method_for(conn, account_id, pay_with)
         conn.execute(
             insert(purchases),
             {
@@ -179,6 +178,12 @@ def _buy(
             purchase_id=purchase_id,
         )
     return final
+
+
+def check_pay_with(pay_with: Any) -> None:
+    """``pay_with`` names what pays: ``"earnings"``, a billing method id, ``"default"``."""
+    if not isinstance(pay_with, str) or not pay_with:
+        raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
 
 
 def request_purchase_id(who: Actor, account_id: str, request_key: str) -> str:
@@ -223,7 +228,8 @@ def _buy_for_request(
     return bought
 
 
-def _method(conn: Any, account_id: str, pay_with: str) -> Any:
+def method_for(conn: Any, account_id: str, pay_with: str) -> Any:
+    """The billing method ``pay_with`` names (an id, or ``"default"``), or ``no_billing_method``."""
     query = select(billing_methods).where(billing_methods.c.account_id == account_id)
     if pay_with == "default":
         query = query.where(billing_methods.c.is_default)

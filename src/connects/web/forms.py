@@ -26,6 +26,7 @@ from connects.domain.commands import (
 from connects.domain.errors import ConnectsError
 from connects.domain.policy import PURCHASE_PERMISSION
 from connects.domain.topup import TOPUP_MANAGER_ID
+from connects.services import views
 from connects.services.context import Context
 from connects.web import notifications_bridge, pages
 from connects.web.viewer import (
@@ -35,6 +36,7 @@ from connects.web.viewer import (
     Viewer,
     error_view,
     is_htmx,
+    money,
     render,
 )
 
@@ -234,6 +236,26 @@ def budget(
 # -- buying Connects (R17, R18) --------------------------------------------------------------
 
 
+def _paid_by(quote: dict[str, Any]) -> str:
+    card = quote["card"]
+    if card is None:
+        return "paid from the earnings balance"
+    return f"charged to {card['brand'].title()} ending {card['last4']}"
+
+
+def _bought(ctx: Context, viewer: Viewer, quantity: Any, pay_with: str) -> str:
+    """Buy what the confirm step showed; the confirmation says what was charged where."""
+    quote = views.purchase_quote(ctx, viewer.actor, viewer.account_id, quantity, pay_with)
+    done = ctx.handle(BuyConnects(viewer.actor, viewer.account_id, quantity, quote["pay_with"]))
+    amount = money(done["amount_cents"], done["currency"])
+    if done["status"] == "pending":
+        return (
+            f"Buying {done['quantity']:,} Connects for {amount}: the card payment is still "
+            "being confirmed; the Connects arrive as soon as it is."
+        )
+    return f"Bought {done['quantity']:,} Connects for {amount}, {_paid_by(quote)}."
+
+
 @router.post("/buy")
 def buy(
     request: Request,
@@ -241,12 +263,14 @@ def buy(
     viewer: CheckedViewerDep,
     quantity: Annotated[str, Form()] = "",
     pay_with: Annotated[str, Form()] = "",
+    step: Annotated[str, Form()] = "review",
 ) -> Response:
-    """Buy Connects, paid whole by earnings or one card."""
-
-    def act() -> str:
-        done = ctx.handle(BuyConnects(viewer.actor, viewer.account_id, whole(quantity), pay_with))
-        return f"Bought {done['quantity']:,} Connects."
+    """Buy Connects, paid whole by earnings or one card, in two steps (R17, R43):
+    ``review`` shows the total and what pays, ``confirm`` buys, ``edit`` goes back."""
+    typed = {"quantity": quantity, "pay_with": pay_with}
+    wanted = whole(quantity)
+    if step != "confirm":
+        return _buy_review(request, ctx, viewer, wanted, pay_with, typed, edit=step == "edit")
 
     return _outcome(
         request,
@@ -257,9 +281,40 @@ def buy(
         partial="partials/buy.html",
         form="buy",
         build=pages.buy,
-        action=act,
-        values={"quantity": quantity, "pay_with": pay_with},
+        action=lambda: _bought(ctx, viewer, wanted, pay_with),
+        values=typed,
     )
+
+
+def _buy_review(
+    request: Request,
+    ctx: Context,
+    viewer: Viewer,
+    quantity: Any,
+    pay_with: str,
+    typed: dict[str, Any],
+    *,
+    edit: bool,
+) -> Response:
+    """The confirm step: the engine's price and the card, or its refusal by the field."""
+    errors: dict[str, Any] = {}
+    confirm = None
+    if not edit:
+        try:
+            quote = views.purchase_quote(ctx, viewer.actor, viewer.account_id, quantity, pay_with)
+            confirm = {**quote, "paid_by": _paid_by(quote)}
+        except ConnectsError as exc:
+            errors["buy"] = error_view(exc)
+    context = {
+        **pages.buy(ctx, viewer),
+        "errors": errors,
+        "confirm": confirm,
+        "values": {"buy": typed},
+    }
+    status = 422 if errors else 200
+    if is_htmx(request):
+        return render(request, "partials/buy.html", context, viewer=viewer, status_code=status)
+    return render(request, "buy.html", context, viewer=viewer, status_code=status)
 
 
 @router.post("/billing-methods")
@@ -365,10 +420,11 @@ def notification_settings(
     refunds: Annotated[str, Form()] = "",
     purchases_on: Annotated[str, Form(alias="purchases")] = "",
     expiring: Annotated[str, Form()] = "",
-    low_balance_threshold: Annotated[str, Form()] = "",
+    low_balance_levels: Annotated[str, Form()] = "",
 ) -> Response:
-    """The toggles of seed 000 (and the other events) with the low-balance threshold."""
-    typed = {"low_balance_threshold": low_balance_threshold}
+    """The toggles of seed 000 (and the other events) with the low-balance levels (R45),
+    typed as numbers separated by commas ("50, 20"; empty for none)."""
+    typed = {"low_balance_levels": low_balance_levels}
     switches = {
         "low_balance": low_balance,
         "topups": topups_on,
@@ -377,12 +433,13 @@ def notification_settings(
         "purchases": purchases_on,
         "expiring": expiring,
     }
+    levels = [whole(part) for part in re.split(r"[,;\s]+", low_balance_levels) if part]
 
     def act() -> str:
         return notifications_bridge.put_settings(
             ctx,
             viewer,
-            low_balance_threshold=whole(low_balance_threshold),
+            low_balance_levels=levels,
             **{name: value == "on" for name, value in switches.items()},
         )
 
