@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse
 
 from connects.domain.commands import (
     AddBillingMethod,
-    BuyConnects,
     GrantPermissions,
     RevokeGrant,
     SetAutoTopUp,
@@ -26,7 +25,6 @@ from connects.domain.commands import (
 from connects.domain.errors import ConnectsError
 from connects.domain.policy import PURCHASE_PERMISSION
 from connects.domain.topup import TOPUP_MANAGER_ID
-from connects.services import views
 from connects.services.context import Context
 from connects.web import notifications_bridge, pages
 from connects.web.viewer import (
@@ -36,7 +34,6 @@ from connects.web.viewer import (
     Viewer,
     error_view,
     is_htmx,
-    money,
     render,
 )
 
@@ -51,7 +48,7 @@ def whole(value: str) -> Any:
     return int(value) if _WHOLE.match(value) else value.strip()
 
 
-def _outcome(
+def outcome(
     request: Request,
     ctx: Context,
     viewer: Viewer,
@@ -105,7 +102,7 @@ def _autotopup(
     action: Callable[[], str],
     values: dict[str, Any] | None = None,
 ) -> Response:
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -219,7 +216,7 @@ def budget(
         ctx.handle(SetBudget(viewer.actor, viewer.account_id, user_id, value))
         return "Budget cleared." if value is None else "Budget saved."
 
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -233,88 +230,7 @@ def budget(
     )
 
 
-# -- buying Connects (R17, R18) --------------------------------------------------------------
-
-
-def _paid_by(quote: dict[str, Any]) -> str:
-    card = quote["card"]
-    if card is None:
-        return "paid from the earnings balance"
-    return f"charged to {card['brand'].title()} ending {card['last4']}"
-
-
-def _bought(ctx: Context, viewer: Viewer, quantity: Any, pay_with: str) -> str:
-    """Buy what the confirm step showed; the confirmation says what was charged where."""
-    quote = views.purchase_quote(ctx, viewer.actor, viewer.account_id, quantity, pay_with)
-    done = ctx.handle(BuyConnects(viewer.actor, viewer.account_id, quantity, quote["pay_with"]))
-    amount = money(done["amount_cents"], done["currency"])
-    if done["status"] == "pending":
-        return (
-            f"Buying {done['quantity']:,} Connects for {amount}: the card payment is still "
-            "being confirmed; the Connects arrive as soon as it is."
-        )
-    return f"Bought {done['quantity']:,} Connects for {amount}, {_paid_by(quote)}."
-
-
-@router.post("/buy")
-def buy(
-    request: Request,
-    ctx: CtxDep,
-    viewer: CheckedViewerDep,
-    quantity: Annotated[str, Form()] = "",
-    pay_with: Annotated[str, Form()] = "",
-    step: Annotated[str, Form()] = "review",
-) -> Response:
-    """Buy Connects, paid whole by earnings or one card, in two steps (R17, R43):
-    ``review`` shows the total and what pays, ``confirm`` buys, ``edit`` goes back."""
-    typed = {"quantity": quantity, "pay_with": pay_with}
-    wanted = whole(quantity)
-    if step != "confirm":
-        return _buy_review(request, ctx, viewer, wanted, pay_with, typed, edit=step == "edit")
-
-    return _outcome(
-        request,
-        ctx,
-        viewer,
-        page="/buy",
-        page_template="buy.html",
-        partial="partials/buy.html",
-        form="buy",
-        build=pages.buy,
-        action=lambda: _bought(ctx, viewer, wanted, pay_with),
-        values=typed,
-    )
-
-
-def _buy_review(
-    request: Request,
-    ctx: Context,
-    viewer: Viewer,
-    quantity: Any,
-    pay_with: str,
-    typed: dict[str, Any],
-    *,
-    edit: bool,
-) -> Response:
-    """The confirm step: the engine's price and the card, or its refusal by the field."""
-    errors: dict[str, Any] = {}
-    confirm = None
-    if not edit:
-        try:
-            quote = views.purchase_quote(ctx, viewer.actor, viewer.account_id, quantity, pay_with)
-            confirm = {**quote, "paid_by": _paid_by(quote)}
-        except ConnectsError as exc:
-            errors["buy"] = error_view(exc)
-    context = {
-        **pages.buy(ctx, viewer),
-        "errors": errors,
-        "confirm": confirm,
-        "values": {"buy": typed},
-    }
-    status = 422 if errors else 200
-    if is_htmx(request):
-        return render(request, "partials/buy.html", context, viewer=viewer, status_code=status)
-    return render(request, "buy.html", context, viewer=viewer, status_code=status)
+# -- billing methods (R17); buying is in connects.web.buy_forms ------------------------------
 
 
 @router.post("/billing-methods")
@@ -330,7 +246,7 @@ def add_card(
         card = ctx.handle(AddBillingMethod(viewer.actor, viewer.account_id, token.strip()))
         return f"{card['brand'].title()} ending {card['last4']} added."
 
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -355,7 +271,7 @@ def _notify(
     action: Callable[[], str],
     values: dict[str, Any] | None = None,
 ) -> Response:
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
