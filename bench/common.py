@@ -159,7 +159,9 @@ def funded_agency(
 ) -> tuple[Context, str, list[str], list[str]]:
     """A migrated database with an agency of ``members`` and ``jobs`` jobs priced 1."""
     clock = SimulatedClock(datetime(2026, 3, 1, tzinfo=UTC))
-    ctx = build(Settings(database_url=url, db_pool_size=pool_size), clock=clock, migrate=True)
+    # The pool is bought in one purchase, which may be above the default max (R43).
+    settings = Settings(database_url=url, db_pool_size=pool_size, max_purchase=max(pool, 1))
+    ctx = build(settings, clock=clock, migrate=True)
     owner = ctx.handle(CreateUser("Owner", "owner@bench.connects"))
     agency = ctx.handle(OpenAccount(str(owner["id"]), "agency", "Bench Agency", "agency-plus"))
     member_ids = []

@@ -45,6 +45,7 @@ def start_server(url: str, port: int, workers: int, *extra: str) -> subprocess.P
     """``connects serve`` in its own session; its log goes to a file nobody has to drain
     (a pipe left unread would fill and stop the server mid-run)."""
     env = {**os.environ, "CONNECTS_DATABASE_URL": url, "CONNECTS_OPERATOR_TOKEN": OPERATOR}
+    env["CONNECTS_MAX_PURCHASE"] = str(10**9)  # the pool is bought in one purchase (R43)
     exe = os.path.join(os.path.dirname(sys.executable), "connects")
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(

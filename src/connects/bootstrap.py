@@ -96,6 +96,7 @@ def build(
         secret_key=settings.secret_key,
         allow_private_webhooks=settings.allow_private_webhooks,
         idempotency_retention_hours=settings.idempotency_retention_hours,
+        max_purchase=settings.max_purchase,
         notifier=notifier or LiveNotifier(allow_private=settings.allow_private_webhooks),
     )
     ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)

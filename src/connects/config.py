@@ -6,10 +6,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connects.domain.plans import DEFAULT_PLANS, Catalog
+from connects.domain.plans import DEFAULT_MAX_PURCHASE, DEFAULT_PLANS, Catalog
 
 PLACEHOLDER = "change-me"
 
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Stored idempotent answers (R31) are deleted this many hours after their request
     # (R51; the due job ``idempotency_purged``): a retry later than that runs anew.
     idempotency_retention_hours: int = 24
+    # The most Connects one purchase buys (API, dashboard, the business manager, auto
+    # top-up); more is refused as ``invalid_request`` naming ``quantity`` (R43).
+    max_purchase: int = Field(default=DEFAULT_MAX_PURCHASE, ge=1)
     # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -187,7 +187,8 @@ def test_buy_then_spend_through_the_api(browser: Browser, cast: Cast) -> None:
     page.get_by_label("Connects", exact=True).fill("30")
     page.get_by_role("radio", name=re.compile("Visa")).check()
     page.get_by_test_id("buy-submit").click()
-    expect(page.get_by_test_id("buy-card")).to_contain_text("Bought 30 Connects.")
+    page.get_by_test_id("buy-confirm-button").click()
+    expect(page.get_by_test_id("buy-card")).to_contain_text("Bought 30 Connects for $30.00")
     expect(page.get_by_test_id("topbar-balance")).to_have_text(str(before + 30))
 
     page.goto(f"{cast.url}/connects")
@@ -222,7 +223,9 @@ def test_form_errors_show_inline(browser: Browser, cast: Cast) -> None:
     page.get_by_label("Connects", exact=True).fill("0")
     page.get_by_test_id("buy-submit").click()
     error = page.get_by_test_id("buy-card").get_by_test_id("form-error")
-    expect(error).to_contain_text("quantity must be a whole number of at least 1")
+    expect(page.get_by_test_id("field-error-quantity")).to_have_text(
+        "Connects must be a whole number of at least 1."
+    )
     expect(error).to_contain_text("invalid_request")
     expect(page.get_by_label("Connects", exact=True)).to_have_value("0")
     expect(page.get_by_label("Connects", exact=True)).to_have_attribute("aria-invalid", "true")
@@ -230,13 +233,14 @@ def test_form_errors_show_inline(browser: Browser, cast: Cast) -> None:
     page.get_by_label("Connects", exact=True).fill("1000")
     page.get_by_role("radio", name=re.compile("Earnings")).check()
     page.get_by_test_id("buy-submit").click()
+    page.get_by_test_id("buy-confirm-button").click()
     expect(error).to_contain_text("insufficient_earnings")
 
     page.goto(f"{cast.url}/connects")
     page.get_by_label("Connects per top-up").fill("lots")
     page.get_by_test_id("limits-save").click()
-    limits_error = page.get_by_test_id("step-limits").get_by_test_id("form-error")
-    expect(limits_error).to_contain_text("per_topup must be a whole number")
+    limits_error = page.get_by_test_id("step-limits").get_by_test_id("field-error-per_topup")
+    expect(limits_error).to_contain_text("Connects per top-up must be a whole number")
     expect(page).to_have_url(f"{cast.url}/connects")
 
 

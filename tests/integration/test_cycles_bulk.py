@@ -18,7 +18,12 @@ from connects.db.postgres_cycle import may_skip_fk_checks
 from connects.db.postgres_cycle.tuning import probe
 from connects.db.schema import accounts, allocations, entries, events, lots
 from connects.domain.clock import SimulatedClock
-from connects.domain.commands import EndJob, UpdateAccount
+from connects.domain.commands import (
+    AddBillingMethod,
+    BuyConnects,
+    EndJob,
+    SetNotificationSettings,
+)
 from connects.services import cycles
 from connects.services.context import Context
 from connects.services.cycles import run_cycles_bulk
@@ -79,8 +84,12 @@ def _cast(ctx: Context) -> World:
     w = World(ctx)
     big = w.agency("olga")
     pete = w.agency("pete")
-    # R27: forfeits and expiries that cross it raise balance_low from the cycle itself.
-    ctx.handle(UpdateAccount(w.actor("pete"), pete, low_balance_threshold=200))
+    # R45: a cycle that ends below levels it started above alerts once from the cycle
+    # itself (Pete's 100 bought expire in the 14-month gap: 340 -> 240 crosses 300 and
+    # 250); one that ends above them (a forfeit, then the grant) alerts nobody.
+    ctx.handle(AddBillingMethod(w.actor("pete"), pete, "tok_visa"))
+    ctx.handle(BuyConnects(w.actor("pete"), pete, 100, "default"))
+    ctx.handle(SetNotificationSettings(w.actor("pete"), pete, {"low_balance_levels": [250, 300]}))
     w.agency("quinn", plan="agency-basic")
     w.freelancer("rita")
     w.freelancer("sam", plan="freelancer-plus")
@@ -92,9 +101,9 @@ def _cast(ctx: Context) -> World:
 
 
 def _key(e: Any) -> str | None:
-    """The dedupe key without the random ids (refund:<proposal id>)."""
+    """The dedupe key without the random ids (refund:<proposal id>, purchase:<id>)."""
     key: str | None = e.dedupe_key
-    return key.split(":")[0] if key and e.kind == "refund" else key
+    return key.split(":")[0] if key and e.kind in ("refund", "purchase") else key
 
 
 def _runs(ents: list[Any]) -> list[Any]:
@@ -156,6 +165,7 @@ def _snapshot(ctx: Context) -> dict[str, Any]:
                         json.loads(p).get("balance"),
                         json.loads(p).get("previous"),
                         json.loads(p).get("threshold"),
+                        tuple(json.loads(p).get("levels", ())),
                     )
                     for k, p in evs
                 ),
@@ -189,7 +199,8 @@ def test_bulk_and_per_account_cycles_write_the_same_ledger(
             assert a[name][part] == b[name][part], (name, part)
     kinds = {e[0] if e[0] == "expire" else e[2] for acct in b.values() for e in acct["entries"]}
     assert {"grant", "rollover_forfeit", "expire"} <= kinds
-    assert ("balance_low", 160, 240, 200) in b["Pete Agency"]["events"]
+    lows = [e for e in b["Pete Agency"]["events"] if e[0] == "balance_low"]
+    assert lows == [("balance_low", 240, 340, 250, (300, 250))], b["Pete Agency"]["events"]
     assert verify(bulk) == []
     assert run_cycles_bulk(bulk) == 0  # nothing due twice
 

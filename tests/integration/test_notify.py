@@ -269,6 +269,7 @@ def test_settings_threshold_is_the_ledgers_threshold(any_ctx: Context) -> None:
     assert notes.get_settings(any_ctx, me, agency) == {
         "low_balance": True,
         "low_balance_threshold": 0,
+        "low_balance_levels": [],
         "topups": True,
         "monthly_limit": True,
         "refunds": True,

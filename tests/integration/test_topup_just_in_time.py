@@ -36,7 +36,7 @@ def test_just_in_time_lets_a_proposal_through(any_ctx: Context) -> None:
 def test_just_in_time_refusals_say_why(any_ctx: Context) -> None:
     # R22 within the limits, R24: when the top-up cannot buy, the proposal is refused
     # with insufficient_connects and nothing is spent.
-    a = agency(any_ctx, just_in_time=True, per_month=10)
+    a = agency(any_ctx, just_in_time=True, per_topup=10, per_month=10)
     with pytest.raises(InsufficientConnects) as err:
         a.spend(100)
     assert err.value.details["topup_reason"] == "monthly_limit_too_low"
@@ -69,7 +69,7 @@ def test_just_in_time_off_keeps_the_plain_refusal(any_ctx: Context) -> None:
 def test_refused_just_in_time_proposals_share_one_history_row(any_ctx: Context) -> None:
     # R25: each refusal says why, but the history keeps one row for the reason and
     # month, however often a member submits (no flooding the top-up history)
-    a = agency(any_ctx, just_in_time=True, per_month=10)
+    a = agency(any_ctx, just_in_time=True, per_topup=10, per_month=10)
     for _ in range(5):
         with pytest.raises(InsufficientConnects) as err:
             a.spend(100)

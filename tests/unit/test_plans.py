@@ -147,14 +147,29 @@ def test_quantity_is_a_whole_number_at_least_one(quantity: object) -> None:
     # R18
     with pytest.raises(InvalidRequest) as info:
         Catalog.default().get("freelancer-basic").check_quantity(quantity)  # type: ignore[arg-type]
-    assert info.value.details == {"field": "quantity"}
+    assert info.value.details["field"] == "quantity"
+    assert info.value.details["fields"] == {"quantity": "must be a whole number of at least 1"}
 
 
 def test_any_quantity_from_one() -> None:
     # R18: any quantity may be bought
     plan = Catalog.default().get("freelancer-basic")
-    for q in (1, 7, 1000):
+    for q in (1, 7, 1000, 10_000):
         plan.check_quantity(q)
+
+
+def test_r43_a_purchase_is_at_most_max_purchase() -> None:
+    # R43: above max_purchase (default 10,000) the refusal names quantity and the max,
+    # not "at least 1".
+    plan = Catalog.default().get("freelancer-basic")
+    with pytest.raises(InvalidRequest) as info:
+        plan.check_quantity(10_001)
+    assert info.value.details["field"] == "quantity"
+    assert info.value.details["max_purchase"] == 10_000
+    assert "10,000" in info.value.details["fields"]["quantity"]
+    plan.check_quantity(50, max_purchase=50)
+    with pytest.raises(InvalidRequest):
+        plan.check_quantity(51, max_purchase=50)
 
 
 def test_bundle_sizes() -> None:

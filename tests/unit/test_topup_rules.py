@@ -53,6 +53,8 @@ def test_changed_keeps_what_is_not_named() -> None:
         ({"per_topup": 2.5}, {"per_topup"}),
         ({"per_topup": True}, {"per_topup"}),
         ({"per_month": -1}, {"per_month"}),
+        ({"per_month": 0}, {"per_month"}),  # R43
+        ({"per_topup": 50, "per_month": 40}, {"per_topup", "per_month"}),  # R43
         ({"threshold": -1}, {"threshold"}),
         ({"threshold": "5"}, {"threshold"}),
         ({"enabled": "yes"}, {"enabled"}),
@@ -60,7 +62,7 @@ def test_changed_keeps_what_is_not_named() -> None:
         ({"mode": "percent"}, {"mode"}),
         ({"mode": "target"}, {"target"}),
         ({"mode": "target", "target": 0}, {"target"}),
-        ({"mode": "target", "target": 10, "threshold": 10}, {"target"}),
+        ({"mode": "target", "target": 10, "threshold": 10}, {"target", "threshold"}),
         ({"per_topup": 0, "mode": "x", "per_month": -5}, {"per_topup", "mode", "per_month"}),
     ],
 )
@@ -78,10 +80,35 @@ def test_unknown_settings_are_refused_by_name() -> None:
     assert err.value.details["field"] == "per_week"
 
 
-def test_per_month_zero_is_allowed_and_buys_nothing() -> None:
-    s = TopUpSettings(enabled=True, per_month=0)
-    s.validate()
-    assert decide(s, balance=0, bought_this_month=0) == Decision(0, LIMIT_REACHED)
+def test_r43_limits_must_make_sense_and_name_both_fields() -> None:
+    # R43: per_topup <= per_month, per_month >= 1, in target mode target > threshold;
+    # a rule between two fields names both, each with what is wrong with it.
+    with pytest.raises(InvalidRequest) as err:
+        TopUpSettings().changed({"per_topup": 500, "per_month": 400})
+    fields = err.value.details["fields"]
+    assert fields == {
+        "per_topup": "cannot be more than the monthly limit (400)",
+        "per_month": "cannot be less than one top-up (500)",
+    }
+    with pytest.raises(InvalidRequest) as err:
+        TopUpSettings(enabled=True).changed({"per_month": 0})
+    assert set(err.value.details["fields"]) == {"per_month"}
+    with pytest.raises(InvalidRequest) as err:
+        TopUpSettings().changed({"mode": "target", "target": 20, "threshold": 30})
+    assert set(err.value.details["fields"]) == {"target", "threshold"}
+    assert TopUpSettings().changed({"per_topup": 400, "per_month": 400}).per_topup == 400
+    assert TopUpSettings().changed({"mode": "target", "target": 31, "threshold": 30}).target == 31
+
+
+def test_r43_one_top_up_is_at_most_max_purchase() -> None:
+    # R43: a top-up is one purchase, so per_topup (and a target) is at most max_purchase.
+    with pytest.raises(InvalidRequest) as err:
+        TopUpSettings().changed({"per_topup": 300}, max_purchase=200)
+    assert err.value.details["fields"] == {"per_topup": "must be a whole number from 1 to 200"}
+    with pytest.raises(InvalidRequest) as err:
+        TopUpSettings().changed({"mode": "target", "target": 300}, max_purchase=200)
+    assert set(err.value.details["fields"]) == {"target"}
+    assert TopUpSettings().changed({"per_topup": 200}, max_purchase=200).per_topup == 200
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,10 @@ class TestResult(Model):
 
 class NotificationSettings(Model):
     low_balance: bool = Field(description="Low Connects Balance: balance_low, balance_empty.")
-    low_balance_threshold: int
+    low_balance_threshold: int = Field(description="The highest of low_balance_levels, or 0.")
+    low_balance_levels: list[int] = Field(
+        description="balance_low once per downward crossing of each, highest first (R45)."
+    )
     topups: bool = Field(description="Auto Top-Up: topup_succeeded, topup_failed.")
     monthly_limit: bool
     refunds: bool
@@ -85,6 +88,14 @@ class NotificationSettings(Model):
 class SettingsPut(ChangeBody):
     low_balance: Flag | None = None
     low_balance_threshold: Annotated[int, Strict(), Field(ge=0, le=INT32)] | None = None
+    low_balance_levels: (
+        Annotated[list[Annotated[int, Strict(), Field(ge=1, le=INT32)]], Field(max_length=100)]
+        | None
+    ) = Field(
+        default=None,
+        description="Up to 5 distinct positive levels; [] for none (R45). Sets "
+        "low_balance_threshold to the highest.",
+    )
     topups: Flag | None = None
     monthly_limit: Flag | None = None
     refunds: Flag | None = None

@@ -13,6 +13,10 @@ from typing import Any
 from connects.domain.errors import InvalidRequest, PlanNotAllowed
 
 ACCOUNT_KINDS = ("freelancer", "agency")
+# The most Connects one purchase buys, on every path (API, dashboard, the business
+# manager, auto top-up): a typo of an extra zero is refused, not charged (R43). The
+# operator sets it (``CONNECTS_MAX_PURCHASE``).
+DEFAULT_MAX_PURCHASE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +33,24 @@ class Plan:
     can_purchase: bool = True
     bundle_sizes: tuple[int, ...] = ()  # empty: any quantity >= 1 (R18)
 
-    def check_quantity(self, quantity: int) -> None:
-        """Refuse a purchase quantity the plan does not sell (R18)."""
+    def check_quantity(self, quantity: int, max_purchase: int = DEFAULT_MAX_PURCHASE) -> None:
+        """Refuse a purchase quantity the plan does not sell (R18) or above
+        ``max_purchase`` (R43); ``details.fields`` says why, as the settings do."""
         from connects.domain.errors import BundleNotAllowed, PlanCannotPurchase
 
         if not self.can_purchase:
             raise PlanCannotPurchase(f"the {self.id} plan does not sell extra Connects")
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-            raise InvalidRequest("quantity must be a whole number of at least 1", field="quantity")
+            why = "must be a whole number of at least 1"
+            raise InvalidRequest(f"quantity {why}", field="quantity", fields={"quantity": why})
+        if quantity > max_purchase:
+            why = f"cannot be more than {max_purchase:,}, the most one purchase buys"
+            raise InvalidRequest(
+                f"quantity {why}",
+                field="quantity",
+                fields={"quantity": why},
+                max_purchase=max_purchase,
+            )
         if self.bundle_sizes and quantity not in self.bundle_sizes:
             raise BundleNotAllowed(
                 f"the {self.id} plan sells Connects in bundles of {list(self.bundle_sizes)}",

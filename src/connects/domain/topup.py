@@ -34,6 +34,7 @@ from connects.domain.errors import (
     MonthlyLimitReached,
     PerTopUpExceeded,
 )
+from connects.domain.plans import DEFAULT_MAX_PURCHASE
 
 TOPUP_MANAGER_ID = "topup-manager"  # the business manager that buys for the account (R6)
 DEFAULT_PER_TOPUP = 40  # R19, seed 000
@@ -44,8 +45,8 @@ STATUSES = ("pending", "succeeded", "failed", "skipped")
 LIMIT_REACHED = "monthly_limit_reached"
 LIMIT_TOO_LOW = "monthly_limit_too_low"
 
-# Sanity bounds: a typo of an extra zero should be refused, not bought.
-MAX_PER_TOPUP = 10_000
+# Sanity bounds: a typo of an extra zero should be refused, not bought. One top-up is
+# one purchase, so it is also at most the configured ``max_purchase`` (R43).
 MAX_PER_MONTH = 100_000
 MAX_LEVEL = 10_000  # threshold and target
 
@@ -66,7 +67,9 @@ class TopUpSettings:
     mode: str = "fixed"  # "fixed": buy per_topup; "target": buy up to ``target``
     target: int | None = None
 
-    def changed(self, fields: Mapping[str, Any]) -> TopUpSettings:
+    def changed(
+        self, fields: Mapping[str, Any], *, max_purchase: int = DEFAULT_MAX_PURCHASE
+    ) -> TopUpSettings:
         """These settings with ``fields`` changed, or ``invalid_request`` naming every bad field."""
         known = set(self.__dataclass_fields__)
         unknown = sorted(set(fields) - known)
@@ -74,37 +77,20 @@ class TopUpSettings:
             raise InvalidRequest(
                 f"unknown auto top-up setting(s): {', '.join(unknown)}",
                 field=unknown[0],
-                fields={name: "unknown setting" for name in unknown},
+                fields={name: "is not a setting" for name in unknown},
             )
         new = replace(self, **fields)
-        new.validate()
+        new.validate(max_purchase=max_purchase)
         return new
 
-    def validate(self) -> None:
-        """Refuse settings that cannot work, naming each field and what is wrong."""
-        problems: dict[str, str] = {}
-        for name in ("enabled", "just_in_time"):
-            if not isinstance(getattr(self, name), bool):
-                problems[name] = "must be true or false"
-        if not _whole(self.per_topup, 1, MAX_PER_TOPUP):
-            problems["per_topup"] = f"must be a whole number from 1 to {MAX_PER_TOPUP}"
-        if not _whole(self.per_month, 0, MAX_PER_MONTH):
-            problems["per_month"] = f"must be a whole number from 0 to {MAX_PER_MONTH}"
-        if not _whole(self.threshold, 0, MAX_LEVEL):
-            problems["threshold"] = f"must be a whole number from 0 to {MAX_LEVEL}"
-        if self.mode not in MODES:
-            problems["mode"] = "must be 'fixed' or 'target'"
-        if self.target is not None and not _whole(self.target, 1, MAX_LEVEL):
-            problems["target"] = f"must be a whole number from 1 to {MAX_LEVEL}"
-        elif self.mode == "target" and self.target is None:
-            problems["target"] = "is required in target mode"
-        elif (
-            self.mode == "target"
-            and self.target is not None
-            and "threshold" not in problems
-            and self.target <= self.threshold
-        ):
-            problems["target"] = "must be above the threshold"
+    def validate(self, *, max_purchase: int = DEFAULT_MAX_PURCHASE) -> None:
+        """Refuse settings that cannot work, naming each field and what is wrong (R43).
+
+        ``details.fields`` maps each bad field to what is wrong with it, worded to read
+        after the field's name ("per_topup cannot be more than the monthly limit (400)")
+        or its label in a form; a rule between two fields names both.
+        """
+        problems = self._problems(max_purchase)
         if problems:
             first = next(iter(problems))
             raise InvalidRequest(
@@ -112,6 +98,35 @@ class TopUpSettings:
                 field=first,
                 fields=problems,
             )
+
+    def _problems(self, max_purchase: int) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        for name in ("enabled", "just_in_time"):
+            if not isinstance(getattr(self, name), bool):
+                problems[name] = "must be true or false"
+        if not _whole(self.per_topup, 1, max_purchase):
+            problems["per_topup"] = f"must be a whole number from 1 to {max_purchase:,}"
+        if not _whole(self.per_month, 1, MAX_PER_MONTH):
+            problems["per_month"] = f"must be a whole number from 1 to {MAX_PER_MONTH:,}"
+        if not _whole(self.threshold, 0, MAX_LEVEL):
+            problems["threshold"] = f"must be a whole number from 0 to {MAX_LEVEL:,}"
+        if self.mode not in MODES:
+            problems["mode"] = "must be 'fixed' or 'target'"
+        top = min(MAX_LEVEL, max_purchase)
+        if self.target is not None and not _whole(self.target, 1, top):
+            problems["target"] = f"must be a whole number from 1 to {top:,}"
+        elif self.mode == "target" and self.target is None:
+            problems["target"] = "is required in target mode"
+        if problems:
+            return problems
+        # Rules between fields, once each field is sound on its own (R43).
+        if self.per_topup > self.per_month:
+            problems["per_topup"] = f"cannot be more than the monthly limit ({self.per_month:,})"
+            problems["per_month"] = f"cannot be less than one top-up ({self.per_topup:,})"
+        if self.mode == "target" and self.target is not None and self.target <= self.threshold:
+            problems["target"] = f"must be above the threshold ({self.threshold:,})"
+            problems["threshold"] = f"must be below the target ({self.target:,})"
+        return problems
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

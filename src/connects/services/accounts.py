@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, memberships, users
+from connects.domain.alerts import THRESHOLD_FIELD, wanted_levels
 from connects.domain.calendar import rezoned_cycle, zone
 from connects.domain.commands import (
     ChangeRole,
@@ -33,6 +34,7 @@ from connects.domain.errors import (
 from connects.domain.ids import new_id
 from connects.domain.plans import ACCOUNT_KINDS
 from connects.domain.policy import ASSIGNABLE_ROLES, Action, Role
+from connects.services import balance_alerts
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.cycles import catch_up
@@ -198,12 +200,9 @@ def update_account(cmd: UpdateAccount, uow: UnitOfWork) -> None:
     if timezone is not None:
         zone(timezone)
         values["timezone"] = timezone
-    if low_balance_threshold is not None:
-        if isinstance(low_balance_threshold, bool) or low_balance_threshold < 0:
-            raise InvalidRequest(
-                "low_balance_threshold must be >= 0", field="low_balance_threshold"
-            )
-        values["low_balance_threshold"] = low_balance_threshold
+    levels = None
+    if low_balance_threshold is not None:  # the older single level (R27, R45)
+        levels = wanted_levels({THRESHOLD_FIELD: low_balance_threshold})
     if name is not None:
         values["name"] = _name(name)
     with uow.begin() as tx:
@@ -218,6 +217,8 @@ def update_account(cmd: UpdateAccount, uow: UnitOfWork) -> None:
             )
         if values:
             conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+        if levels is not None:
+            balance_alerts.set_levels(conn, account_id, book.balance, levels, tx.now)
 
 
 def require_agency(book: AccountBook) -> None:

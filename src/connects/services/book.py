@@ -31,8 +31,8 @@ from connects.domain.events import Event
 from connects.domain.ids import new_id
 from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
-from connects.domain.vocabulary import EntryKind, EventType
-from connects.services import topup_trigger
+from connects.domain.vocabulary import EntryKind
+from connects.services import balance_alerts, topup_trigger
 
 _TOPUP_COLUMNS = (
     "enabled",
@@ -110,7 +110,6 @@ class AccountBook:
         self.next_cycle_at: datetime = row.next_cycle_at
         self.balance: int = row.balance
         self.earnings_cents: int = row.earnings_cents
-        self.low_balance_threshold: int = row.low_balance_threshold
         self.seq: int = row.seq
         self._start = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         self._lots: dict[str, Lot] | None = None
@@ -293,11 +292,8 @@ class AccountBook:
     def debit(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
         """Take Connects out of the named lots, as the domain rules decided."""
         total = sum(t for _, t in takes)
-        before = self.balance
         self._adjust_lots(takes, -1)
-        entry_id = self._append(kind, -total, actor, takes, **refs)
-        self._after_debit(before)
-        return entry_id
+        return self._append(kind, -total, actor, takes, **refs)
 
     def restore(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
         """Put Connects back into the lots they came from, keeping their expiry (R15)."""
@@ -352,25 +348,19 @@ class AccountBook:
         else:
             _INSERT_EVENTS.execute(self.conn, row)
 
-    def _after_debit(self, before: int) -> None:
-        """Low-balance and empty events when a debit crosses the thresholds (R27)."""
-        threshold = self.low_balance_threshold
-        if before > 0 and self.balance == 0:
-            self.emit(EventType.BALANCE_EMPTY, {"previous": before})
-        elif before > threshold >= self.balance and self.balance > 0:
-            self.emit(EventType.BALANCE_LOW, {"threshold": threshold, "previous": before})
-
     # -- writing back ---------------------------------------------------------------
 
     def save(self) -> None:
         """Write the balance, sequence, earnings and cycle date back to the row.
 
         A transaction that took the balance down to the auto top-up threshold records
-        the decision to top up here, before it commits (R20, R23). Deciding on the
-        transaction's final balance means a sweep followed by a credit buys nothing.
+        the decision to top up here, before it commits (R20, R23), and one that crossed
+        a low-balance level its alert, once (R45). Deciding on the transaction's final
+        balance means a sweep followed by a credit buys and alerts nothing.
         """
         if self.balance < self._start[0]:
             topup_trigger.on_balance_drop(self, self._start[0])
+        balance_alerts.on_save(self, self._start[0])
         self.flush()
         now = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
         if now == self._start:

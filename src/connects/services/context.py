@@ -11,7 +11,7 @@ from connects.db.engine import Database
 from connects.domain.clock import Clock
 from connects.domain.commands import Command
 from connects.domain.events import Event
-from connects.domain.plans import Catalog
+from connects.domain.plans import DEFAULT_MAX_PURCHASE, Catalog
 from connects.gateway import PaymentGateway
 from connects.notify.channels import LiveNotifier, Notifier
 from connects.services.batching import Combiner
@@ -40,6 +40,8 @@ class Context:
     allow_private_webhooks: bool = False
     # How long stored idempotent answers are kept (R51; connects.services.retention).
     idempotency_retention_hours: int = 24
+    # The most Connects one purchase buys, on every path (R43).
+    max_purchase: int = DEFAULT_MAX_PURCHASE
     # Sends notifications (R28): the live channels unless a test wires another.
     notifier: Notifier = field(default_factory=LiveNotifier, repr=False, compare=False)
     # Group commit of proposals to one pool (connects.services.batching); per process.

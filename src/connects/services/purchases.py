@@ -107,8 +107,7 @@ def _buy(
     reuses the gateway key); a second buy with a used id fails on the primary key:
     finish that one with :func:`resume`.
     """
-    if not isinstance(pay_with, str) or not pay_with:
-        raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
+    check_pay_with(pay_with)
     ctx = uow.ctx
     purchase_id = purchase_id or new_id("pur")
     # By card, step 1 commits on its own even in a keyed request (connects.db.request):
@@ -120,7 +119,7 @@ def _buy(
         book = tx.book(account_id)
         actor = authorize(conn, account_id, who, Action.BUY, now)
         plan = ctx.catalog.get(book.plan_id)
-        plan.check_quantity(quantity)
+        plan.check_quantity(quantity, ctx.max_purchase)
         if actor.kind == ActorKind.BUSINESS_MANAGER and topup_id is None:
             # Auto top-up's own purchases were sized by its decision; the manager's
             # are held to the same limits under the same lock (R48).
@@ -165,7 +164,7 @@ def _buy(
             )
             _credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
             return {**row, "pay_with": "earnings", "status": PurchaseStatus.SUCCEEDED.value}
-        method = _method(conn, account_id, pay_with)
+        method = method_for(conn, account_id, pay_with)
         conn.execute(
             insert(purchases),
             {
@@ -185,6 +184,12 @@ def _buy(
             purchase_id=purchase_id,
         )
     return final
+
+
+def check_pay_with(pay_with: Any) -> None:
+    """``pay_with`` names what pays: ``"earnings"``, a billing method id, ``"default"``."""
+    if not isinstance(pay_with, str) or not pay_with:
+        raise InvalidRequest("pay_with must be 'earnings' or a billing method id", field="pay_with")
 
 
 def request_purchase_id(who: Actor, account_id: str, request_key: str) -> str:
@@ -229,7 +234,8 @@ def _buy_for_request(
     return bought
 
 
-def _method(conn: Any, account_id: str, pay_with: str) -> Any:
+def method_for(conn: Any, account_id: str, pay_with: str) -> Any:
+    """The billing method ``pay_with`` names (an id, or ``"default"``), or ``no_billing_method``."""
     query = select(billing_methods).where(billing_methods.c.account_id == account_id)
     if pay_with == "default":
         query = query.where(billing_methods.c.is_default)
@@ -274,6 +280,8 @@ def _credit(
         topup_id=topup_id,
         dedupe_key=f"purchase:{purchase_id}",
     )
+    if topup_id is not None:
+        return  # an auto top-up's one message is its ``topup_succeeded`` (R45)
     book.emit(
         EventType.CONNECTS_PURCHASED,
         {
@@ -281,7 +289,7 @@ def _credit(
             "quantity": quantity,
             "amount_cents": amount,
             "currency": currency,
-            "auto": topup_id is not None,
+            "auto": False,
         },
         dedupe_key=f"purchase:{purchase_id}",
     )

@@ -142,7 +142,9 @@ def put_settings(cmd: SetAutoTopUp, uow: UnitOfWork) -> dict[str, Any]:
     with uow.begin() as tx:
         conn, now = tx.conn, tx.now
         tx.authorize(account_id, cmd.who, Action.MANAGE)
-        new = load_settings(conn, account_id).changed(dict(cmd.fields))
+        new = load_settings(conn, account_id).changed(
+            dict(cmd.fields), max_purchase=uow.ctx.max_purchase
+        )
         values = {**new.as_dict(), "updated_at": now}
         done = conn.execute(
             update(auto_topup_settings)

@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse
 
 from connects.domain.commands import (
     AddBillingMethod,
-    BuyConnects,
     GrantPermissions,
     RevokeGrant,
     SetAutoTopUp,
@@ -49,7 +48,7 @@ def whole(value: str) -> Any:
     return int(value) if _WHOLE.match(value) else value.strip()
 
 
-def _outcome(
+def outcome(
     request: Request,
     ctx: Context,
     viewer: Viewer,
@@ -103,7 +102,7 @@ def _autotopup(
     action: Callable[[], str],
     values: dict[str, Any] | None = None,
 ) -> Response:
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -217,7 +216,7 @@ def budget(
         ctx.handle(SetBudget(viewer.actor, viewer.account_id, user_id, value))
         return "Budget cleared." if value is None else "Budget saved."
 
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -231,35 +230,7 @@ def budget(
     )
 
 
-# -- buying Connects (R17, R18) --------------------------------------------------------------
-
-
-@router.post("/buy")
-def buy(
-    request: Request,
-    ctx: CtxDep,
-    viewer: CheckedViewerDep,
-    quantity: Annotated[str, Form()] = "",
-    pay_with: Annotated[str, Form()] = "",
-) -> Response:
-    """Buy Connects, paid whole by earnings or one card."""
-
-    def act() -> str:
-        done = ctx.handle(BuyConnects(viewer.actor, viewer.account_id, whole(quantity), pay_with))
-        return f"Bought {done['quantity']:,} Connects."
-
-    return _outcome(
-        request,
-        ctx,
-        viewer,
-        page="/buy",
-        page_template="buy.html",
-        partial="partials/buy.html",
-        form="buy",
-        build=pages.buy,
-        action=act,
-        values={"quantity": quantity, "pay_with": pay_with},
-    )
+# -- billing methods (R17); buying is in connects.web.buy_forms ------------------------------
 
 
 @router.post("/billing-methods")
@@ -275,7 +246,7 @@ def add_card(
         card = ctx.handle(AddBillingMethod(viewer.actor, viewer.account_id, token.strip()))
         return f"{card['brand'].title()} ending {card['last4']} added."
 
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -300,7 +271,7 @@ def _notify(
     action: Callable[[], str],
     values: dict[str, Any] | None = None,
 ) -> Response:
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -365,10 +336,11 @@ def notification_settings(
     refunds: Annotated[str, Form()] = "",
     purchases_on: Annotated[str, Form(alias="purchases")] = "",
     expiring: Annotated[str, Form()] = "",
-    low_balance_threshold: Annotated[str, Form()] = "",
+    low_balance_levels: Annotated[str, Form()] = "",
 ) -> Response:
-    """The toggles of seed 000 (and the other events) with the low-balance threshold."""
-    typed = {"low_balance_threshold": low_balance_threshold}
+    """The toggles of seed 000 (and the other events) with the low-balance levels (R45),
+    typed as numbers separated by commas ("50, 20"; empty for none)."""
+    typed = {"low_balance_levels": low_balance_levels}
     switches = {
         "low_balance": low_balance,
         "topups": topups_on,
@@ -377,12 +349,13 @@ def notification_settings(
         "purchases": purchases_on,
         "expiring": expiring,
     }
+    levels = [whole(part) for part in re.split(r"[,;\s]+", low_balance_levels) if part]
 
     def act() -> str:
         return notifications_bridge.put_settings(
             ctx,
             viewer,
-            low_balance_threshold=whole(low_balance_threshold),
+            low_balance_levels=levels,
             **{name: value == "on" for name, value in switches.items()},
         )
 

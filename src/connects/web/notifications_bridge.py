@@ -29,7 +29,7 @@ CHANNEL_KINDS: tuple[ChannelKind, ...] = (
 MAIN_SWITCHES = {
     NotificationSwitch.LOW_BALANCE: (
         "Low Connects Balance",
-        "when the balance falls to the threshold or runs out",
+        "when the balance falls to one of your levels, or runs out",
     ),
     NotificationSwitch.TOPUPS: (
         "Auto Top-Up",

@@ -13,7 +13,7 @@ from typing import Any
 from connects.domain.calendar import EXPIRING_WINDOW
 from connects.domain.lots import expires_soon
 from connects.domain.policy import PURCHASE_PERMISSION
-from connects.domain.topup import TOPUP_MANAGER_ID
+from connects.domain.topup import DEFAULT_PER_TOPUP, TOPUP_MANAGER_ID
 from connects.domain.vocabulary import EntryKind
 from connects.services import topups, views
 from connects.services.context import Context
@@ -49,6 +49,7 @@ def autotopup(ctx: Context, viewer: Viewer) -> dict[str, Any]:
         enable_step = "todo" if grant is not None or not viewer.can_manage else "locked"
     return {
         "settings": settings,
+        "max_purchase": ctx.max_purchase,  # one top-up is one purchase (R43)
         "grant": grant,
         "grantee": TOPUP_MANAGER_ID,
         "permission": PURCHASE_PERMISSION,
@@ -81,9 +82,12 @@ def topups_list(ctx: Context, viewer: Viewer, cursor: str | None) -> dict[str, A
 
 
 def topups_page(ctx: Context, viewer: Viewer, cursor: str | None) -> dict[str, Any]:
+    """The history with this month's use of the monthly limit, as the overview counts it
+    (bought, the limit, what is left: the one count the trigger checks, R21, R48)."""
+    usage = views.overview(ctx, viewer.actor, viewer.account_id)["auto_topup"]
     return {
         **topups_list(ctx, viewer, cursor),
-        "settings": topups.get_settings(ctx, viewer.actor, viewer.account_id),
+        "settings": usage,
         "account": views.account(ctx, viewer.actor, viewer.account_id),
     }
 
@@ -152,6 +156,8 @@ def buy(ctx: Context, viewer: Viewer) -> dict[str, Any]:
         "plan": plan,
         "cards": cards,
         "overview": views.overview(ctx, viewer.actor, viewer.account_id),
+        "max_purchase": ctx.max_purchase,  # R43
+        "default_quantity": DEFAULT_PER_TOPUP,
     }
 
 

@@ -32,7 +32,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 KIND_LABEL = {"agency": "Agency pool", "freelancer": "Freelancer balance"}
 
 
-def _money(cents: int | None, currency: str = "USD") -> str:
+def money(cents: int | None, currency: str = "USD") -> str:
+    """Cents as people read them: $1,234.50."""
     if cents is None:
         return ""
     symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
@@ -53,7 +54,7 @@ def _day(moment: datetime | None) -> str:
     return "" if moment is None else moment.strftime("%b %-d, %Y")
 
 
-templates.env.filters.update(money=_money, num=_num, when=_when, day=_day)
+templates.env.filters.update(money=money, num=_num, when=_when, day=_day)
 templates.env.globals.update(kind_label=KIND_LABEL)
 
 

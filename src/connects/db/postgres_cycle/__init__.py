@@ -4,7 +4,7 @@
 every account whose cycle day has come: sweep expired lots, then for each due cycle
 forfeit plan grants above the rollover cap (R9), grant the plan's Connects (R8) and
 move ``next_cycle_at`` on. It writes the same entries (kind, amount, seq,
-balance_after, note, dedupe key), allocations, lots and threshold events, but with a
+balance_after, note, dedupe key), allocations, lots and balance alerts, but with a
 few ``INSERT ... SELECT`` / ``UPDATE ... FROM`` statements per batch of accounts
 instead of a transaction per account.
 

@@ -63,6 +63,8 @@ def run_batch(catalog: Catalog, conn: Connection, now: datetime, batch: int) -> 
     else:  # one cycle each, the common case: bulk_next holds every account's new state
         settled = sql.SETTLED_IN_ONE
     probe(conn, sql.settle(settled))
+    sql.run(conn, sql.balance_alerts(), now=now)  # R45, on the settled balances
+    sql.run(conn, sql.REARM_ALERTS)
     return took, ran
 
 
@@ -86,7 +88,6 @@ def _sweep(conn: Connection, now: datetime) -> None:
     sql.run(conn, sql.INSERT_EXPIRE_ENTRIES, now=now)
     sql.run(conn, sql.INSERT_EXPIRE_ALLOCATIONS)
     probe(conn, sql.EMPTY_EXPIRED_LOTS)
-    sql.run(conn, sql.threshold_events(sql.EXPIRE_DEBITS), now=now)
 
 
 def _calendar(conn: Connection, now: datetime) -> bool:
@@ -136,7 +137,6 @@ def _forfeit(conn: Connection, now: datetime) -> None:
     sql.run(conn, sql.INSERT_FORFEIT_ENTRIES, now=now)
     sql.run(conn, sql.INSERT_FORFEIT_ALLOCATIONS)
     probe(conn, sql.TAKE_FROM_LOTS)
-    sql.run(conn, sql.threshold_events(sql.FORFEIT_DEBITS), now=now)
 
 
 def _grant(conn: Connection, now: datetime) -> None:

@@ -69,7 +69,7 @@ COUNT_DUE = """
 CREATE_DUE = """
     CREATE TEMP TABLE bulk_due (
         id varchar(40) COLLATE "C" PRIMARY KEY, plan varchar(64), balance bigint, seq bigint,
-        anchor_day int, timezone varchar(64), next_cycle_at timestamp, threshold int
+        anchor_day int, timezone varchar(64), next_cycle_at timestamp, start_balance bigint
     ) ON COMMIT DROP
 """
 
@@ -78,7 +78,7 @@ CREATE_DUE = """
 CLAIM_DUE = """
     WITH claimed AS (
         SELECT a.id, a.plan, a.balance, a.seq, a.anchor_day, a.timezone,
-               a.next_cycle_at, a.low_balance_threshold
+               a.next_cycle_at, a.balance
         FROM accounts a
         WHERE a.next_cycle_at <= :now
           AND NOT EXISTS (SELECT 1 FROM auto_topup_settings t
@@ -159,7 +159,6 @@ INSERT_EXPIRE_ALLOCATIONS = """
     SELECT account_id, entry_id, lot_id, remaining FROM bulk_exp
 """
 EMPTY_EXPIRED_LOTS = "UPDATE lots l SET remaining = 0 FROM bulk_exp e WHERE l.id = e.lot_id"
-EXPIRE_DEBITS = "SELECT account_id, -remaining AS amount, balance_after FROM bulk_exp"
 
 # --- A round: one cycle for every account still due (R8, R9) ------------------------
 
@@ -262,7 +261,6 @@ TAKE_FROM_LOTS = """
     UPDATE lots l SET remaining = l.remaining - t.take
     FROM bulk_takes t WHERE l.id = t.lot_id
 """
-FORFEIT_DEBITS = "SELECT account_id, -excess AS amount, balance_after FROM bulk_takes WHERE first"
 
 # bulk_next: every account of the round as the round leaves it (next cycle, seq,
 # balance), with its grant where the plan has one: a new lot issued at the cycle
@@ -294,30 +292,53 @@ INSERT_GRANT_ALLOCATIONS = """
 """
 
 
-# --- Threshold events (R27) ---------------------------------------------------------
+# --- Balance alerts (R27, R45) -----------------------------------------------------
+# ``services.balance_alerts.on_save`` for the whole batch, on each account's balance
+# before the batch and after it is settled: a drop sends the alert of the levels it
+# newly reached (one message per account: ``balance_empty`` at zero, else one
+# ``balance_low`` naming the lowest level), a rise re-arms the levels it is above.
 
 
-def threshold_events(debits: str) -> str:
-    """``balance_empty`` / ``balance_low`` for the ``debits`` (account_id, amount,
-    balance_after) that crossed the thresholds, as ``AccountBook._after_debit`` emits
-    them."""
+def balance_alerts() -> str:
+    """Record the levels newly reached and write each account's one alert event."""
     empty, low = f"'{EventType.BALANCE_EMPTY}'", f"'{EventType.BALANCE_LOW}'"
     return f"""
+        WITH ends AS (
+            SELECT d.id, d.start_balance AS before, a.balance AS after
+            FROM bulk_due d JOIN accounts a ON a.id = d.id
+            WHERE a.balance < d.start_balance
+        ), reached AS (
+            INSERT INTO balance_alerts (account_id, level, sent_at)
+            SELECT e.id, l.level, :now
+            FROM ends e JOIN low_balance_levels l
+              ON l.account_id = e.id AND l.level >= e.after
+            UNION ALL
+            SELECT e.id, 0, :now FROM ends e WHERE e.after = 0
+            ON CONFLICT DO NOTHING
+            RETURNING account_id, level
+        ), alerts AS (
+            SELECT account_id, min(level) AS lowest,
+                   array_agg(level ORDER BY level DESC) AS levels
+            FROM reached GROUP BY account_id
+        )
         INSERT INTO events (id, account_id, kind, payload, created_at)
-        SELECT {new_ids("evt")}, b.account_id,
-               CASE WHEN b.balance_after = 0 THEN {empty} ELSE {low} END,
-               CASE WHEN b.balance_after = 0
-                 THEN json_build_object('account_id', b.account_id,
-                        'balance', b.balance_after,
-                        'previous', b.balance_after - b.amount)::text
-                 ELSE json_build_object('account_id', b.account_id,
-                        'balance', b.balance_after,
-                        'previous', b.balance_after - b.amount,
-                        'threshold', d.threshold)::text
+        SELECT {new_ids("evt")}, e.id,
+               CASE WHEN x.lowest = 0 THEN {empty} ELSE {low} END,
+               CASE WHEN x.lowest = 0
+                 THEN json_build_object('account_id', e.id, 'balance', e.after,
+                        'previous', e.before)::text
+                 ELSE json_build_object('account_id', e.id, 'balance', e.after,
+                        'levels', to_json(x.levels), 'previous', e.before,
+                        'threshold', x.lowest)::text
                END,
                :now
-        FROM ({debits}) b JOIN bulk_due d ON d.id = b.account_id
-        WHERE (b.balance_after - b.amount > 0 AND b.balance_after = 0)
-           OR (b.balance_after - b.amount > d.threshold AND d.threshold >= b.balance_after
-               AND b.balance_after > 0)
+        FROM alerts x JOIN ends e ON e.id = x.account_id
+        ORDER BY e.id
     """
+
+
+REARM_ALERTS = """
+    DELETE FROM balance_alerts b
+    USING bulk_due d JOIN accounts a ON a.id = d.id
+    WHERE b.account_id = d.id AND a.balance > d.start_balance AND b.level < a.balance
+"""

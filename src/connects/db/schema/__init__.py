@@ -23,9 +23,11 @@ from connects.db.schema.ledger import (
 )
 from connects.db.schema.market import jobs, proposals
 from connects.db.schema.notify import (
+    balance_alerts,
     channels,
     deliveries,
     delivery_attempts,
+    low_balance_levels,
     notification_settings,
 )
 from connects.db.schema.payments import (
@@ -49,6 +51,7 @@ __all__ = [
     "accounts",
     "allocations",
     "auto_topup_settings",
+    "balance_alerts",
     "billing_methods",
     "channels",
     "deliveries",
@@ -62,6 +65,7 @@ __all__ = [
     "jobs",
     "login_links",
     "lots",
+    "low_balance_levels",
     "memberships",
     "metadata",
     "notification_settings",

@@ -59,6 +59,29 @@ notification_settings = Table(
     CheckConstraint("expiring_every IN ('day', 'week')", name="expiring_every_known"),
 )
 
+# The balance levels an account is alerted at (R45): ``balance_low`` once per downward
+# crossing of each. ``accounts.low_balance_threshold`` and the settings row's mirror
+# hold the highest of them, for the API's older ``low_balance_threshold`` field.
+low_balance_levels = Table(
+    "low_balance_levels",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    CheckConstraint("level > 0", name="level_positive"),
+)
+
+# An alert sent and not re-armed yet (R45): a row per level the balance fell to or
+# below (level 0: ``balance_empty``), deleted when the balance rises above the level.
+# The primary key makes "once per crossing" exact across transactions and processes.
+balance_alerts = Table(
+    "balance_alerts",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("sent_at", UTCDateTime, nullable=False),
+    CheckConstraint("level >= 0", name="level_nonnegative"),
+)
+
 # One row per event x channel: the unit of at-least-once delivery (R29).
 deliveries = Table(
     "deliveries",

@@ -10,6 +10,7 @@ from connects.services.views.accounts import account, all_accounts, available, m
 from connects.services.views.jobs import job, proposal
 from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
 from connects.services.views.people import billing_methods, invitations_of, member, members
+from connects.services.views.quotes import purchase_quote
 
 __all__ = [
     "CSV_FIELDS",
@@ -28,4 +29,5 @@ __all__ = [
     "members",
     "overview",
     "proposal",
+    "purchase_quote",
 ]

@@ -128,6 +128,28 @@
     });
   }
 
+  // The Buy form's running total as the quantity is typed (a preview: the confirm
+  // step shows the engine's own price and what pays before anything is charged).
+  var SYMBOLS = { USD: "$", EUR: "\u20ac", GBP: "\u00a3" };
+
+  function showTotal(input) {
+    var out = document.querySelector("[data-testid=buy-total]");
+    if (!out) return;
+    var text = input.value.trim();
+    if (!/^\d{1,12}$/.test(text)) { out.textContent = "\u2014"; return; }
+    var cents = Number(text) * Number(input.dataset.unitCents);
+    var amount = (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    var symbol = SYMBOLS[input.dataset.currency];
+    out.textContent = symbol ? symbol + amount : amount + " " + input.dataset.currency;
+    if (Number(text) > Number(input.dataset.max)) {
+      out.textContent += " (more than the " + Number(input.dataset.max).toLocaleString("en-US") + " one purchase may buy)";
+    }
+  }
+
+  document.addEventListener("input", function (e) {
+    if (e.target && e.target.dataset && e.target.dataset.unitCents) showTotal(e.target);
+  });
+
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   document.addEventListener("htmx:afterSettle", function (e) { draw(e.target); });
 })();
