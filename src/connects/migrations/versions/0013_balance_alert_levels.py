@@ -9,7 +9,7 @@
   sends nothing for crossings that happened before it.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-20 10:00:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from connects.db.types import UTCDateTime
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
