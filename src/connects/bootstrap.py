@@ -96,7 +96,8 @@ def build(
         secret_key=settings.secret_key,
         allow_private_webhooks=settings.allow_private_webhooks,
         idempotency_retention_hours=settings.idempotency_retention_hours,
-        notifier=notifier or LiveNotifier(allow_private=settings.allow_private_webhooks),
+        notifier=notifier
+        or LiveNotifier(allow_private=settings.allow_private_webhooks, mail=settings.mail_server()),
     )
     ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)
     return ctx

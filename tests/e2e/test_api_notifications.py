@@ -19,7 +19,7 @@ def test_channels_settings_and_history_over_http(api: Api) -> None:
     base = f"/v1/accounts/{agency}"
     slack = api.ok("POST", f"{base}/channels", "adam", {"kind": "slack", "target": SLACK}, key="c1")
     assert slack["target"] == "https://hooks.slack.com/…/…ue42" and "secret" not in slack
-    with webhook_server(Webhook()) as hook:
+    with webhook_server(Webhook(now=api.ctx.now)) as hook:
         made = api.call(
             "POST", f"{base}/channels", "olga", {"kind": "webhook", "target": hook.url}, key="c2"
         )
@@ -49,7 +49,7 @@ def test_channels_settings_and_history_over_http(api: Api) -> None:
             due_jobs=False,
         ).run_once()
         assert hook.bad_signatures == 0
-    kinds = [r["body"]["kind"] for r in hook.received]
+    kinds = [r["body"]["type"] for r in hook.received]
     assert kinds == ["channel_test", "balance_low"]
     page = api.ok("GET", f"{base}/notifications", "olga", params={"limit": 10})
     [item] = page["items"]

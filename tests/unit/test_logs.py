@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
@@ -137,7 +138,9 @@ def test_apprise_debug_lines_carry_no_slack_or_discord_token(
     try:
         for kind, target in targets.items():
             with pytest.raises(DeliveryFailed):
-                LiveNotifier(timeout=1).send(Channel("chn_1", "acct_1", kind, target), event)
+                LiveNotifier(timeout=1).send(
+                    Channel("chn_1", "acct_1", kind, target), event, at=datetime.now(UTC)
+                )
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
