@@ -6,8 +6,9 @@ import json
 
 from connects.notify.channels import LiveNotifier
 from connects.notify.claims import DeliveryPolicy
+from connects.notify.mail import MailServer
 from connects.worker import Worker
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, error
 from tests.integration.notify_support import Webhook, webhook_server
 
 SLACK = "https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/s3cr3tT0kenValue42"
@@ -73,3 +74,19 @@ def test_bad_channel_input_is_a_clear_422(api: Api) -> None:
     assert r.status_code == 422
     r = api.call("DELETE", f"{base}/chn_nope", "olga", key="d")
     assert r.status_code == 404
+
+
+FROM = "Connects Alerts <alerts@connects.test>"
+
+
+def test_r47_over_http_the_codes_are_409_and_422(api: Api) -> None:
+    # R47: the API's answers, with and without a server.
+    agency = api.agency("olga")
+    path = f"/v1/accounts/{agency}/channels"
+    r = api.call("POST", path, "olga", {"kind": "email", "target": "ops@agency.test"}, key="m1")
+    assert r.status_code == 409 and error(r)["code"] == "email_not_configured"
+    api.ctx.notifier = LiveNotifier(mail=MailServer.from_url("smtp://127.0.0.1:9", FROM))
+    r = api.call("POST", path, "olga", {"kind": "email", "target": "not-an-address"}, key="m2")
+    assert r.status_code == 422 and error(r)["details"]["fields"] == ["target"]
+    made = api.ok("POST", path, "olga", {"kind": "email", "target": "ops@agency.test"}, key="m3")
+    assert made["target"] == "ops@agency.test" and "secret" not in made

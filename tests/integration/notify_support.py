@@ -199,11 +199,11 @@ def smtp_server(port: int = 0, login: tuple[str, str] | None = None) -> Iterator
         )
         if ok:
             box.logins.append(auth_data.login.decode())
-        return smtp_mod.AuthResult(success=ok)
+        return smtp_mod.AuthResult(success=ok, handled=False)  # the server answers 535
 
     extra: dict[str, Any] = {}
     if login is not None:  # plain AUTH on 127.0.0.1 (no certificate in the tests)
-        extra = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True}
+        extra = {"authenticator": authenticator, "auth_require_tls": False}
     controller = Controller(Handler(), hostname="127.0.0.1", port=box.port, **extra)
     controller.start()
     try:

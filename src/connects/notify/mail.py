@@ -25,6 +25,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Literal
@@ -35,6 +36,8 @@ from connects.domain.errors import InvalidRequest
 
 Security = Literal["tls", "starttls", "none"]
 _PORTS: dict[Security, int] = {"tls": 465, "starttls": 587, "none": 25}
+# Headers up to the line limit of RFC 5322 unfolded (the Message-ID stays one token).
+_POLICY = policy.SMTP.clone(max_line_length=998)
 _YES, _NO = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 
@@ -109,7 +112,7 @@ class MailServer:
 
         ``at`` (the one clock, R33) is its Date; ``message_id`` stays the same on every
         retry, so a mail client can drop a repeat (R29)."""
-        message = EmailMessage()
+        message = EmailMessage(policy=_POLICY)
         message["From"] = self.sender
         message["To"] = to
         message["Subject"] = subject
