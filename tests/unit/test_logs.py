@@ -55,6 +55,7 @@ def test_exceptions_are_one_line_too() -> None:
         ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", "XXXXXXXXXXXX"),
         ("https://discord.com/api/webhooks/123/abcdefSECRETtoken", "SECRETtoken"),
         ("mailtos://user:hunter2pass@smtp.example.com:587", "hunter2pass"),
+        ("smtps://alerts%40x.io:hunter2pass@smtp.example.com", "hunter2pass"),  # R47
         ("postgresql+psycopg://app:dbpassw0rd@db/connects", "dbpassw0rd"),
         ("https://x.io/hook?token=abc123secret&x=1", "abc123secret"),
         ('{"token": "cx_rawtokenvalue"}', "cx_rawtokenvalue"),
