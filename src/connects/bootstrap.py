@@ -97,7 +97,8 @@ def build(
         allow_private_webhooks=settings.allow_private_webhooks,
         idempotency_retention_hours=settings.idempotency_retention_hours,
         max_purchase=settings.max_purchase,
-        notifier=notifier or LiveNotifier(allow_private=settings.allow_private_webhooks),
+        notifier=notifier
+        or LiveNotifier(allow_private=settings.allow_private_webhooks, mail=settings.mail_server()),
     )
     ctx.bus = MessageBus(COMMAND_HANDLERS, EVENT_HANDLERS)
     return ctx

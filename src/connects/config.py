@@ -6,10 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connects.domain.plans import DEFAULT_MAX_PURCHASE, DEFAULT_PLANS, Catalog
+from connects.notify.mail import MailServer
 
 PLACEHOLDER = "change-me"
 
@@ -17,7 +18,10 @@ PLACEHOLDER = "change-me"
 class Settings(BaseSettings):
     """Everything the composition root needs; nothing connects anywhere at import."""
 
-    model_config = SettingsConfigDict(env_prefix="CONNECTS_", extra="ignore")
+    # A refused setting is named, never echoed: it may be a password or a key.
+    model_config = SettingsConfigDict(
+        env_prefix="CONNECTS_", extra="ignore", hide_input_in_errors=True
+    )
 
     mode: Literal["dev", "production"] = "dev"
     database_url: str = "sqlite:///./connects.db"
@@ -42,6 +46,12 @@ class Settings(BaseSettings):
     # addresses (R50): for development and tests only; off, they are refused when a
     # channel is added and again after DNS resolution at every delivery.
     allow_private_webhooks: bool = False
+    # E-mail channels (R47): the SMTP server (smtps://user:password@host[:465],
+    # smtp://user:password@host[:587]?starttls=true, or smtp://host[:25] unencrypted)
+    # and the sender (alerts@example.com or "Connects <alerts@example.com>"); see
+    # connects.notify.mail. Unset: no e-mail, adding an e-mail channel is refused.
+    smtp_url: SecretStr | None = None  # holds the SMTP password
+    mail_from: str | None = None
     plans_file: Path | None = None
     grant_sync_delay_seconds: int = 0
     # Rate limits on everything that hands out a token (connects.services.ratelimit),
@@ -64,6 +74,17 @@ class Settings(BaseSettings):
     max_purchase: int = Field(default=DEFAULT_MAX_PURCHASE, ge=1)
     # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Settings:
+        self.mail_server()  # a bad CONNECTS_SMTP_URL or CONNECTS_MAIL_FROM stops start-up
+        return self
+
+    def mail_server(self) -> MailServer | None:
+        """The SMTP server e-mail channels are sent through, or None when unset (R47)."""
+        if not self.smtp_url:
+            return None
+        return MailServer.from_url(self.smtp_url.get_secret_value(), self.mail_from)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -31,6 +31,7 @@ ENV_SECRETS = (
     "CONNECTS_OPERATOR_TOKEN",
     "CONNECTS_BUSINESS_MANAGER_TOKEN",
     "CONNECTS_SECRET_KEY",
+    "CONNECTS_SMTP_URL",  # holds the SMTP password (R47)
 )
 _URL_END = r"[^\s\"'<>]*"
 PATTERNS: list[tuple[re.Pattern[str], str]] = [

@@ -6,6 +6,7 @@ state before and after, and the error shape every refusal must have.
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from tests.e2e.conftest import Api
 LONG = os.environ.get("CONNECTS_LONG_TESTS", "") not in ("", "0")
 
 TELEGRAM_BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"  # test-shaped, not real
-WEBHOOK_SECRET = "whsec-sweep-0123456789abcdef-never-shown"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"sweep-0123456789abcdef-never-shown").decode()
 
 
 def assert_error_shape(response: Any) -> str:

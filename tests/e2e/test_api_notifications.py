@@ -6,8 +6,9 @@ import json
 
 from connects.notify.channels import LiveNotifier
 from connects.notify.claims import DeliveryPolicy
+from connects.notify.mail import MailServer
 from connects.worker import Worker
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, error
 from tests.integration.notify_support import Webhook, webhook_server
 
 SLACK = "https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/s3cr3tT0kenValue42"
@@ -19,7 +20,7 @@ def test_channels_settings_and_history_over_http(api: Api) -> None:
     base = f"/v1/accounts/{agency}"
     slack = api.ok("POST", f"{base}/channels", "adam", {"kind": "slack", "target": SLACK}, key="c1")
     assert slack["target"] == "https://hooks.slack.com/…/…ue42" and "secret" not in slack
-    with webhook_server(Webhook()) as hook:
+    with webhook_server(Webhook(now=api.ctx.now)) as hook:
         made = api.call(
             "POST", f"{base}/channels", "olga", {"kind": "webhook", "target": hook.url}, key="c2"
         )
@@ -49,7 +50,7 @@ def test_channels_settings_and_history_over_http(api: Api) -> None:
             due_jobs=False,
         ).run_once()
         assert hook.bad_signatures == 0
-    kinds = [r["body"]["kind"] for r in hook.received]
+    kinds = [r["body"]["type"] for r in hook.received]
     assert kinds == ["channel_test", "balance_low"]
     page = api.ok("GET", f"{base}/notifications", "olga", params={"limit": 10})
     [item] = page["items"]
@@ -73,3 +74,19 @@ def test_bad_channel_input_is_a_clear_422(api: Api) -> None:
     assert r.status_code == 422
     r = api.call("DELETE", f"{base}/chn_nope", "olga", key="d")
     assert r.status_code == 404
+
+
+FROM = "Connects Alerts <alerts@connects.test>"
+
+
+def test_r47_over_http_the_codes_are_409_and_422(api: Api) -> None:
+    # R47: the API's answers, with and without a server.
+    agency = api.agency("olga")
+    path = f"/v1/accounts/{agency}/channels"
+    r = api.call("POST", path, "olga", {"kind": "email", "target": "ops@agency.test"}, key="m1")
+    assert r.status_code == 409 and error(r)["code"] == "email_not_configured"
+    api.ctx.notifier = LiveNotifier(mail=MailServer.from_url("smtp://127.0.0.1:9", FROM))
+    r = api.call("POST", path, "olga", {"kind": "email", "target": "not-an-address"}, key="m2")
+    assert r.status_code == 422 and error(r)["details"]["fields"] == ["target"]
+    made = api.ok("POST", path, "olga", {"kind": "email", "target": "ops@agency.test"}, key="m3")
+    assert made["target"] == "ops@agency.test" and "secret" not in made

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -257,63 +255,6 @@ def test_member_budget_edit_and_spend_chart(browser: Browser, cast: Cast) -> Non
     row.get_by_role("button", name="Save").click()
     expect(page.locator("#members-table")).to_contain_text("Budget saved.")
     expect(page.get_by_test_id(f"member-{cast.ids['mia']}")).to_contain_text("/ 50")
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    seen: list[dict[str, str]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        self.rfile.read(length)
-        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Receiver.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def test_webhook_channel_add_test_send_remove(browser: Browser, cast: Cast, receiver: str) -> None:
-    page = sign_in(browser, cast)
-    page.get_by_role("link", name="Notifications").click()
-    form = page.get_by_test_id("channel-form")
-    form.get_by_label("Kind").select_option("webhook")
-    form.get_by_label("Target").fill(receiver)
-    form.get_by_role("button", name="Add channel").click()
-    channels = page.get_by_test_id("channels")
-    expect(channels).to_contain_text("signing secret, shown this once: whsec_")
-    expect(channels.get_by_test_id("channel-row")).to_have_count(1)
-    channels.get_by_role("button", name="Send test").click()
-    expect(channels).to_contain_text("Test message delivered")
-    assert len(_Receiver.seen) == 1
-    assert _Receiver.seen[0]["x-connects-event"] == "channel_test"
-    assert "x-connects-signature" in _Receiver.seen[0]
-
-    toggles = page.get_by_test_id("notification-toggles")
-    auto = re.compile("^Auto Top-Up")
-    toggles.get_by_role("checkbox", name=auto).uncheck()
-    toggles.get_by_role("button", name="Save").click()
-    expect(page.get_by_test_id("notification-toggles")).to_contain_text("settings saved")
-    expect(
-        page.get_by_test_id("notification-toggles").get_by_role("checkbox", name=auto)
-    ).not_to_be_checked()
-
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_test_id("channels").get_by_role("button", name="Remove").click()
-    expect(page.get_by_test_id("channels")).to_contain_text("Channel removed.")
-    expect(page.get_by_test_id("channel-row")).to_have_count(0)
 
 
 PAGES = ["/connects", "/buy", "/history", "/topups", "/expiry", "/members", "/notifications"]

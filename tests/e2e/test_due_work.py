@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -30,7 +32,7 @@ class Recorder(Notifier):
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    def send(self, channel: Channel, event: Event) -> None:
+    def send(self, channel: Channel, event: Event, *, at: datetime) -> None:
         self.sent.append((channel.kind, event.kind))
 
 

@@ -26,7 +26,7 @@ from connects.notify.channels import LiveNotifier
 from connects.services import notifications as notes
 from connects.services.context import Context
 from connects.worker import Worker
-from tests.integration.notify_support import Webhook, raw_events, webhook_server
+from tests.integration.notify_support import Webhook, raw_events, webhook_server, whsec
 from tests.world import World
 
 KEY = "test-secret-key-for-notify-0123456789"
@@ -92,8 +92,9 @@ def test_a_sigkilled_worker_mid_delivery_loses_nothing(
     assert isinstance(ctx.clock, DatabaseClock)
     w = World(ctx)
     agency = w.agency("olga")
-    with webhook_server(Webhook(hang_first=1)) as hook:
-        ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url))
+    with webhook_server(Webhook(hang_first=1, now=ctx.now)) as hook:
+        made = ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url))
+        hook.secret = made["secret"]  # R46: the rescuer's delivery is verified
         [event_id] = raw_events(ctx, agency, 1)
         proc = _spawn(url, "--once", simulated=True)
         try:
@@ -134,8 +135,8 @@ def test_two_worker_processes_deliver_1000_events_once_each(
     ctx = contexts(pg_url)
     w = World(ctx)
     agency = w.agency("olga")
-    secret = "whsec_two_workers_0123456789"
-    with webhook_server(Webhook(secret=secret)) as hook:
+    secret = whsec("two-workers-0123456789-abcdefgh")
+    with webhook_server(Webhook(secret=secret)) as hook:  # the workers' clock is the real one
         ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url, secret=secret))
         procs = [_spawn(pg_url, "--interval", "0.1", pipe=True) for _ in range(2)]
         try:

@@ -16,7 +16,7 @@ from connects.domain.commands import AddChannel, SendTestNotification
 from connects.domain.errors import InvalidRequest
 from connects.notify.channels import Channel, DeliveryFailed, Event, LiveNotifier
 from connects.services.context import Context
-from tests.conftest import MakeCtx
+from tests.conftest import START, MakeCtx
 from tests.integration.notify_support import Webhook, free_port, webhook_server
 from tests.world import World
 
@@ -105,7 +105,7 @@ def test_delivery_checks_the_address_again_and_never_posts_inside(
         for target in (hook.url, f"http://rebind.test:{port}/hooks/connects"):
             dns["rebind.test"] = ["93.184.216.34", "127.0.0.1"]
             with pytest.raises(DeliveryFailed) as failed:
-                notifier.send(Channel("chn_1", "acct_1", "webhook", target), EVENT)
+                notifier.send(Channel("chn_1", "acct_1", "webhook", target), EVENT, at=START)
             assert str(failed.value) == "the receiver could not be reached"
         assert hook.requests == 0
         notifier.close()
@@ -118,7 +118,7 @@ def test_delivery_connects_to_the_address_it_checked(dns: dict[str, list[str]]) 
         dns["hook.test"] = ["127.0.0.1"]
         notifier = LiveNotifier(timeout=2, allow_private=True)
         target = f"http://hook.test:{port}/hooks/connects"
-        notifier.send(Channel("chn_1", "acct_1", "webhook", target), EVENT)
+        notifier.send(Channel("chn_1", "acct_1", "webhook", target), EVENT, at=START)
         notifier.close()
     [got] = hook.received
     assert got["host"] == f"hook.test:{port}" and got["event_id"] == "evt_r50"

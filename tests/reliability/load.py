@@ -8,6 +8,7 @@ the checks can hold the ledger to what the clients were told.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import threading
@@ -22,7 +23,7 @@ import httpx
 from tests.reliability.cluster import OPERATOR_TOKEN
 
 RETRY_FOR = 45.0  # seconds a client keeps retrying one request before giving up
-WEBHOOK_SECRET = "whsec_reliability_0123456789"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"reliability-0123456789-abcdefgh").decode()
 PER_TOPUP, PER_MONTH, THRESHOLD = 40, 120, 10
 CLOCK_STEPS = ["PT6H", "P2D", "P9D", "P20D", "P30D", "P45D"]
 

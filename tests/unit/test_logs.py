@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
@@ -54,6 +55,7 @@ def test_exceptions_are_one_line_too() -> None:
         ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", "XXXXXXXXXXXX"),
         ("https://discord.com/api/webhooks/123/abcdefSECRETtoken", "SECRETtoken"),
         ("mailtos://user:hunter2pass@smtp.example.com:587", "hunter2pass"),
+        ("smtps://alerts%40x.io:hunter2pass@smtp.example.com", "hunter2pass"),  # R47
         ("postgresql+psycopg://app:dbpassw0rd@db/connects", "dbpassw0rd"),
         ("https://x.io/hook?token=abc123secret&x=1", "abc123secret"),
         ('{"token": "cx_rawtokenvalue"}', "cx_rawtokenvalue"),
@@ -137,7 +139,9 @@ def test_apprise_debug_lines_carry_no_slack_or_discord_token(
     try:
         for kind, target in targets.items():
             with pytest.raises(DeliveryFailed):
-                LiveNotifier(timeout=1).send(Channel("chn_1", "acct_1", kind, target), event)
+                LiveNotifier(timeout=1).send(
+                    Channel("chn_1", "acct_1", kind, target), event, at=datetime.now(UTC)
+                )
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)

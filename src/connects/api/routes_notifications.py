@@ -41,13 +41,19 @@ PageLimit = Annotated[int, Query(ge=1, le=notes.MAX_PAGE, description="Items per
 class NewChannel(Body):
     kind: ChannelKind
     target: Annotated[Text, Field(min_length=1, max_length=2000)] = Field(
-        description="Bot token/chat, incoming-webhook URL, mailto:// URL or webhook URL."
+        description=(
+            "Bot token/chat, incoming-webhook URL, an e-mail address (R47) or webhook URL."
+        )
     )
     events: list[EventType] | None = Field(
         default=None, min_length=1, description="Only these event kinds (default: all)."
     )
     secret: Annotated[Text, Field(min_length=16, max_length=200)] | None = Field(
-        default=None, description="Webhook signing secret (default: generated, shown once)."
+        default=None,
+        description=(
+            "Webhook signing secret, whsec_ + the base64 of 24 to 64 bytes "
+            "(default: generated, shown once; R46)."
+        ),
     )
 
 
@@ -59,7 +65,8 @@ class ChannelOut(Model):
     signed: bool
     created_at: UtcTime
     secret: str | None = Field(
-        default=None, description="The generated webhook signing secret, in this answer only."
+        default=None,
+        description="The generated whsec_ signing secret, in this answer only (R46).",
     )
 
 

@@ -32,6 +32,7 @@ plan_cannot_purchase       409     the account's plan does not sell extra Connec
 agency_only                409     members and budgets exist only on agency accounts
 per_topup_exceeded         409     the business manager's purchase is above ``per_topup`` (R48)
 monthly_limit_reached      409     the business manager's purchase would pass ``per_month`` (R48)
+email_not_configured       409     e-mail channels need the operator's SMTP server (R47)
 rate_limited               429     too many sign-in or sign-up attempts; ``Retry-After`` says when
 =========================  ======  =========================================================
 """
@@ -188,3 +189,10 @@ class RateLimited(ConnectsError):
     """
 
     code, status = "rate_limited", 429
+
+
+class EmailNotConfigured(Conflict):
+    """An e-mail channel was asked for, but the operator has set no SMTP server
+    (``CONNECTS_SMTP_URL``, R47): nothing could be sent to it."""
+
+    code = "email_not_configured"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -83,3 +84,26 @@ def check_target(url: str) -> None:
         public_addresses(host, port)
     except Unresolved:
         return
+
+
+def pinned(url: str, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``url`` aimed at one checked address of its host: the URL to request, the
+    ``Host`` header and the TLS server name to keep.
+
+    Every address the host resolves to must be public (unless ``allow_private``;
+    otherwise :class:`NotPublic`), and the connection goes to the one checked, so a
+    second lookup cannot swap it. :class:`Unresolved` when the name does not resolve.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = resolve(host, port) if allow_private else public_addresses(host, port)
+    address = found[0]
+    shown = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{shown}:{parts.port}" if parts.port else shown
+    target = parts._replace(netloc=netloc).geturl()
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    if ":" in host:  # an IPv6 literal keeps its brackets in the Host header
+        host_header = f"[{host}]" + (f":{parts.port}" if parts.port else "")
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return target, {"Host": host_header}, extensions

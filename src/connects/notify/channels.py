@@ -1,12 +1,11 @@
 """Channels: where notifications go, and the one seam that sends them (R28, R29).
 
-:class:`Notifier` is the port: ``send(channel, event)`` returns when the channel took
-the message and raises :class:`DeliveryFailed` otherwise. :class:`LiveNotifier` is the
-real adapter: Telegram, Slack, Discord and e-mail go through Apprise (the URL is built
-by :func:`apprise_url`); the generic webhook is a JSON POST through httpx, signed with
-HMAC-SHA256 of the exact body under the channel's own secret
-(``X-Connects-Signature: sha256=<hex>``) and carrying the stable event id
-(``X-Connects-Event-Id``) so receivers can drop repeats of an at-least-once delivery.
+:class:`Notifier` is the port: ``send(channel, event, at=...)`` returns when the
+channel took the message and raises :class:`DeliveryFailed` otherwise. :class:`LiveNotifier`
+is the real adapter: Telegram, Slack and Discord go through Apprise (the URL is built by
+:func:`apprise_url`); e-mail goes to the operator's SMTP server
+(:mod:`connects.notify.mail`, R47); the generic webhook is a JSON POST through httpx,
+signed as Standard Webhooks v1 (:mod:`connects.notify.webhooks`, R46).
 
 Targets as people paste them:
 
@@ -16,17 +15,16 @@ kind      target
 telegram  ``<bot_token>/<chat_id>`` or ``tgram://<bot_token>/<chat_id>``
 slack     ``https://hooks.slack.com/services/T.../B.../XXXX`` or ``slack://...``
 discord   ``https://discord.com/api/webhooks/<id>/<token>`` or ``discord://...``
-email     ``mailto://[user:pass@]smtp.host[:port]?to=you@example.com&from=...``
-          (``mailtos://`` for TLS); the SMTP server comes from the target
+email     ``ops@example.com``: an address; the SMTP server and the sender are the
+          operator's (``CONNECTS_SMTP_URL``, ``CONNECTS_MAIL_FROM``). A channel made
+          before R47 keeps its ``mailto://`` / ``mailtos://`` URL and is sent as before
+          (through Apprise, to the server that URL names).
 webhook   ``https://your.service/connects-hook``
 ========  ==========================================================================
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import re
 import threading
@@ -39,16 +37,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from connects.domain.emails import email_address
 from connects.domain.errors import InvalidRequest
 from connects.domain.vocabulary import ChannelKind
-from connects.notify import addresses
+from connects.notify import addresses, webhooks
+from connects.notify.mail import MailFailed, MailServer
 from connects.notify.messages import Message, render
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Connects-Signature"
-EVENT_ID_HEADER = "X-Connects-Event-Id"
-EVENT_KIND_HEADER = "X-Connects-Event"
 MASK = "…"
 
 _TELEGRAM = re.compile(r"^(?:tgram://)?(?P<token>\d+:[A-Za-z0-9_-]+)/(?P<chats>[^?#\s]+)$")
@@ -98,8 +95,19 @@ class Notifier(ABC):
     """The port every delivery goes through; tests substitute a subclass."""
 
     @abstractmethod
-    def send(self, channel: Channel, event: Event) -> None:
-        """Deliver ``event`` to ``channel``; raise :class:`DeliveryFailed` if it did not take it."""
+    def send(self, channel: Channel, event: Event, *, at: datetime) -> None:
+        """Deliver ``event`` to ``channel`` at ``at`` (the one clock, R33: a webhook's
+        timestamp, an e-mail's date); raise :class:`DeliveryFailed` if it did not take it."""
+
+    def can_send(self, kind: str) -> bool:
+        """Whether channels of ``kind`` can be sent at all here (e-mail needs a server)."""
+        return True
+
+
+def is_address(target: str) -> bool:
+    """Whether an e-mail channel's target is an address (R47), not a ``mailto://`` URL
+    of a channel made before."""
+    return "://" not in target
 
 
 # -- targets ----------------------------------------------------------------------
@@ -152,11 +160,9 @@ def normalize_target(kind: str, target: object, *, allow_private: bool = False) 
                 "a discord target is a webhook URL https://discord.com/api/webhooks/<id>/<token>",
                 field="target",
             )
-    elif kind == ChannelKind.EMAIL and urlsplit(target).scheme not in ("mailto", "mailtos"):
-        raise InvalidRequest(
-            "an email target is a mailto:// or mailtos:// URL naming the SMTP server, "
-            "e.g. mailtos://user:pass@smtp.example.com:587?to=ops@example.com",
-            field="target",
+    elif kind == ChannelKind.EMAIL:
+        return email_address(
+            target, "target", "an email target is an address, e.g. ops@example.com (R47)"
         )
     if _instantiate(apprise_url(Channel("", "", kind, target))) is None:
         raise InvalidRequest(f"this {kind} target is not valid", field="target")
@@ -185,6 +191,8 @@ def mask(kind: str, target: str) -> str:
     parts = urlsplit(target)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
+    if kind == ChannelKind.EMAIL and is_address(target):
+        return target
     if kind == ChannelKind.EMAIL:
         to = ",".join(parse_qs(parts.query).get("to", [])) or (
             f"{parts.username}@{host}" if parts.username else ""
@@ -212,7 +220,8 @@ def redact(text: str, channel: Channel | None) -> str:
 
 
 def apprise_url(channel: Channel) -> str:
-    """The Apprise URL for a Telegram, Slack, Discord or e-mail channel."""
+    """The Apprise URL for a Telegram, Slack or Discord channel (or an e-mail channel
+    made before R47, whose target is its own ``mailto://`` URL)."""
     target = channel.target
     if channel.kind == ChannelKind.SLACK:
         m = _SLACK_HOOK.match(target)
@@ -220,7 +229,9 @@ def apprise_url(channel: Channel) -> str:
     if channel.kind == ChannelKind.DISCORD:
         m = _DISCORD_HOOK.match(target)
         return f"discord://{m['id']}/{m['token']}" if m else target
-    if channel.kind in (ChannelKind.TELEGRAM, ChannelKind.EMAIL):
+    if channel.kind == ChannelKind.TELEGRAM or (
+        channel.kind == ChannelKind.EMAIL and not is_address(target)
+    ):
         return target
     raise ValueError(f"{channel.kind} channels are not sent through Apprise")
 
@@ -249,71 +260,14 @@ def _instantiate(url: str) -> Any:
     return _apprise().Apprise.instantiate(url)
 
 
-# -- the webhook ----------------------------------------------------------------------
-
-
-def webhook_body(event: Event) -> bytes:
-    """The exact bytes POSTed (and signed) for ``event``."""
-    message = event.message()
-    doc = {
-        "id": event.id,
-        "kind": event.kind,
-        "account_id": event.account_id,
-        "created_at": event.created_at.isoformat().replace("+00:00", "Z")
-        if event.created_at
-        else None,
-        "data": event.payload,
-        "title": message.title,
-        "text": message.body,
-    }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def sign(secret: str, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 of the exact body under the channel's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does: recompute and compare in constant time."""
-    return hmac.compare_digest(sign(secret, body), header)
-
+# -- the live notifier ----------------------------------------------------------------
 
 UNREACHABLE = "the receiver could not be reached"
 
 
-def _pinned(url: str, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """``url`` aimed at one checked address of its host: the URL to request, the
-    ``Host`` header and the TLS server name to keep (R50).
-
-    Every address the host resolves to must be public (unless ``allow_private``), and
-    the connection goes to the one checked, so a second lookup cannot swap it.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        found = (
-            addresses.resolve(host, port)
-            if allow_private
-            else addresses.public_addresses(host, port)
-        )
-    except (addresses.NotPublic, addresses.Unresolved):
-        log.info("webhook not sent: %s is not a public address or does not resolve", host)
-        raise DeliveryFailed(UNREACHABLE) from None
-    address = found[0]
-    shown = f"[{address}]" if address.version == 6 else str(address)
-    netloc = f"{shown}:{parts.port}" if parts.port else shown
-    pinned = parts._replace(netloc=netloc).geturl()
-    host_header = f"{host}:{parts.port}" if parts.port else host
-    if ":" in host:  # an IPv6 literal keeps its brackets in the Host header
-        host_header = f"[{host}]" + (f":{parts.port}" if parts.port else "")
-    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return pinned, {"Host": host_header}, extensions
-
-
 class LiveNotifier(Notifier):
-    """Sends for real: Apprise for chat and e-mail, httpx for the signed webhook.
+    """Sends for real: Apprise for chat, the operator's SMTP server for e-mail (``mail``,
+    R47; None: no e-mail), httpx for the signed webhook (R46).
 
     Webhooks go only to public addresses, checked after DNS resolution at each send
     (R50), unless ``allow_private`` (``CONNECTS_ALLOW_PRIVATE_WEBHOOKS``)."""
@@ -324,9 +278,11 @@ class LiveNotifier(Notifier):
         timeout: float = 10.0,
         http: httpx.Client | None = None,
         allow_private: bool = False,
+        mail: MailServer | None = None,
     ) -> None:
         self.timeout = timeout
         self.allow_private = allow_private
+        self.mail = mail
         self._http = http
         self._lock = threading.Lock()
 
@@ -337,23 +293,51 @@ class LiveNotifier(Notifier):
                 self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
             return self._http
 
-    def send(self, channel: Channel, event: Event) -> None:
+    def can_send(self, kind: str) -> bool:
+        return kind != ChannelKind.EMAIL or self.mail is not None
+
+    def send(self, channel: Channel, event: Event, *, at: datetime) -> None:
         if channel.kind == ChannelKind.WEBHOOK:
-            self._post_webhook(channel, event)
+            self._post_webhook(channel, event, at)
+        elif channel.kind == ChannelKind.EMAIL and is_address(channel.target):
+            self._mail(channel, event, at)
         else:
             self._notify_apprise(channel, event)
 
-    def _post_webhook(self, channel: Channel, event: Event) -> None:
-        body = webhook_body(event)
+    def _mail(self, channel: Channel, event: Event, at: datetime) -> None:
+        if self.mail is None:
+            raise DeliveryFailed("e-mail is not set up on this server (CONNECTS_SMTP_URL)")
+        message = event.message()
+        domain = self.mail.sender_address.rsplit("@", 1)[-1]
+        try:
+            self.mail.send(
+                channel.target,
+                message.title,
+                message.body,
+                at=at,
+                message_id=f"<{event.id}.{channel.id}@{domain}>",
+                timeout=self.timeout,
+            )
+        except MailFailed as exc:
+            raise DeliveryFailed(str(exc)) from None
+
+    def _post_webhook(self, channel: Channel, event: Event, at: datetime) -> None:
+        body = webhooks.body(
+            event.id, event.kind, event.account_id, event.created_at, event.payload
+        )
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "connects-notify/1",
-            EVENT_ID_HEADER: event.id,
-            EVENT_KIND_HEADER: event.kind,
+            **webhooks.headers(channel.secret, event.id, at, body),
         }
-        if channel.secret:
-            headers[SIGNATURE_HEADER] = sign(channel.secret, body)
-        url, host, extensions = _pinned(channel.target, self.allow_private)
+        try:
+            url, host, extensions = addresses.pinned(channel.target, self.allow_private)
+        except (addresses.NotPublic, addresses.Unresolved):
+            log.info(
+                "webhook not sent: %s is not a public address or does not resolve",
+                mask(channel.kind, channel.target),
+            )
+            raise DeliveryFailed(UNREACHABLE) from None
         try:
             response = self._client().post(
                 url, content=body, headers={**headers, **host}, extensions=extensions

@@ -22,7 +22,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from connects.db.schema import accounts, channels, deliveries, delivery_attempts, events
 from connects.domain.ids import new_id
 from connects.domain.vocabulary import DeliveryStatus
-from connects.notify import crypto
+from connects.notify import crypto, webhooks
 from connects.notify.channels import Channel, Event
 from connects.services.context import Context
 
@@ -152,6 +152,7 @@ def claim(
                 channels.c.kind.label("channel_kind"),
                 channels.c.target_encrypted,
                 channels.c.secret_encrypted,
+                channels.c.secret_raw,
                 channels.c.deleted_at,
             )
             .join(events, events.c.id == deliveries.c.event_id)
@@ -183,9 +184,7 @@ def _claim_of(ctx: Context, r: Any, token: str, until: datetime) -> Claim:
                 account_id=r.account_id,
                 kind=r.channel_kind,
                 target=crypto.decrypt(ctx.secret_key, r.target_encrypted),
-                secret=crypto.decrypt(ctx.secret_key, r.secret_encrypted)
-                if r.secret_encrypted
-                else None,
+                secret=webhooks.open_secret(ctx.secret_key, r.secret_encrypted, r.secret_raw),
             )
         except ValueError as exc:
             problem = str(exc)

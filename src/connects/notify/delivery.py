@@ -37,7 +37,7 @@ def deliver(
         error: str | None = c.problem
         if c.channel is not None:
             try:
-                notifier.send(c.channel, c.event)
+                notifier.send(c.channel, c.event, at=ctx.now())
             except DeliveryFailed as exc:
                 error = str(exc) or type(exc).__name__
             except Exception as exc:  # an adapter bug must not lose the delivery

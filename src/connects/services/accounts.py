@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import unicodedata
 from typing import Any
@@ -23,6 +22,7 @@ from connects.domain.commands import (
     SetBudget,
     UpdateAccount,
 )
+from connects.domain.emails import email_address
 from connects.domain.errors import (
     AgencyOnly,
     AlreadyHasFreelancerAccount,
@@ -40,7 +40,6 @@ from connects.services.context import Context
 from connects.services.cycles import catch_up
 from connects.services.uow import UnitOfWork
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 200
 
 
@@ -69,9 +68,7 @@ def create_user(cmd: CreateUser, uow: UnitOfWork) -> dict[str, Any]:
     the address's first holder (:func:`person_by_email`).
     """
     name = _name(cmd.name)
-    email = (cmd.email or "").strip().lower()
-    if not _EMAIL.match(email) or len(email) > 320:
-        raise InvalidRequest("email is not a valid address", field="email")
+    email = email_address(cmd.email)
     token = "cx_" + secrets.token_urlsafe(32)
     row = {
         "id": new_id("usr"),

@@ -3,7 +3,7 @@ what the page shows, and its forms as commands."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from connects.domain.commands import (
     AddChannel,
@@ -17,14 +17,28 @@ from connects.services import notifications as notes
 from connects.services.context import Context
 from connects.web.viewer import Viewer
 
-# The order the page offers the kinds in (the form's list): the one place it is kept.
-CHANNEL_KINDS: tuple[ChannelKind, ...] = (
-    ChannelKind.WEBHOOK,
-    ChannelKind.SLACK,
-    ChannelKind.DISCORD,
-    ChannelKind.TELEGRAM,
-    ChannelKind.EMAIL,
-)
+
+class TargetField(NamedTuple):
+    """What the form's target field asks for, for one kind."""
+
+    label: str
+    placeholder: str
+    inputmode: str  # the keyboard a phone shows; the engine alone checks the text
+
+
+# The order the page offers the kinds in (the form's list), and what each one's target
+# field asks for: the one place it is kept.
+CHANNEL_KINDS: dict[ChannelKind, TargetField] = {
+    ChannelKind.WEBHOOK: TargetField("Webhook URL", "https://example.com/hook", "url"),
+    ChannelKind.SLACK: TargetField(
+        "Slack webhook URL", "https://hooks.slack.com/services/…", "url"
+    ),
+    ChannelKind.DISCORD: TargetField(
+        "Discord webhook URL", "https://discord.com/api/webhooks/…", "url"
+    ),
+    ChannelKind.TELEGRAM: TargetField("Bot token/chat id", "123456:ABC…/987654", "text"),
+    ChannelKind.EMAIL: TargetField("E-mail address", "you@example.com", "email"),  # R47
+}
 # The two toggles of seed 000 first, then the events that are on by default (R27).
 MAIN_SWITCHES = {
     NotificationSwitch.LOW_BALANCE: (
@@ -54,6 +68,9 @@ def page(ctx: Context, viewer: Viewer) -> dict[str, Any]:
     """Channels, toggles and recent deliveries (the owner and admins only)."""
     base: dict[str, Any] = {
         "channel_kinds": CHANNEL_KINDS,
+        # Kinds this server cannot send (e-mail without an SMTP server, R47): offered
+        # greyed out, with why.
+        "unavailable_kinds": [k for k in CHANNEL_KINDS if not ctx.notifier.can_send(k)],
         "main_switches": MAIN_SWITCHES,
         "more_switches": MORE_SWITCHES,
     }
@@ -82,8 +99,11 @@ def page(ctx: Context, viewer: Viewer) -> dict[str, Any]:
 def add_channel(ctx: Context, viewer: Viewer, kind: str, target: str) -> str:
     made = ctx.handle(AddChannel(viewer.actor, viewer.account_id, kind, target))
     text = f"{made['kind'].title()} channel added ({made['target']})."
-    if made.get("secret"):
-        text += f" Its signing secret, shown this once: {made['secret']}"
+    if made.get("secret"):  # R46
+        text += (
+            " Keep its signing secret where your receiver runs: it checks every delivery"
+            f" with it (Standard Webhooks). The signing secret, shown this once: {made['secret']}"
+        )
     return text
 
 

@@ -20,9 +20,10 @@ from connects.db.schema.base import ID, metadata, one_of
 from connects.db.types import UTCDateTime
 from connects.domain.vocabulary import ChannelKind, DeliveryStatus
 
-# Where an account's notifications go. The target (bot token, webhook URL, SMTP
-# credentials) and the webhook signing secret are stored encrypted; ``target_hint``
-# is the masked form shown back (R28).
+# Where an account's notifications go. The target (bot token, webhook URL, e-mail
+# address, or the SMTP URL of an e-mail channel made before R47) and the webhook
+# signing secret are stored encrypted; ``target_hint`` is the masked form shown back
+# (R28).
 channels = Table(
     "channels",
     metadata,
@@ -32,7 +33,10 @@ channels = Table(
     Column("target_encrypted", Text),  # wiped when the channel is removed
     Column("target_hint", String(300), nullable=False),
     Column("events", String(400)),  # space-separated kinds; NULL means every kind
-    Column("secret_encrypted", Text),  # webhook signing secret
+    Column("secret_encrypted", Text),  # webhook signing secret, whsec_<base64> (R46)
+    # The secret is its own HMAC key, not whsec_<base64>: channels made before R46
+    # (migration 0014; connects.notify.webhooks.open_secret).
+    Column("secret_raw", Boolean, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime),
     one_of("kind", ChannelKind, "kind_known"),

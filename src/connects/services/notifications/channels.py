@@ -1,14 +1,14 @@
 """An account's notification channels: added, listed, removed and tested (R28).
 
 Targets and webhook signing secrets are encrypted before they are stored and never
-returned whole: answers carry the masked ``target`` hint. A webhook's signing secret
-is shown once, in the answer that created the channel, when the caller did not
-choose it.
+returned whole: answers carry the masked ``target`` hint. A webhook's ``whsec_``
+signing secret (R46) is shown once, in the answer that created the channel, when the
+caller did not choose it. An e-mail channel's target is an address, and needs the
+operator's SMTP server (R47): without one, adding it answers ``email_not_configured``.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -17,11 +17,11 @@ from sqlalchemy import Connection, insert, select, update
 from connects.db.schema import accounts, channels, deliveries
 from connects.domain.commands import AddChannel, RemoveChannel, SendTestNotification
 from connects.domain.cursors import id_cursor, page_limit
-from connects.domain.errors import InvalidRequest, NotFound
+from connects.domain.errors import EmailNotConfigured, InvalidRequest, NotFound
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import ChannelKind, DeliveryStatus, EventType
-from connects.notify import crypto
+from connects.notify import crypto, webhooks
 from connects.notify.channels import (
     Channel,
     DeliveryFailed,
@@ -71,6 +71,13 @@ def add_channel(cmd: AddChannel, uow: UnitOfWork) -> dict[str, Any]:
     """Add a channel (owner/admin). Answers with the masked target; for a webhook, the
     signing secret when one was generated (shown this once)."""
     ctx, account_id, kind, secret = uow.ctx, cmd.account_id, cmd.kind, cmd.secret
+    if kind == ChannelKind.EMAIL and not ctx.notifier.can_send(kind):
+        # Before the address: no address would help (R47).
+        raise EmailNotConfigured(
+            "e-mail is not set up on this server: the operator sets CONNECTS_SMTP_URL "
+            "and CONNECTS_MAIL_FROM",
+            kind=kind,
+        )
     # Refuses an unknown kind first; a webhook only on a public address (R50).
     target = normalize_target(kind, cmd.target, allow_private=ctx.allow_private_webhooks)
     kind = ChannelKind(kind).value
@@ -78,9 +85,9 @@ def add_channel(cmd: AddChannel, uow: UnitOfWork) -> dict[str, Any]:
     shown_secret: str | None = None
     if kind == ChannelKind.WEBHOOK:
         if secret is None:
-            secret = shown_secret = "whsec_" + secrets.token_urlsafe(32)
-        elif not isinstance(secret, str) or not 16 <= len(secret) <= 200:
-            raise InvalidRequest("secret is 16 to 200 characters", field="secret")
+            secret = shown_secret = webhooks.new_secret()
+        else:
+            secret = webhooks.check_secret(secret)
     elif secret is not None:
         raise InvalidRequest("only webhook channels take a signing secret", field="secret")
     now = ctx.now()
@@ -92,6 +99,7 @@ def add_channel(cmd: AddChannel, uow: UnitOfWork) -> dict[str, Any]:
         "target_hint": mask(kind, target),
         "events": wanted,
         "secret_encrypted": crypto.encrypt(ctx.secret_key, secret) if secret else None,
+        "secret_raw": False,  # whsec_ (R46); True only for secrets from before it
         "created_at": now,
         "deleted_at": None,
     }
@@ -191,9 +199,7 @@ def test_send(cmd: SendTestNotification, uow: UnitOfWork) -> dict[str, Any]:
         account_id=account_id,
         kind=row.kind,
         target=crypto.decrypt(ctx.secret_key, row.target_encrypted),
-        secret=crypto.decrypt(ctx.secret_key, row.secret_encrypted)
-        if row.secret_encrypted
-        else None,
+        secret=webhooks.open_secret(ctx.secret_key, row.secret_encrypted, row.secret_raw),
     )
     event = Event(
         id=new_id("evt"),
@@ -206,7 +212,7 @@ def test_send(cmd: SendTestNotification, uow: UnitOfWork) -> dict[str, Any]:
     started = time.monotonic()
     error: str | None = None
     try:
-        ctx.notifier.send(channel, event)
+        ctx.notifier.send(channel, event, at=now)
     except DeliveryFailed as exc:
         error = redact(str(exc), channel)
     duration_ms = int((time.monotonic() - started) * 1000)

@@ -1,5 +1,6 @@
 // connects dashboard: draws the charts (Chart.js) from JSON the server put in the page.
-// Runs on load and again after htmx swaps a section that holds a chart.
+// Runs on load and again after htmx swaps a section that holds a chart. Also: a channel
+// form's target field asks for what the chosen kind needs (an address for e-mail, R47).
 (function () {
   "use strict";
 
@@ -148,6 +149,20 @@
 
   document.addEventListener("input", function (e) {
     if (e.target && e.target.dataset && e.target.dataset.unitCents) showTotal(e.target);
+  });
+
+  // The chosen option carries its field's label, placeholder and keyboard (the server
+  // renders them for the kind chosen first, so the form works without this too).
+  document.addEventListener("change", function (e) {
+    var select = e.target;
+    if (!select.matches || !select.matches("select[data-target-field]")) return;
+    var option = select.options[select.selectedIndex];
+    var input = document.getElementById(select.dataset.targetField);
+    if (!option || !input) return;
+    var label = document.querySelector('label[for="' + input.id + '"]');
+    if (label) label.textContent = option.dataset.label;
+    input.placeholder = option.dataset.placeholder;
+    input.inputMode = option.dataset.inputmode;
   });
 
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
