@@ -104,6 +104,15 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     f"raw {raw}/s, ratio {round(m['requests_per_s'] / raw, 3)} (>= 0.25)",
                 )
             )
+        if "max_with_idempotency_keys" in h:
+            m = h["max_with_idempotency_keys"]
+            rows.append(
+                (
+                    f"HTTP max with Idempotency-Key, {where}",
+                    f"{m['requests_per_s']}/s (p99 {m['p99_ms']} ms)",
+                    f"{h['keyed_max_ratio']} x without keys (>= 0.8)",
+                )
+            )
     for db in ("sqlite", "postgresql"):
         t = results.get("topup", {}).get(db, {})
         if "p99_ms" in t:

@@ -169,10 +169,19 @@ def test_a_keyed_write_commits_once(api: Api) -> None:
         api.ok("POST", url, "olga", body, key="one-commit")
         keyed, commits[:] = len(commits), []
         api.ok("GET", f"/v1/accounts/{agency}/connects", "olga", key="a-read")
-        read = len(commits)
+        read, commits[:] = len(commits), []
+        # A proposal goes through group commit: its batch stores the answer.
+        jobs = [api.job(2), api.job(2)]
+        commits[:] = []
+        body = {"account_id": agency, "freelancer_id": api.ids["olga"], "expected_connects": 2}
+        api.ok("POST", "/v1/proposals", "olga", {**body, "job_id": jobs[0]})
+        proposal, commits[:] = len(commits), []
+        api.ok("POST", "/v1/proposals", "olga", {**body, "job_id": jobs[1]}, key="a-proposal")
+        keyed_proposal = len(commits)
     finally:
         event.remove(engine, "commit", listener)
     assert (unkeyed, keyed, read) == (1, 1, 0)
+    assert (proposal, keyed_proposal) == (1, 1)
 
 
 def test_a_card_declined_is_stored_with_the_failed_purchase(api: Api) -> None:

@@ -39,22 +39,30 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connects.api.answers import KEYED, MUTATING, replay_headers
-from connects.api.deps import PRINCIPAL_STATE, look_up_principal
+from connects.api.deps import PRINCIPAL_STATE, Principal, principal_for_token
 from connects.api.errors import error_body
 from connects.config import Settings
 from connects.db.request import KeySlot, as_answer, stored
+from connects.domain.policy import Actor
 from connects.services.context import Context
 
 HEADER = "idempotency-key"
 KEY_PATTERN = re.compile(r"^[!-~]{1,200}$")  # visible ASCII, as the column holds 200
 MAX_BODY = 1_000_000
+ANONYMOUS = Principal("anonymous", Actor("anonymous", None), "anonymous")  # POST /users
 
 
-def _look_up(ctx: Context, principal: str, key: str) -> tuple[Any, datetime]:
-    """The key's stored row (or None), and the time the request arrived."""
+def _look_up(
+    ctx: Context, settings: Settings, token: str | None, key: str
+) -> tuple[Principal | None, Any, datetime]:
+    """The caller (``ANONYMOUS`` without a token; None for a token nobody holds), the
+    key's stored row (or None), and the time the request arrived."""
+    found = ANONYMOUS if token is None else principal_for_token(ctx, settings, token)
+    if found is None:
+        return None, None, ctx.now()
     with ctx.db.lookup() as conn:
-        row = stored(conn, principal, key)
-    return row, ctx.now()
+        row = stored(conn, "anonymous" if token is None else found.key, key)
+    return found, row, ctx.now()
 
 
 async def _send_json(send: Send, status: int, payload: bytes, extra: list[Any]) -> None:
@@ -115,22 +123,29 @@ class IdempotencyMiddleware:
                 [],
             )
             return
-        principal = "anonymous"
-        auth = headers.get("authorization")
-        if auth is not None:
-            scheme, _, token = auth.partition(" ")
-            found = None
-            if scheme.lower() == "bearer":
-                found = await look_up_principal(self.ctx, self.settings, token.strip())
-            if found is None:  # the route answers 401; nothing to remember
-                await self.app(scope, receive, send)
-                return
-            principal = found.key
-            scope.setdefault("state", {})[PRINCIPAL_STATE] = (token.strip(), found)
         body = await _read_body(receive)
         if body is None:
             await _too_large(send)
             return
+        token: str | None = None
+        auth = headers.get("authorization")
+        if auth is not None:
+            scheme, _, given = auth.partition(" ")
+            token = given.strip() if scheme.lower() == "bearer" else ""
+        # The caller and the key's stored answer in one go (one hop to a worker thread
+        # on PostgreSQL, none on SQLite: Database.inline_lookups).
+        if self.ctx.db.inline_lookups:
+            found, row, now = _look_up(self.ctx, self.settings, token, key)
+        else:
+            found, row, now = await to_thread.run_sync(
+                _look_up, self.ctx, self.settings, token, key
+            )
+        if found is None:  # the route answers 401; nothing to remember
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        if token is not None:
+            scope.setdefault("state", {})[PRINCIPAL_STATE] = (token, found)
+        principal = "anonymous" if token is None else found.key
         method = scope["method"]
         path = scope["path"]
         if scope.get("query_string"):
@@ -139,10 +154,6 @@ class IdempotencyMiddleware:
         # ``%`` with it so that two paths never share one stored form.
         path = path.replace("%", "%25").replace("\x00", "%00")[:500]
         digest = hashlib.sha256(body).hexdigest()
-        if self.ctx.db.inline_lookups:
-            row, now = _look_up(self.ctx, principal, key)
-        else:
-            row, now = await to_thread.run_sync(_look_up, self.ctx, principal, key)
         slot = KeySlot(principal, key, method, path, digest, now)
         if row is not None and not slot.asks_as(row):
             await _send_json(

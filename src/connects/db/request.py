@@ -123,9 +123,10 @@ def as_answer(row: Any) -> Answer:
     return Answer(int(row.status_code), (row.response_body or "").encode(), row.content_type)
 
 
-_INSERT = {
-    "postgresql": pg_insert(idempotency_keys).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(idempotency_keys).on_conflict_do_nothing(),
+_KEY = (idempotency_keys.c.principal, idempotency_keys.c.key)
+_INSERT = {  # built once: building a statement costs more than running it
+    "postgresql": pg_insert(idempotency_keys).on_conflict_do_nothing().returning(*_KEY),
+    "sqlite": sqlite_insert(idempotency_keys).on_conflict_do_nothing().returning(*_KEY),
 }
 
 
@@ -141,9 +142,7 @@ def store_answers(conn: Connection, answered: list[tuple[KeySlot, Answer]]) -> l
             taken.append(slot)
         else:
             first[(slot.principal, slot.key)] = (slot, answer)
-    stmt = _INSERT[conn.dialect.name].returning(
-        idempotency_keys.c.principal, idempotency_keys.c.key
-    )
+    stmt = _INSERT[conn.dialect.name]
     rows = [slot.row(answer) for slot, answer in first.values()]
     inserted = {
         (r.principal, r.key) for r in conn.execute(stmt, rows[0] if len(rows) == 1 else rows)
@@ -221,12 +220,16 @@ class RequestWrite:
         another request with the key committed first."""
         write, self._write = self._write, None
         self._done = True
+        # Already stored (a group commit stored it with the change): store nothing more.
+        pending = [] if self.slot.answer is not None else [(self.slot, answer)]
         if write is None:  # the request wrote nothing of its own: the answer alone
-            with self.db.begin() as conn:
-                taken = store_answers(conn, [(self.slot, answer)])
+            taken: list[KeySlot] = []
+            if pending:
+                with self.db.begin() as conn:
+                    taken = store_answers(conn, pending)
         else:
             try:
-                taken = store_answers(write.conn, [(self.slot, answer)])
+                taken = store_answers(write.conn, pending)
             except BaseException:
                 write.rollback()
                 raise
@@ -236,7 +239,7 @@ class RequestWrite:
                 write.commit()
         if taken:
             raise KeyTaken(self.slot)
-        self.slot.answer = answer
+        self.slot.answer = self.slot.answer or answer
         deferred, self._deferred = self._deferred, []
         for work in deferred:
             try:
