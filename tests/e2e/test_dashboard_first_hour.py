@@ -38,5 +38,7 @@ def test_api_docs_load_with_no_external_url(browser: Browser, cast: Cast) -> Non
     page.goto(f"{cast.url}/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("connects")
     expect(page.locator(".opblock").first).to_be_visible()
-    expect(page.get_by_text(re.compile("/v1/accounts/\\{account_id\\}/purchases")).first).to_be_visible()
+    expect(
+        page.get_by_text(re.compile("/v1/accounts/\\{account_id\\}/purchases")).first
+    ).to_be_visible()
     assert outside == []
