@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from connects import cli_tables as tables
 from connects import logs
 from connects.bootstrap import build
 from connects.config import Settings
@@ -136,7 +136,7 @@ def _play_demo(settings: Settings, months: int, seed: int) -> str:
             progress.update(task, completed=day, description=clock.now().date().isoformat())
 
         cast = play(ctx, clock, months, seed=seed, until=end, on_day=tick)
-    _print_accounts(all_accounts(ctx))
+    tables.print_accounts(all_accounts(ctx))
     remember_demo_token(ctx, cast.owner["token"])  # printed again on every restart
     ctx.db.dispose()
     return cast.owner["token"]
@@ -157,21 +157,6 @@ def _demo_exists(settings: Settings, email: str) -> bool:
     return found is not None
 
 
-def _print_accounts(rows: list[dict[str, Any]]) -> None:
-    table = Table("id", "kind", "name", "owner", "plan", "members", "available")
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["kind"],
-            r["name"],
-            r["owner"],
-            r["plan"],
-            str(r["members"]),
-            str(r["available"]),
-        )
-    console.print(table)
-
-
 @app.command()
 def accounts(
     database_url: DbUrl = None,
@@ -182,9 +167,9 @@ def accounts(
 
     rows = all_accounts(build(_settings(database_url)))
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        tables.print_json(rows)
     else:
-        _print_accounts(rows)
+        tables.print_accounts(rows)
 
 
 @app.command()
@@ -192,36 +177,34 @@ def history(
     account_id: Annotated[str, typer.Argument(help="The account id.")],
     database_url: DbUrl = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on standard output.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     kind: Annotated[str | None, typer.Option(help="Only entries of this kind.")] = None,
-    member: Annotated[str | None, typer.Option(help="Only entries of this member.")] = None,
+    member: Annotated[
+        str | None, typer.Option(help="Only entries of this member (e-mail or id).")
+    ] = None,
 ) -> None:
-    """An account's ledger, newest first."""
-    from connects.services.views import history as read_history
+    """An account's ledger, newest first, with the names of who did what."""
+    from connects.services import views
 
     ctx = build(_settings(database_url))
     try:
-        items = read_history(ctx, OPERATOR, account_id, limit=limit, kind=kind, member_id=member)[
-            "items"
-        ]
+        member_id = None if member is None else views.person_id(ctx, member)
+        items = views.history(
+            ctx, OPERATOR, account_id, limit=limit, kind=kind, member_id=member_id
+        )["items"]
     except ConnectsError as exc:
         _fail(exc)
         return
     if as_csv:
         sys.stdout.write(entries_csv(items))
         return
-    table = Table("#", "at", "kind", "amount", "balance after", "actor", "note")
-    for e in items:
-        table.add_row(
-            str(e["seq"]),
-            e["at"].strftime("%Y-%m-%d %H:%M"),
-            e["kind"],
-            f"{e['amount']:+d}",
-            str(e["balance_after"]),
-            e["actor"],
-            e["note"] or "",
-        )
-    console.print(table)
+    ids = [e["member_id"] for e in items] + [e["actor"].partition(":")[2] for e in items]
+    rows = tables.history_rows(items, views.names(ctx, ids))
+    if as_json:
+        tables.print_json(rows)
+    else:
+        tables.print_history(rows)
 
 
 @app.command()

@@ -9,7 +9,14 @@ from __future__ import annotations
 from connects.services.views.accounts import account, all_accounts, available, me, overview
 from connects.services.views.jobs import job, proposal
 from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
-from connects.services.views.people import billing_methods, invitations_of, member, members
+from connects.services.views.people import (
+    billing_methods,
+    invitations_of,
+    member,
+    members,
+    names,
+    person_id,
+)
 from connects.services.views.quotes import purchase_quote
 
 __all__ = [
@@ -27,7 +34,9 @@ __all__ = [
     "me",
     "member",
     "members",
+    "names",
     "overview",
+    "person_id",
     "proposal",
     "purchase_quote",
 ]
