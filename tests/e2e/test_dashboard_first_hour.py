@@ -11,9 +11,10 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, Dialog, Route, expect
 
-from tests.e2e.test_dashboard import Cast, browser, cast
+from connects.web.auth import create_login_link
+from tests.e2e.test_dashboard import Cast, browser, cast, sign_in
 
 __all__ = ["browser", "cast"]  # the module's fixtures, shared with test_dashboard
 
@@ -42,3 +43,80 @@ def test_api_docs_load_with_no_external_url(browser: Browser, cast: Cast) -> Non
         page.get_by_text(re.compile("/v1/accounts/\\{account_id\\}/purchases")).first
     ).to_be_visible()
     assert outside == []
+
+
+def test_members_invite_accept_change_role_and_remove(browser: Browser, cast: Cast) -> None:
+    """R3, R49: invite an existing person by e-mail with a role; they accept on their
+    Invitations page; the owner changes the role and removes them, with confirmations;
+    the owner is never offered either."""
+    cast.person("ivy", "Ivy Invited", "ivy@test.connects")
+    owner = sign_in(browser, cast)
+    owner.goto(f"{cast.url}/members")
+    card = owner.get_by_test_id("invite-card")
+    card.get_by_label("E-mail").fill("nobody@test.connects")
+    card.get_by_role("button", name="Invite").click()
+    expect(owner.get_by_test_id("invite-card").get_by_test_id("form-error")).to_contain_text(
+        "nobody@test.connects"
+    )
+    card = owner.get_by_test_id("invite-card")
+    expect(card.get_by_label("E-mail")).to_have_value("nobody@test.connects")
+    card.get_by_label("E-mail").fill("IVY@test.connects")
+    card.get_by_label("Role").select_option("manager")
+    card.get_by_role("button", name="Invite").click()
+    card = owner.get_by_test_id("invite-card")
+    expect(card).to_contain_text("Ivy Invited is invited as manager.")
+    expect(card.get_by_test_id("open-invitations")).to_contain_text("Ivy Invited")
+    expect(owner.get_by_test_id(f"member-{cast.ids['ivy']}")).to_have_count(0)  # not yet
+
+    ivy = browser.new_context().new_page()  # no account of her own: straight to invitations
+    ivy.goto(create_login_link(cast.ctx, cast.emails["ivy"], cast.url))
+    expect(ivy).to_have_url(f"{cast.url}/invitations")
+    expect(ivy.get_by_test_id("invitations-link")).to_contain_text("1")
+    ivy.get_by_role("button", name="Accept").click()
+    expect(ivy.get_by_test_id("invitations")).to_contain_text(
+        "You joined Northwind Studio as manager."
+    )
+    expect(ivy.get_by_test_id("switcher").locator("summary")).to_contain_text("Northwind Studio")
+
+    owner.reload()
+    row = owner.get_by_test_id(f"member-{cast.ids['ivy']}")
+    expect(row).to_contain_text("manager")
+    dialogs: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    owner.on("dialog", accept)
+    row.get_by_label("Role of Ivy Invited").select_option("admin")
+    row.get_by_role("button", name="Change role").click()
+    expect(owner.locator("#members-table")).to_contain_text("Ivy Invited is now an admin.")
+    row = owner.get_by_test_id(f"member-{cast.ids['ivy']}")
+    expect(row.get_by_label("Role of Ivy Invited")).to_have_value("admin")
+    row.get_by_role("button", name="Remove").click()
+    expect(owner.locator("#members-table")).to_contain_text("Ivy Invited was removed.")
+    expect(owner.get_by_test_id(f"member-{cast.ids['ivy']}")).to_have_count(0)
+    assert dialogs == [
+        "Change the role of Ivy Invited?",
+        "Remove Ivy Invited from Northwind Studio? They stop drawing from its pool at "
+        "once; their past entries stay in the history.",
+    ]
+    mine = owner.get_by_test_id(f"member-{cast.ids['owner']}")
+    expect(mine).to_contain_text("The owner stays the owner.")
+    expect(mine.get_by_role("button")).to_have_text(["Save"])  # the budget only
+
+
+def test_the_owner_cannot_be_removed_even_by_a_hand_made_post(browser: Browser, cast: Cast) -> None:
+    """R3: the engine refuses; the dashboard shows it and the owner stays."""
+    page = sign_in(browser, cast)
+    page.goto(f"{cast.url}/members")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    answer = page.request.post(
+        f"{cast.url}/members/{cast.ids['owner']}/remove",
+        form={"csrf_token": token or ""},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status == 422
+    assert "owner cannot be removed" in answer.text()
+    page.reload()
+    expect(page.get_by_test_id(f"member-{cast.ids['owner']}")).to_have_count(1)

@@ -85,6 +85,7 @@ class Viewer:
     pools: list[Pool]
     current: Pool | None
     extra: dict[str, Any] = field(default_factory=dict)
+    invited: int = 0  # invitations waiting for this person's answer (R49)
 
     @property
     def actor(self) -> Actor:
@@ -134,7 +135,8 @@ def load_viewer(ctx: Context, session: auth.WebSession) -> Viewer:
     current = next((p for p in pools if p.id == session.account_id), None)
     if current is None and pools:
         current = pools[0]
-    return Viewer(session, pools, current)
+    invited = len(views.invitations_of(ctx, session.user_id))
+    return Viewer(session, pools, current, invited=invited)
 
 
 def get_viewer(request: Request, ctx: CtxDep) -> Viewer:

@@ -15,6 +15,7 @@ from connects.services.views.people import (
     member,
     members,
     names,
+    open_invitations,
     person_id,
 )
 from connects.services.views.quotes import purchase_quote
@@ -35,6 +36,7 @@ __all__ = [
     "member",
     "members",
     "names",
+    "open_invitations",
     "overview",
     "person_id",
     "proposal",

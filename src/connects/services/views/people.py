@@ -120,8 +120,9 @@ def invitations_of(ctx: Context, user_id: str) -> list[dict[str, Any]]:
 def person_id(ctx: Context, ref: str) -> str:
     """The person ``ref`` names, by e-mail or by id (the CLI's ``--member``).
 
-    Operator use: an e-mail is looked up as :func:`person_by_email` does (the first
-    holder); a name nobody holds is ``not_found``, not an empty answer.
+    An e-mail is looked up as :func:`person_by_email` does (the first holder); one
+    nobody holds is ``not_found``, not an empty answer. For the operator's CLI and for
+    the owner or admin inviting a person to their agency by e-mail.
     """
     ref = ref.strip()
     with ctx.db.read() as conn:
@@ -143,3 +144,26 @@ def names(ctx: Context, user_ids: Iterable[str | None]) -> dict[str, str]:
     with ctx.db.read() as conn:
         rows = conn.execute(select(users.c.id, users.c.name).where(users.c.id.in_(wanted)))
         return {r.id: r.name for r in rows}
+
+
+def open_invitations(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
+    """The agency's invitations still waiting for an answer (owner and admins, R49)."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        rows = conn.execute(
+            select(
+                invitations,
+                accounts.c.name.label("account_name"),
+                users.c.name.label("person_name"),
+            )
+            .join(accounts, accounts.c.id == invitations.c.account_id)
+            .join(users, users.c.id == invitations.c.user_id)
+            .where(
+                invitations.c.account_id == account_id,
+                invitations.c.status == InvitationStatus.INVITED.value,
+            )
+            .order_by(invitations.c.created_at, invitations.c.id)
+        ).all()
+    # No e-mail: the person does not belong to the agency yet (R49).
+    return [{**invitation_dict(r._mapping, r.account_name), "name": r.person_name} for r in rows]
