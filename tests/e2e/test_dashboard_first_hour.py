@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Dialog, Route, expect
 
+from connects.domain.commands import UpdateAccount
+from connects.services import views
 from connects.web.auth import create_login_link
 from tests.e2e.test_dashboard import Cast, browser, cast, sign_in
 
@@ -120,3 +122,67 @@ def test_the_owner_cannot_be_removed_even_by_a_hand_made_post(browser: Browser, 
     assert "owner cannot be removed" in answer.text()
     page.reload()
     expect(page.get_by_test_id(f"member-{cast.ids['owner']}")).to_have_count(1)
+
+
+def test_settings_name_time_zone_and_plan(browser: Browser, cast: Cast) -> None:
+    """R3, R7, R8: the owner renames the account, sets its zone and changes its plan,
+    each plan shown with its grant, rollover cap and price; a member only reads."""
+    page = sign_in(browser, cast)
+    page.get_by_role("link", name="Settings").click()
+    expect(page).to_have_url(f"{cast.url}/settings")
+    plus = page.get_by_test_id("plan-agency-plus")
+    expect(plus.locator("td")).to_have_text(
+        [
+            re.compile("agency-plus.*current"),
+            "80",
+            "160",
+            re.compile(r"\$20\.00\s*/ month"),
+            "$1.00",
+        ]
+    )
+    expect(page.get_by_test_id("plan-agency-basic").locator("td")).to_have_text(
+        [re.compile("agency-basic"), "0", "no cap", "free", "not sold"]
+    )
+
+    page.get_by_label("Account name").fill("Northwind Studio Ltd")
+    page.get_by_role("button", name="Save name").click()
+    expect(page.get_by_test_id("name-card")).to_contain_text(
+        "The account is now called Northwind Studio Ltd."
+    )
+    expect(page.get_by_test_id("switcher").locator("summary")).to_contain_text(
+        "Northwind Studio Ltd"
+    )
+
+    page.get_by_label("Time zone").fill("Mars/Olympus")
+    page.get_by_role("button", name="Save time zone").click()
+    card = page.get_by_test_id("timezone-card")
+    expect(card.get_by_test_id("form-error")).to_contain_text("Mars/Olympus")
+    expect(card.get_by_label("Time zone")).to_have_attribute("aria-invalid", "true")
+    card.get_by_label("Time zone").fill("Europe/Berlin")
+    card.get_by_role("button", name="Save time zone").click()
+    expect(page.get_by_test_id("timezone-card")).to_contain_text("Time zone set to Europe/Berlin")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("plan-agency-basic").get_by_role("radio").check()
+    page.get_by_role("button", name="Change plan").click()
+    expect(page.get_by_test_id("plan-card")).to_contain_text("The plan is now agency-basic.")
+    expect(page.get_by_test_id("plan-agency-basic")).to_contain_text("current")
+    account = views.account(cast.ctx, cast.actor("owner"), cast.agency)
+    assert (account["name"], account["timezone"], account["plan"]) == (
+        "Northwind Studio Ltd",
+        "Europe/Berlin",
+        "agency-basic",
+    )
+
+    mia = sign_in(browser, cast, "mia")
+    mia.goto(f"{cast.url}/settings")
+    expect(mia.get_by_test_id("settings-locked")).to_have_text(
+        "Only the owner and admins change these settings: ask Olga Owner (owner)."
+    )
+    expect(mia.get_by_role("button", name="Change plan")).to_have_count(0)
+    expect(mia.get_by_label("Account name")).to_have_count(0)
+
+    # put the cast back as the other tests know it
+    cast.ctx.handle(
+        UpdateAccount(cast.actor("owner"), cast.agency, plan="agency-plus", name="Northwind Studio")
+    )
