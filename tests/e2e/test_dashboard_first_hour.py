@@ -57,9 +57,9 @@ def test_members_invite_accept_change_role_and_remove(browser: Browser, cast: Ca
     card = owner.get_by_test_id("invite-card")
     card.get_by_label("E-mail").fill("nobody@test.connects")
     card.get_by_role("button", name="Invite").click()
-    expect(owner.get_by_test_id("invite-card").get_by_test_id("form-error")).to_contain_text(
-        "nobody@test.connects"
-    )
+    refused = owner.get_by_test_id("invite-card").get_by_test_id("form-error")
+    expect(refused).to_have_text("No person has the e-mail nobody@test.connects.")  # words
+    expect(refused).to_have_attribute("data-code", "not_found")
     card = owner.get_by_test_id("invite-card")
     expect(card.get_by_label("E-mail")).to_have_value("nobody@test.connects")
     card.get_by_label("E-mail").fill("IVY@test.connects")
@@ -119,7 +119,8 @@ def test_the_owner_cannot_be_removed_even_by_a_hand_made_post(browser: Browser, 
         headers={"HX-Request": "true"},
     )
     assert answer.status == 422
-    assert "owner cannot be removed" in answer.text()
+    assert "The owner always stays the owner" in answer.text()
+    assert 'data-code="owner_is_permanent"' in answer.text()
     page.reload()
     expect(page.get_by_test_id(f"member-{cast.ids['owner']}")).to_have_count(1)
 
