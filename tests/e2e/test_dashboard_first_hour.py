@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Route, expect
 
@@ -187,3 +188,68 @@ def test_settings_name_time_zone_and_plan(browser: Browser, cast: Cast) -> None:
     cast.ctx.handle(
         UpdateAccount(cast.actor("owner"), cast.agency, plan="agency-plus", name="Northwind Studio")
     )
+
+
+# Words split over two lines inside the element (a word of one line has one box).
+SPLIT_WORDS = """(root) => {
+  const split = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent;
+    for (const m of text.matchAll(/[A-Za-z][A-Za-z()'-]{3,}/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+      if (lines.size > 1) split.push(m[0]);
+    }
+  }
+  return split;
+}"""
+
+PHONE_PAGES = ["/connects", "/history", "/topups", "/expiry", "/members", "/settings"]
+
+
+def test_phone_width_words_never_split_and_tables_scroll(browser: Browser, cast: Cast) -> None:
+    """Issue 24: at 375 px no word wraps mid-word ("Mia (freelan ce)"), wide tables
+    scroll inside their card and the page never scrolls sideways."""
+    page = sign_in(browser, cast, viewport={"width": 375, "height": 812})
+    for path in PHONE_PAGES:
+        page.goto(cast.url + path)
+        page.wait_for_load_state("networkidle")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 375, f"{path} is {wide}px wide at 375px"
+        for table in page.locator("table").all():
+            assert table.evaluate(SPLIT_WORDS) == [], path
+            box = table.locator("xpath=..").bounding_box()  # the scrolling wrapper
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, path
+    page.get_by_test_id("switcher").locator("summary").click()
+    assert page.locator(".switcher-menu").evaluate(SPLIT_WORDS) == []
+
+
+def test_a_browser_gets_an_html_404_and_api_clients_json(browser: Browser, cast: Cast) -> None:
+    page = browser.new_context().new_page()
+    answer = page.goto(f"{cast.url}/no-such-page")
+    assert answer is not None and answer.status == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    expect(page.locator("h1")).to_have_text("Page not found")
+    expect(page.get_by_role("link", name="Back to the dashboard")).to_be_visible()
+    api = httpx.get(f"{cast.url}/no-such-page", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+    under_v1 = page.goto(f"{cast.url}/v1/no-such-endpoint")  # the API stays JSON
+    assert under_v1 is not None and under_v1.status == 404
+    assert under_v1.headers["content-type"].startswith("application/json")
+
+
+def test_members_who_cannot_buy_see_no_buy_tab_and_whom_to_ask(
+    browser: Browser, cast: Cast
+) -> None:
+    """R3: only the owner and admins buy; a member is told whom to ask."""
+    mia = sign_in(browser, cast, "mia")
+    expect(mia.get_by_role("link", name="Buy Connects")).to_have_count(0)
+    expect(mia.get_by_test_id("buy-ask")).to_have_text(
+        "To add Connects to this pool, ask Olga Owner (owner)."
+    )
+    owner = sign_in(browser, cast)
+    expect(owner.get_by_role("link", name="Buy Connects").first).to_be_visible()
+    expect(owner.get_by_test_id("buy-ask")).to_have_count(0)

@@ -14,7 +14,6 @@ from zoneinfo import available_timezones
 from fastapi import APIRouter, Form, Request, Response
 
 from connects.domain.commands import UpdateAccount
-from connects.domain.policy import Action, Role, allows
 from connects.services import views
 from connects.services.context import Context
 from connects.web.forms import _outcome
@@ -25,17 +24,6 @@ router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 _ZONES = sorted(available_timezones())
 
 
-def who_to_ask(ctx: Context, viewer: Viewer) -> str:
-    """The people who may change settings and buy here, for 'ask ...' lines (R3)."""
-    if viewer.current is None:
-        return "the owner"
-    people = views.members(ctx, viewer.actor, viewer.account_id)
-    managers = [m for m in people if allows(Role(m["role"]), Action.MANAGE)]
-    managers.sort(key=lambda m: m["role"] != "owner")  # the owner first
-    names = [f"{m['name']} ({m['role']})" for m in managers]
-    return " or ".join(names) if names else "the owner"
-
-
 def settings(ctx: Context, viewer: Viewer) -> dict[str, Any]:
     """The account's settings, the plans it may be on, the zones to pick from."""
     account = views.account(ctx, viewer.actor, viewer.account_id)
@@ -43,7 +31,7 @@ def settings(ctx: Context, viewer: Viewer) -> dict[str, Any]:
         "account": account,
         "plans": ctx.catalog.of_kind(account["kind"]),
         "zones": _ZONES,
-        "ask": "" if viewer.can_manage else who_to_ask(ctx, viewer),
+        "ask": viewer.ask,
     }
 
 

@@ -73,6 +73,7 @@ class Viewer:
     current: Pool | None
     extra: dict[str, Any] = field(default_factory=dict)
     invited: int = 0  # invitations waiting for this person's answer (R49)
+    ask: str = "the owner"  # whom to ask for what this person may not do (R3)
 
     @property
     def actor(self) -> Actor:
@@ -123,7 +124,18 @@ def load_viewer(ctx: Context, session: auth.WebSession) -> Viewer:
     if current is None and pools:
         current = pools[0]
     invited = len(views.invitations_of(ctx, session.user_id))
-    return Viewer(session, pools, current, invited=invited)
+    viewer = Viewer(session, pools, current, invited=invited)
+    if current is not None and not viewer.can_manage:
+        viewer.ask = who_to_ask(ctx, viewer)
+    return viewer
+
+
+def who_to_ask(ctx: Context, viewer: Viewer) -> str:
+    """The people who may buy and change settings here, for 'ask ...' lines (R3)."""
+    people = views.members(ctx, viewer.actor, viewer.account_id)
+    managers = [m for m in people if allows(Role(m["role"]), Action.MANAGE)]
+    managers.sort(key=lambda m: m["role"] != Role.OWNER)  # the owner first
+    return " or ".join(f"{m['name']} ({m['role']})" for m in managers) or "the owner"
 
 
 def get_viewer(request: Request, ctx: CtxDep) -> Viewer:
