@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Request, Response
 from connects.domain.commands import UpdateAccount
 from connects.services import views
 from connects.services.context import Context
-from connects.web.forms import _outcome
+from connects.web.forms import outcome
 from connects.web.viewer import CheckedViewerDep, CtxDep, DashboardRoute, Viewer, ViewerDep, render
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -49,7 +49,7 @@ def _change(
     action: Callable[[], str],
     values: dict[str, Any],
 ) -> Response:
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,

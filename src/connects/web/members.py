@@ -23,7 +23,7 @@ from connects.domain.commands import (
 from connects.services import views
 from connects.services.context import Context
 from connects.web import auth, pages
-from connects.web.forms import _outcome
+from connects.web.forms import outcome
 from connects.web.viewer import CheckedViewerDep, CtxDep, DashboardRoute, Viewer, ViewerDep, render
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -37,7 +37,7 @@ def _members(
     action: Any,
     values: dict[str, Any] | None = None,
 ) -> Response:
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,
@@ -115,7 +115,7 @@ def invitations_page(request: Request, ctx: CtxDep, viewer: ViewerDep) -> Respon
 
 
 def _answer(request: Request, ctx: Context, viewer: Viewer, action: Any) -> Response:
-    return _outcome(
+    return outcome(
         request,
         ctx,
         viewer,

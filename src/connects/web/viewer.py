@@ -247,6 +247,7 @@ __all__ = [
     "error_view",
     "get_viewer",
     "is_htmx",
+    "money",  # connects.web.words.money, as the Buy form's confirmation uses it
     "render",
     "templates",
 ]
