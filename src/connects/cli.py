@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from connects import cli_tables as tables
 from connects import logs
 from connects.bootstrap import build
 from connects.config import Settings
@@ -39,8 +39,9 @@ DbUrl = Annotated[
 
 
 # ``connects serve`` and ``connects worker`` exit with this when the database never
-# answered at start-up (see ``--wait``).
+# answered at start-up (see ``--wait``); ``connects serve`` with 4 when its port is taken.
 EXIT_NO_DATABASE = 3
+EXIT_NO_PORT = 4
 
 Wait = Annotated[
     float | None,
@@ -110,12 +111,13 @@ def demo(
         console.print("demo data is already there; nothing to do")
         return
     token = _play_demo(settings, months, seed)
-    console.print(f"demo owner: [bold]{DEMO_OWNER_EMAIL}[/bold]  token: {token}")
+    console.print(f"demo owner: [bold]{DEMO_OWNER_EMAIL}[/bold]  token: {token}", soft_wrap=True)
 
 
 def _play_demo(settings: Settings, months: int, seed: int) -> str:
     """Play the demo story into the database; the demo owner's token."""
     from connects.demo import play
+    from connects.services.runtime import remember_demo_token
     from connects.services.views import all_accounts
 
     end = datetime.now(UTC)
@@ -134,7 +136,8 @@ def _play_demo(settings: Settings, months: int, seed: int) -> str:
             progress.update(task, completed=day, description=clock.now().date().isoformat())
 
         cast = play(ctx, clock, months, seed=seed, until=end, on_day=tick)
-    _print_accounts(all_accounts(ctx))
+    tables.print_accounts(all_accounts(ctx))
+    remember_demo_token(ctx, cast.owner["token"])  # printed again on every restart
     ctx.db.dispose()
     return cast.owner["token"]
 
@@ -154,21 +157,6 @@ def _demo_exists(settings: Settings, email: str) -> bool:
     return found is not None
 
 
-def _print_accounts(rows: list[dict[str, Any]]) -> None:
-    table = Table("id", "kind", "name", "owner", "plan", "members", "available")
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["kind"],
-            r["name"],
-            r["owner"],
-            r["plan"],
-            str(r["members"]),
-            str(r["available"]),
-        )
-    console.print(table)
-
-
 @app.command()
 def accounts(
     database_url: DbUrl = None,
@@ -179,9 +167,9 @@ def accounts(
 
     rows = all_accounts(build(_settings(database_url)))
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        tables.print_json(rows)
     else:
-        _print_accounts(rows)
+        tables.print_accounts(rows)
 
 
 @app.command()
@@ -189,36 +177,34 @@ def history(
     account_id: Annotated[str, typer.Argument(help="The account id.")],
     database_url: DbUrl = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on standard output.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     kind: Annotated[str | None, typer.Option(help="Only entries of this kind.")] = None,
-    member: Annotated[str | None, typer.Option(help="Only entries of this member.")] = None,
+    member: Annotated[
+        str | None, typer.Option(help="Only entries of this member (e-mail or id).")
+    ] = None,
 ) -> None:
-    """An account's ledger, newest first."""
-    from connects.services.views import history as read_history
+    """An account's ledger, newest first, with the names of who did what."""
+    from connects.services import views
 
     ctx = build(_settings(database_url))
     try:
-        items = read_history(ctx, OPERATOR, account_id, limit=limit, kind=kind, member_id=member)[
-            "items"
-        ]
+        member_id = None if member is None else views.person_id(ctx, member)
+        items = views.history(
+            ctx, OPERATOR, account_id, limit=limit, kind=kind, member_id=member_id
+        )["items"]
     except ConnectsError as exc:
         _fail(exc)
         return
     if as_csv:
         sys.stdout.write(entries_csv(items))
         return
-    table = Table("#", "at", "kind", "amount", "balance after", "actor", "note")
-    for e in items:
-        table.add_row(
-            str(e["seq"]),
-            e["at"].strftime("%Y-%m-%d %H:%M"),
-            e["kind"],
-            f"{e['amount']:+d}",
-            str(e["balance_after"]),
-            e["actor"],
-            e["note"] or "",
-        )
-    console.print(table)
+    ids = [e["member_id"] for e in items] + [e["actor"].partition(":")[2] for e in items]
+    rows = tables.history_rows(items, views.names(ctx, ids))
+    if as_json:
+        tables.print_json(rows)
+    else:
+        tables.print_history(rows)
 
 
 @app.command()
@@ -260,29 +246,46 @@ def serve(
     database_url: DbUrl = None,
     wait: Wait = None,
 ) -> None:
-    """Serve the API and run the background work (cycles, expiry, pending purchases)."""
+    """Serve the API and run the background work (cycles, expiry, pending purchases).
+
+    Links it prints point at CONNECTS_BASE_URL, else at the address it listens on."""
     import os
 
     from connects import supervisor
     from connects.db.migrate import upgrade
     from connects.demo import DEMO_OWNER_EMAIL
+    from connects.services import runtime
 
     settings = _settings(database_url)
+    try:  # first: a taken port fails before anything is written
+        supervisor.check_port(host, port)
+    except supervisor.PortUnavailable as exc:
+        sys.stderr.write(f"connects: {exc}\n")
+        raise typer.Exit(EXIT_NO_PORT) from None
     logs.configure(settings.log_level)  # JSON lines from the start (uvicorn's config too)
     _wait_for_database(settings, wait)
     upgrade(settings.database_url)
+    base = runtime.serving_base_url(settings, host, port)
+    if load_demo and not _demo_exists(settings, DEMO_OWNER_EMAIL):
+        token = _play_demo(settings, 3, 7)
+    else:
+        token = None
+    ctx = build(settings)
+    runtime.record_base_url(ctx, base)  # connects login-link names this server
     if load_demo:
-        if _demo_exists(settings, DEMO_OWNER_EMAIL):
-            token = _demo_token(settings, DEMO_OWNER_EMAIL)
-            console.print("demo data is already there (the owner's token was renewed)")
-        else:
-            token = _play_demo(settings, 3, 7)
-        console.print(f"demo owner: [bold]{DEMO_OWNER_EMAIL}[/bold]  token: {token}")
+        if token is None:
+            token = runtime.demo_token(ctx, DEMO_OWNER_EMAIL)
+            console.print("demo data is already there")
+        console.print(
+            f"demo owner: [bold]{DEMO_OWNER_EMAIL}[/bold]  token: {token}", soft_wrap=True
+        )
+    ctx.db.dispose()
     # Every worker builds its own app from the environment (uvicorn --factory); the
     # state they share (idempotency keys, the simulated clock) is in the database.
     os.environ["CONNECTS_DATABASE_URL"] = settings.database_url
     os.environ["CONNECTS_BACKGROUND_INTERVAL_SECONDS"] = str(every)
-    console.print(f"serving on http://{host}:{port} (docs at /docs)")
+    os.environ["CONNECTS_BASE_URL"] = base
+    console.print(f"serving on {base} (docs at {base}/docs)", soft_wrap=True)
     if workers == 1:
         supervisor.run(host, port, workers, settings.log_level)  # the app runs in this process
         return
@@ -292,19 +295,6 @@ def serve(
     sys.stderr.flush()
     args = [host, str(port), str(workers), settings.log_level]
     os.execv(sys.executable, [sys.executable, "-m", "connects.supervisor", *args])
-
-
-def _demo_token(settings: Settings, email: str) -> str:
-    """A new token for the demo owner (tokens are stored hashed: the old one is unknown)."""
-    from connects.services.accounts import person_by_email, rotate_token
-
-    ctx = build(settings)
-    with ctx.db.read() as conn:
-        user_id = person_by_email(conn, email)
-    assert user_id is not None, "the demo owner exists"
-    token = rotate_token(ctx, user_id)
-    ctx.db.dispose()
-    return token
 
 
 @app.command()
@@ -351,16 +341,23 @@ def worker(
 def login_link(
     email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
     base_url: Annotated[
-        str, typer.Option(help="Where the dashboard is served.")
-    ] = "http://127.0.0.1:8000",
+        str | None,
+        typer.Option(
+            help="Where the dashboard is served (default: CONNECTS_BASE_URL, else the "
+            "address the last `connects serve` on this database listens on)."
+        ),
+    ] = None,
     database_url: DbUrl = None,
 ) -> None:
     """Print a one-time dashboard sign-in link (valid 15 minutes, works once)."""
+    from connects.services.runtime import base_url as served_at
     from connects.web.auth import create_login_link
 
-    ctx = build(_settings(database_url))
+    settings = _settings(database_url)
+    ctx = build(settings)
     try:
-        sys.stdout.write(create_login_link(ctx, email, base_url) + "\n")
+        link = create_login_link(ctx, email, base_url or served_at(ctx, settings))
+        sys.stdout.write(link + "\n")
     except ConnectsError as exc:
         _fail(exc)
     finally:

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # The most Connects one purchase buys (API, dashboard, the business manager, auto
     # top-up); more is refused as ``invalid_request`` naming ``quantity`` (R43).
     max_purchase: int = Field(default=DEFAULT_MAX_PURCHASE, ge=1)
+    # The base of every link the product prints (sign-in links), e.g. the public
+    # https://... address behind a proxy. None: the address ``connects serve`` listens on
+    # (connects.services.runtime).
+    base_url: str | None = None
     # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

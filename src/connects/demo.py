@@ -152,21 +152,23 @@ def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> None:
     )
 
 
-_WORDS = [
-    "Shopify",
-    "React",
-    "Django",
-    "logo",
-    "data pipeline",
-    "mobile app",
-    "landing page",
-    "SEO audit",
-    "API",
-    "dashboard",
-    "WordPress",
-    "copywriting",
+# What the demo's client posts, each with its article ("an API", never "a API").
+JOB_VERBS = ["Build", "Fix", "Design", "Review"]
+JOB_OBJECTS = [
+    "a Shopify store",
+    "a React app",
+    "a Django site",
+    "a logo",
+    "a data pipeline",
+    "a mobile app",
+    "a landing page",
+    "an SEO strategy",
+    "an API",
+    "a dashboard",
+    "a WordPress site",
+    "a newsletter",
 ]
 
 
 def _title(rng: random.Random) -> str:
-    return f"{rng.choice(['Build', 'Fix', 'Design', 'Review'])} a {rng.choice(_WORDS)}"
+    return f"{rng.choice(JOB_VERBS)} {rng.choice(JOB_OBJECTS)}"

@@ -12,12 +12,41 @@ the simulated clock) is in the database.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import sys
 import tempfile
 
 APP = "connects.api.app:create_app_from_env"
+
+
+class PortUnavailable(Exception):
+    """``connects serve`` cannot listen where it was asked to (one line for people)."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once and let it go, as uvicorn will bind it: a port another
+    server holds fails here, before ``connects serve`` writes anything."""
+    if port == 0:  # any free port
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise PortUnavailable(f"cannot listen on {host}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "is already in use (another connects serve?); choose another with --port"
+            else:
+                why = f"cannot be used: {exc.strerror}"
+            raise PortUnavailable(f"port {port} on {host} {why}") from None
 
 
 def run(host: str, port: int, workers: int, log_level: str) -> None:

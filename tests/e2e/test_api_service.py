@@ -69,4 +69,9 @@ def test_health_metrics_openapi_docs(api: Api) -> None:
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             assert op.get("summary") or op.get("description"), (method, path)
-    assert api.client.get("/docs").status_code == 200
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI from the vendored files, nothing from a CDN (issue 24)
+    assert "/static/vendor/swagger-ui-bundle.js" in docs.text and "https://" not in docs.text
+    assert api.client.get("/static/vendor/swagger-ui-bundle.js").status_code == 200
+    assert api.client.get("/redoc").status_code == 404

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from connects import __version__
-from connects.api import errors, routes_notifications
+from connects.api import docs, errors, routes_notifications
 from connects.api.background import BackgroundWork
 from connects.api.common import API_PREFIX
 from connects.api.idempotency import IdempotencyMiddleware
@@ -98,6 +98,8 @@ def create_app(ctx: Context, settings: Settings, *, owns_ctx: bool = False) -> F
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
+        docs_url=None,  # served from vendored files below (connects.api.docs)
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.settings = settings
@@ -119,6 +121,7 @@ def create_app(ctx: Context, settings: Settings, *, owns_ctx: bool = False) -> F
     )
 
     install_dashboard(app)  # the web dashboard at / (connects.web)
+    docs.install(app)  # /docs: Swagger UI from the dashboard's vendored files
 
     app.add_middleware(IdempotencyMiddleware, ctx=ctx, settings=settings)
     app.add_middleware(MetricsMiddleware)

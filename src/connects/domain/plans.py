@@ -76,6 +76,10 @@ DEFAULT_PLANS: dict[str, dict[str, Any]] = {
 }
 
 
+def _by_price(plan: Plan) -> tuple[int, str]:
+    return (plan.price_cents, plan.id)
+
+
 @dataclass(frozen=True)
 class Catalog:
     plans: Mapping[str, Plan] = field(default_factory=dict)
@@ -119,11 +123,15 @@ class Catalog:
             )
         return plan
 
+    def of_kind(self, kind: str) -> list[Plan]:
+        """The plans an account of ``kind`` may be on (R7), cheapest first."""
+        return sorted((p for p in self.plans.values() if p.kind == kind), key=_by_price)
+
     def default_for(self, kind: str) -> str:
         """The free plan of a kind: ``<kind>-basic`` if present, else the cheapest."""
         if f"{kind}-basic" in self.plans:
             return f"{kind}-basic"
-        candidates = sorted((p.price_cents, p.id) for p in self.plans.values() if p.kind == kind)
+        candidates = [(p.price_cents, p.id) for p in self.of_kind(kind)]
         if not candidates:
             raise PlanNotAllowed(f"no plan for {kind} accounts")
         return candidates[0][1]

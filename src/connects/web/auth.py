@@ -52,8 +52,9 @@ def user_id_by_email(ctx: Context, email: str) -> str:
     return found
 
 
-def create_login_link(ctx: Context, email: str, base_url: str = "http://127.0.0.1:8000") -> str:
-    """A one-time sign-in URL for the person with ``email`` (valid 15 minutes)."""
+def create_login_link(ctx: Context, email: str, base_url: str) -> str:
+    """A one-time sign-in URL for the person with ``email`` (valid 15 minutes), under
+    ``base_url`` (the server's: :func:`connects.services.runtime.base_url`)."""
     user_id = user_id_by_email(ctx, email)
     token = secrets.token_urlsafe(32)
     now = wall_now()

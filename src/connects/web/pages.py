@@ -12,7 +12,7 @@ from typing import Any
 
 from connects.domain.calendar import EXPIRING_WINDOW
 from connects.domain.lots import expires_soon
-from connects.domain.policy import PURCHASE_PERMISSION
+from connects.domain.policy import ASSIGNABLE_ROLES, PURCHASE_PERMISSION, Action, allows
 from connects.domain.topup import DEFAULT_PER_TOPUP, TOPUP_MANAGER_ID
 from connects.domain.vocabulary import EntryKind
 from connects.services import topups, views
@@ -134,16 +134,36 @@ def expiry(ctx: Context, viewer: Viewer) -> dict[str, Any]:
 
 
 def members(ctx: Context, viewer: Viewer) -> dict[str, Any]:
-    """Members with role, budget and this month's spend; the spend chart's data."""
+    """Members with role, budget and this month's spend; the spend chart's data; for the
+    owner and admins the open invitations and the roles they may give (R3, R49)."""
     people = views.members(ctx, viewer.actor, viewer.account_id)
+    invited = (
+        views.open_invitations(ctx, viewer.actor, viewer.account_id) if viewer.can_manage else []
+    )
     return {
         "members": people,
+        "invitations": invited,
+        # Each role a member may be given, with what it allows (R3).
+        "roles": [
+            {
+                "value": r.value,
+                "hint": "buys Connects and changes every setting"
+                if allows(r, Action.MANAGE)
+                else "uses the pool; buys nothing",
+            }
+            for r in ASSIGNABLE_ROLES
+        ],
         "chart": {
             "labels": [m["name"] for m in people],
             "spent": [m["spent_this_month"] for m in people],
             "budget": [m["monthly_budget"] for m in people],
         },
     }
+
+
+def invitations(ctx: Context, viewer: Viewer) -> dict[str, Any]:
+    """The invitations waiting for the signed-in person's answer (R49)."""
+    return {"invitations": views.invitations_of(ctx, viewer.session.user_id)}
 
 
 def buy(ctx: Context, viewer: Viewer) -> dict[str, Any]:

@@ -18,8 +18,10 @@ from connects.services import ratelimit, views
 from connects.services.accounts import person_by_email
 from connects.services.context import Context
 from connects.web import auth, pages
+from connects.web.account_settings import router as settings_router
 from connects.web.buy_forms import router as buy_router
 from connects.web.forms import router as forms_router
+from connects.web.members import router as members_router
 from connects.web.viewer import (
     CheckedViewerDep,
     CtxDep,
@@ -34,6 +36,8 @@ from connects.web.viewer import (
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 router.include_router(forms_router)
 router.include_router(buy_router)
+router.include_router(members_router)
+router.include_router(settings_router)
 
 LOGIN_CSRF_COOKIE = "connects_login_csrf"
 DEMO_OWNER_EMAIL = "owner@demo.connects"  # connects.demo.DEMO_OWNER_EMAIL
@@ -198,6 +202,8 @@ def home(request: Request, ctx: CtxDep) -> Response:
 @router.get("/connects")
 def connects_page(request: Request, ctx: CtxDep, viewer: ViewerDep) -> Response:
     """Available, used and bought this month, expiring, forecast, auto top-up (R26)."""
+    if viewer.current is None:  # no account yet: what they may join
+        return RedirectResponse("/invitations", status_code=303)
     return render(request, "connects.html", pages.connects(ctx, viewer), viewer=viewer)
 
 

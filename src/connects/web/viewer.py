@@ -25,25 +25,12 @@ from connects.domain.policy import Action, Actor, Role, allows
 from connects.services import views
 from connects.services.context import Context
 from connects.web import auth
+from connects.web.words import money, num, sentence
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 KIND_LABEL = {"agency": "Agency pool", "freelancer": "Freelancer balance"}
-
-
-def money(cents: int | None, currency: str = "USD") -> str:
-    """Cents as people read them: $1,234.50."""
-    if cents is None:
-        return ""
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
-    text = f"{abs(cents) / 100:,.2f}"
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
-
-
-def _num(value: int | float | None) -> str:
-    return "" if value is None else f"{value:,}"
 
 
 def _when(moment: datetime | None) -> str:
@@ -54,7 +41,7 @@ def _day(moment: datetime | None) -> str:
     return "" if moment is None else moment.strftime("%b %-d, %Y")
 
 
-templates.env.filters.update(money=money, num=_num, when=_when, day=_day)
+templates.env.filters.update(money=money, num=num, when=_when, day=_day)
 templates.env.globals.update(kind_label=KIND_LABEL)
 
 
@@ -85,6 +72,8 @@ class Viewer:
     pools: list[Pool]
     current: Pool | None
     extra: dict[str, Any] = field(default_factory=dict)
+    invited: int = 0  # invitations waiting for this person's answer (R49)
+    ask: str = "the owner"  # whom to ask for what this person may not do (R3)
 
     @property
     def actor(self) -> Actor:
@@ -134,7 +123,19 @@ def load_viewer(ctx: Context, session: auth.WebSession) -> Viewer:
     current = next((p for p in pools if p.id == session.account_id), None)
     if current is None and pools:
         current = pools[0]
-    return Viewer(session, pools, current)
+    invited = len(views.invitations_of(ctx, session.user_id))
+    viewer = Viewer(session, pools, current, invited=invited)
+    if current is not None and not viewer.can_manage:
+        viewer.ask = who_to_ask(ctx, viewer)
+    return viewer
+
+
+def who_to_ask(ctx: Context, viewer: Viewer) -> str:
+    """The people who may buy and change settings here, for 'ask ...' lines (R3)."""
+    people = views.members(ctx, viewer.actor, viewer.account_id)
+    managers = [m for m in people if allows(Role(m["role"]), Action.MANAGE)]
+    managers.sort(key=lambda m: m["role"] != Role.OWNER)  # the owner first
+    return " or ".join(f"{m['name']} ({m['role']})" for m in managers) or "the owner"
 
 
 def get_viewer(request: Request, ctx: CtxDep) -> Viewer:
@@ -189,11 +190,12 @@ def render(
 
 
 def error_view(exc: ConnectsError) -> dict[str, Any]:
-    """An engine refusal as the templates show it: message, code and the field."""
+    """An engine refusal as the templates show it: the sentence for people
+    (:mod:`connects.web.words`), the stable code (kept in the page's markup) and the field."""
     fields = exc.details.get("fields")
     return {
         "code": exc.code,
-        "message": exc.message,
+        "message": sentence(exc),
         "field": exc.details.get("field"),
         "fields": fields if isinstance(fields, dict) else {},
     }
@@ -228,7 +230,7 @@ class DashboardRoute(APIRoute):
                 return render(
                     request,
                     "problem.html",
-                    {"title": "Not available", "message": exc.message, "code": exc.code},
+                    {"title": "Not available", "message": sentence(exc), "code": exc.code},
                     status_code=exc.status,
                 )
 
@@ -245,6 +247,7 @@ __all__ = [
     "error_view",
     "get_viewer",
     "is_htmx",
+    "money",  # connects.web.words.money, as the Buy form's confirmation uses it
     "render",
     "templates",
 ]

@@ -9,7 +9,15 @@ from __future__ import annotations
 from connects.services.views.accounts import account, all_accounts, available, me, overview
 from connects.services.views.jobs import job, proposal
 from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
-from connects.services.views.people import billing_methods, invitations_of, member, members
+from connects.services.views.people import (
+    billing_methods,
+    invitations_of,
+    member,
+    members,
+    names,
+    open_invitations,
+    person_id,
+)
 from connects.services.views.quotes import purchase_quote
 
 __all__ = [
@@ -27,7 +35,10 @@ __all__ = [
     "me",
     "member",
     "members",
+    "names",
+    "open_invitations",
     "overview",
+    "person_id",
     "proposal",
     "purchase_quote",
 ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from connects.domain.errors import NotFound
 from connects.domain.policy import Action, Actor, sees_email
 from connects.domain.vocabulary import InvitationStatus
 from connects.services.access import authorize
+from connects.services.accounts import person_by_email
 from connects.services.context import Context
 from connects.services.invitations import invitation_dict
 
@@ -113,3 +115,55 @@ def invitations_of(ctx: Context, user_id: str) -> list[dict[str, Any]]:
             .order_by(invitations.c.created_at, invitations.c.id)
         ).all()
     return [invitation_dict(r._mapping, r.account_name) for r in rows]
+
+
+def person_id(ctx: Context, ref: str) -> str:
+    """The person ``ref`` names, by e-mail or by id (the CLI's ``--member``).
+
+    An e-mail is looked up as :func:`person_by_email` does (the first holder); one
+    nobody holds is ``not_found``, not an empty answer. For the operator's CLI and for
+    the owner or admin inviting a person to their agency by e-mail.
+    """
+    ref = ref.strip()
+    with ctx.db.read() as conn:
+        if "@" in ref:
+            found = person_by_email(conn, ref)
+            if found is None:
+                raise NotFound(f"no person has the e-mail {ref}", email=ref)
+            return found
+        if conn.execute(select(users.c.id).where(users.c.id == ref)).first() is None:
+            raise NotFound(f"no person has the id {ref}", user_id=ref)
+    return ref
+
+
+def names(ctx: Context, user_ids: Iterable[str | None]) -> dict[str, str]:
+    """People's names by id, to show beside (or instead of) their ids."""
+    wanted = sorted({i for i in user_ids if i})
+    if not wanted:
+        return {}
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(users.c.id, users.c.name).where(users.c.id.in_(wanted)))
+        return {r.id: r.name for r in rows}
+
+
+def open_invitations(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:
+    """The agency's invitations still waiting for an answer (owner and admins, R49)."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        authorize(conn, account_id, who, Action.MANAGE, now)
+        rows = conn.execute(
+            select(
+                invitations,
+                accounts.c.name.label("account_name"),
+                users.c.name.label("person_name"),
+            )
+            .join(accounts, accounts.c.id == invitations.c.account_id)
+            .join(users, users.c.id == invitations.c.user_id)
+            .where(
+                invitations.c.account_id == account_id,
+                invitations.c.status == InvitationStatus.INVITED.value,
+            )
+            .order_by(invitations.c.created_at, invitations.c.id)
+        ).all()
+    # No e-mail: the person does not belong to the agency yet (R49).
+    return [{**invitation_dict(r._mapping, r.account_name), "name": r.person_name} for r in rows]
