@@ -74,7 +74,9 @@ def _blocked(reason: BlockedReason, at: datetime | None = None) -> Status:
     return Status(TopUpState.BLOCKED, reason, at)
 
 
-def grant_block(grants: Iterable[tuple[str, datetime]]) -> tuple[BlockedReason | None, datetime | None]:
+def grant_block(
+    grants: Iterable[tuple[str, datetime]],
+) -> tuple[BlockedReason | None, datetime | None]:
     """Why the top-up manager may not buy (R6, R19), and when a pending grant turns
     active; ``(None, None)`` while one of its purchase grants is active."""
     known = list(grants)
@@ -103,9 +105,7 @@ def holding(
 
 def status(facts: Facts, now: datetime) -> Status:
     """Auto top-up's status (R40): the first reason of the table above that holds."""
-    hold = holding(
-        paused=facts.paused, declines=facts.declines, retry_at=facts.retry_at, now=now
-    )
+    hold = holding(paused=facts.paused, declines=facts.declines, retry_at=facts.retry_at, now=now)
     if hold is BlockedReason.PAUSED:
         return _blocked(hold)
     reason, at = grant_block(facts.grants)

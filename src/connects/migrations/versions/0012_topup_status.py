@@ -74,9 +74,7 @@ def _events_check(words: tuple[str, ...]) -> None:
 
 def upgrade() -> None:
     with op.batch_alter_table("auto_topup_settings") as batch_op:
-        batch_op.add_column(
-            sa.Column("declines", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("declines", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("retry_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("paused_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("retry_topup_id", ID, nullable=True))
