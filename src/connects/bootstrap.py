@@ -28,6 +28,7 @@ from connects.services import (
     notifications,
     proposals,
     purchases,
+    topup_recovery,
     topup_runner,
     topups,
 )
@@ -52,10 +53,13 @@ COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
     c.SubmitProposal: proposals.submit_proposal,
     c.WithdrawProposal: proposals.withdraw,
     c.AddBillingMethod: billing.add_billing_method,
+    c.SetDefaultBillingMethod: billing.set_default,
+    c.RemoveBillingMethod: billing.remove,
     c.BuyConnects: purchases.buy,
     c.GrantPermissions: topups.create_grant,
     c.RevokeGrant: topups.revoke_grant,
     c.SetAutoTopUp: topups.put_settings,
+    c.ResumeAutoTopUp: topups.resume,
     c.AddChannel: notifications.add_channel,
     c.RemoveChannel: notifications.delete_channel,
     c.SendTestNotification: notifications.test_send,
@@ -64,6 +68,8 @@ COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
 
 EVENT_HANDLERS: Mapping[type[e.Event], Sequence[Reaction]] = {
     e.TopUpDecided: [topup_runner.on_decided],  # R20, R23: buy, exactly once
+    # R41: a grant, a card, the settings or a resume may let a waiting top-up buy
+    e.TopUpConditionsChanged: [topup_recovery.on_conditions_changed],
 }
 
 
@@ -93,6 +99,7 @@ def build(
         catalog=settings.catalog(),
         gateway=gateway or SimulatedGateway(db, clock),
         grant_sync_delay_seconds=settings.grant_sync_delay_seconds,
+        topup_retry_seconds=settings.topup_retry_seconds,
         secret_key=settings.secret_key,
         allow_private_webhooks=settings.allow_private_webhooks,
         idempotency_retention_hours=settings.idempotency_retention_hours,

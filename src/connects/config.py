@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     mail_from: str | None = None
     plans_file: Path | None = None
     grant_sync_delay_seconds: int = 0
+    # R42: after a declined auto top-up the card is tried again this many seconds
+    # later, then twice as long after each further decline; the third in a row pauses.
+    topup_retry_seconds: int = 3600
     # Rate limits on everything that hands out a token (connects.services.ratelimit),
     # counted in the database so they hold across processes; 0 turns one off. Per
     # window: sign-ups (POST /v1/users) per e-mail address and per client address, and

@@ -275,3 +275,88 @@ def test_killed_between_decision_and_payment_finishes_once(
     assert len(events_of(pg_ctx, a.id, "topup_succeeded")) == 1
     assert topup_runner.run_pending(pg_ctx) == 0
     assert all_charges(pg_ctx) == 1
+
+
+def test_racing_recoveries_buy_once(pg_ctx: Context) -> None:
+    # R41, R23: the grant comes back while 32 recoveries (the reaction, the due work,
+    # settings saves, a second grant) race on one failed top-up: one retry, one charge.
+    from connects.domain.commands import GrantPermissions, RevokeGrant, SetAutoTopUp
+    from connects.domain.policy import PURCHASE_PERMISSION
+    from connects.services import topup_recovery
+    from connects.services import topups as svc
+
+    a = agency(pg_ctx)
+    [grant] = svc.list_grants(pg_ctx, a.owner, a.id)
+    pg_ctx.handle(RevokeGrant(a.owner, a.id, grant["id"]))
+    a.spend(80)
+    [failed] = rows(pg_ctx, a.id)
+    assert (failed.status, failed.reason) == ("failed", "grant_revoked")
+    # The grant is back, but its own reaction is held back so the race below is the
+    # only thing that can recover the top-up.
+    reactions = dict(pg_ctx.bus.reactions)  # type: ignore[union-attr]
+    from connects.domain.events import TopUpConditionsChanged
+
+    pg_ctx.bus.reactions[TopUpConditionsChanged] = ()  # type: ignore[union-attr]
+    pg_ctx.handle(GrantPermissions(a.owner, a.id, "topup-manager", [PURCHASE_PERMISSION]))
+    pg_ctx.bus.reactions.update(reactions)  # type: ignore[union-attr]
+    assert len(rows(pg_ctx, a.id)) == 1
+
+    def work(i: int) -> Any:
+        if i % 4 == 0:
+            return topup_recovery.run_due(pg_ctx)
+        if i % 4 == 1:
+            return pg_ctx.handle(SetAutoTopUp(a.owner, a.id, {"per_month": 400}))
+        if i % 4 == 2:
+            return pg_ctx.handle(
+                GrantPermissions(a.owner, a.id, "topup-manager", [PURCHASE_PERMISSION])
+            )
+        return topup_recovery.recover(pg_ctx, a.id)
+
+    out = _race(32, work)
+    assert not [r for r in out if isinstance(r, ConnectsError)], out
+    done = rows(pg_ctx, a.id)
+    assert [t.status for t in done] == ["failed", "succeeded"]
+    assert done[1].trigger_key == f"retry:{failed.id}"
+    assert charges(pg_ctx, done[1].purchase_id) == 1
+    assert all_charges(pg_ctx) == 1
+    assert a.available() == 40
+    assert len(events_of(pg_ctx, a.id, "topup_succeeded")) == 1
+    assert topup_recovery.recover(pg_ctx, a.id) is None
+    assert topup_recovery.run_due(pg_ctx) == 0
+
+
+def test_racing_resumes_and_card_changes_buy_once(pg_ctx: Context, clock: SimulatedClock) -> None:
+    # R42, R41, R23: after three declines auto top-up is paused; owners resume it and
+    # make a working card the default at once, from 24 threads: one purchase.
+    from datetime import timedelta
+
+    from connects.domain.commands import (
+        AddBillingMethod,
+        ResumeAutoTopUp,
+        SetDefaultBillingMethod,
+    )
+    from connects.services import topup_recovery, views
+
+    a = agency(pg_ctx, token="tok_chargeDeclined")
+    a.spend(80)
+    for hours in (1, 2):
+        clock.advance(timedelta(hours=hours))
+        topup_recovery.run_due(pg_ctx)
+    assert [t.reason for t in rows(pg_ctx, a.id)] == ["payment_declined"] * 3
+    pg_ctx.handle(AddBillingMethod(a.owner, a.id, "tok_visa"))
+    visa = next(c for c in views.billing_methods(pg_ctx, a.owner, a.id) if not c["default"])
+
+    def work(i: int) -> Any:
+        if i % 3 == 0:
+            return pg_ctx.handle(ResumeAutoTopUp(a.owner, a.id))
+        if i % 3 == 1:
+            return pg_ctx.handle(SetDefaultBillingMethod(a.owner, a.id, str(visa["id"])))
+        return topup_recovery.run_due(pg_ctx)
+
+    out = _race(24, work)
+    assert not [r for r in out if isinstance(r, ConnectsError)], out
+    done = rows(pg_ctx, a.id)
+    assert [t.status for t in done] == ["failed"] * 3 + ["succeeded"]
+    assert all_charges(pg_ctx) == 4  # three declines and the one purchase
+    assert a.available() == 40
+    assert len(events_of(pg_ctx, a.id, "topup_paused")) == 1

@@ -6,11 +6,14 @@ Connect. The top-up manager buys with the account's default card.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from connects.domain.clock import SimulatedClock
 from connects.domain.errors import InsufficientConnects
 from connects.services.context import Context
-from tests.integration.topup_support import agency, events_of, rows
+from tests.integration.topup_support import agency, all_charges, events_of, rows
 
 
 def test_just_in_time_lets_a_proposal_through(any_ctx: Context) -> None:
@@ -45,17 +48,28 @@ def test_just_in_time_refusals_say_why(any_ctx: Context) -> None:
     assert events_of(any_ctx, a.id, "monthly_limit_reached") == []  # 10 are still left
 
 
-def test_just_in_time_with_a_declined_card(any_ctx: Context) -> None:
+def test_just_in_time_with_a_declined_card(any_ctx: Context, clock: SimulatedClock) -> None:
     a = agency(any_ctx, just_in_time=True, token="tok_chargeDeclined")
     with pytest.raises(InsufficientConnects) as err:
         a.spend(100)
     assert err.value.details["topup_reason"] == "payment_declined"
     assert err.value.details["topup_status"] == "failed"
     assert a.available() == 80
-    # A retry of the same proposal tries the card again (a new attempt, not the old row).
+    # R42: within the hour after a decline the card is not tried again: the proposal
+    # is refused naming the wait, and nothing is charged.
+    with pytest.raises(InsufficientConnects) as err:
+        a.spend(100)
+    assert (err.value.details["topup_status"], err.value.details["topup_reason"]) == (
+        "skipped",
+        "payment_declined",
+    )
+    assert all_charges(any_ctx) == 1
+    # After the wait the card is tried again (a new attempt, not the old row).
+    clock.advance(timedelta(hours=1))
     with pytest.raises(InsufficientConnects):
         a.spend(100)
-    assert [t.status for t in rows(any_ctx, a.id)] == ["failed", "failed"]
+    assert [t.status for t in rows(any_ctx, a.id)] == ["failed", "skipped", "failed"]
+    assert all_charges(any_ctx) == 2
 
 
 def test_just_in_time_off_keeps_the_plain_refusal(any_ctx: Context) -> None:

@@ -26,6 +26,7 @@ def test_defaults_and_who_may_change_them(any_ctx: Context) -> None:
     # members may read them.
     w = World(any_ctx)
     acct = w.agency("olga", mia="member", adam="admin")
+    # R40: the status comes with the settings; a member does not see the card (R44).
     assert svc.get_settings(any_ctx, w.actor("mia"), acct) == {
         "enabled": False,
         "per_topup": 40,
@@ -34,11 +35,16 @@ def test_defaults_and_who_may_change_them(any_ctx: Context) -> None:
         "just_in_time": False,
         "mode": "fixed",
         "target": None,
+        "status": "blocked",
+        "blocked_reason": "no_grant",
+        "next_try_at": None,
+        "paused_at": None,
     }
     with pytest.raises(Forbidden):
         any_ctx.handle(SetAutoTopUp(w.actor("mia"), acct, {"enabled": True}))
     on = any_ctx.handle(SetAutoTopUp(w.actor("adam"), acct, {"enabled": True}))
     assert (on["enabled"], on["per_topup"], on["per_month"]) == (True, 40, 400)
+    assert on.pop("card") is None
     assert svc.get_settings(any_ctx, w.actor("mia"), acct) == on
 
 

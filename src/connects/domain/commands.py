@@ -182,6 +182,24 @@ class AddBillingMethod(Command[dict[str, Any]]):
 
 
 @dataclass(frozen=True, slots=True)
+class SetDefaultBillingMethod(Command[dict[str, Any]]):
+    """Make a card the one auto top-up and ``pay_with: "default"`` charge (R44)."""
+
+    who: Actor
+    account_id: str
+    billing_method_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveBillingMethod(Command[None]):
+    """Remove a card; removing the default leaves none until one is chosen (R44)."""
+
+    who: Actor
+    account_id: str
+    billing_method_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class BuyConnects(Command[dict[str, Any]]):
     """Buy paid whole by ``pay_with``: ``earnings``, a billing method id or ``default``
     (R17, R18). ``request_key`` (a client's ``Idempotency-Key``) makes it at most one
@@ -220,6 +238,14 @@ class SetAutoTopUp(Command[dict[str, Any]]):
     who: Actor
     account_id: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeAutoTopUp(Command[dict[str, Any]]):
+    """End the pause that 3 declines in a row began (R42)."""
+
+    who: Actor
+    account_id: str
 
 
 # -- notifications (R27-R29) ---------------------------------------------------------------

@@ -30,3 +30,14 @@ class TopUpDecided(Event):
     purchase (R20, R23): execute it, exactly once."""
 
     topup_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpConditionsChanged(Event):
+    """Something auto top-up depends on changed and committed: a grant, the default
+    card, its settings, a resume (R41). What could not be bought is tried again if its
+    cause is gone; ``catch_up`` (switched on, or the threshold raised) buys at once if
+    the balance is already at or below the threshold."""
+
+    cause: str
+    catch_up: bool = False

@@ -144,6 +144,26 @@ class TopUpTrigger(StrEnum):
     JUST_IN_TIME = "just_in_time"
 
 
+class TopUpState(StrEnum):
+    """Whether auto top-up can buy now (R40): ``active``, or ``blocked`` for a
+    :class:`BlockedReason`."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class BlockedReason(StrEnum):
+    """Why auto top-up cannot buy now (R40), each cleared by its own fix (R41)."""
+
+    PAUSED = "paused"  # 3 declines in a row; an owner or admin resumes it (R42)
+    NO_GRANT = "no_grant"  # the top-up manager holds no connects:purchase grant (R6)
+    GRANT_PENDING = "grant_pending"  # the grant is still in its sync delay (R19)
+    GRANT_REVOKED = "grant_revoked"  # the grant was revoked (R6)
+    NO_PAYMENT_METHOD = "no_payment_method"  # no default card (R44)
+    PAYMENT_DECLINED = "payment_declined"  # waiting to try the card again (R42)
+    MONTHLY_LIMIT_REACHED = "monthly_limit_reached"  # this month's per_month is used (R21)
+
+
 class EventType(StrEnum):
     """The notifications an account can receive (R27), kept in the outbox (R29)."""
 
@@ -155,6 +175,7 @@ class EventType(StrEnum):
     CONNECTS_REFUNDED = "connects_refunded"
     CONNECTS_PURCHASED = "connects_purchased"
     CONNECTS_EXPIRING = "connects_expiring"
+    TOPUP_PAUSED = "topup_paused"  # R42: 3 declines in a row paused auto top-up
 
     @property
     def switch(self) -> NotificationSwitch:
@@ -183,6 +204,7 @@ _EVENT_SWITCHES: Mapping[EventType, NotificationSwitch] = {
     EventType.CONNECTS_REFUNDED: NotificationSwitch.REFUNDS,
     EventType.CONNECTS_PURCHASED: NotificationSwitch.PURCHASES,
     EventType.CONNECTS_EXPIRING: NotificationSwitch.EXPIRING,
+    EventType.TOPUP_PAUSED: NotificationSwitch.TOPUPS,
 }
 
 

@@ -34,6 +34,8 @@ class Context:
     catalog: Catalog
     gateway: PaymentGateway
     grant_sync_delay_seconds: int = 0
+    # R42: the wait before a declined auto top-up is tried again (doubling after each).
+    topup_retry_seconds: int = 3600
     # Encrypts notification channel secrets (connects.notify.crypto); dev placeholder.
     secret_key: str = "change-me"
     # Webhook channels may target loopback and private addresses (R50; tests, dev).

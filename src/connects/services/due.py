@@ -22,7 +22,7 @@ from connects.notify.claims import DeliveryPolicy, worker_name
 from connects.notify.delivery import drain
 from connects.notify.digest import emit_expiring_digests
 from connects.notify.fanout import fan_out
-from connects.services import cycles, purchases, retention, topup_runner
+from connects.services import cycles, purchases, retention, topup_recovery, topup_runner
 from connects.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ DUE_WORK: tuple[DueJob, ...] = (
     DueJob("expired", lambda ctx, _: cycles.sweep_expired(ctx)),  # R10, R12
     DueJob("purchases_resumed", lambda ctx, _: purchases.resume_pending(ctx)),  # R17
     DueJob("topups", lambda ctx, _: topup_runner.run_pending(ctx)),  # R23
+    # What could not be bought, tried again once time removed its cause (R41, R42).
+    DueJob("topups_recovered", lambda ctx, _: topup_recovery.run_due(ctx)),
     # The digest reads every lot expiring within 30 days; its dedupe key keeps it to
     # once a day or week per account anyway (R27).
     DueJob(

@@ -43,7 +43,7 @@ from connects.domain.vocabulary import (
     PurchaseStatus,
 )
 from connects.gateway import ChargeResult, GatewayUnavailable
-from connects.services import topup_trigger
+from connects.services import billing, topup_trigger
 from connects.services.access import authorize
 from connects.services.book import AccountBook
 from connects.services.context import Context
@@ -236,7 +236,7 @@ def _buy_for_request(
 
 def method_for(conn: Any, account_id: str, pay_with: str) -> Any:
     """The billing method ``pay_with`` names (an id, or ``"default"``), or ``no_billing_method``."""
-    query = select(billing_methods).where(billing_methods.c.account_id == account_id)
+    query = billing.usable(account_id)  # a removed card is never charged (R44)
     if pay_with == "default":
         query = query.where(billing_methods.c.is_default)
     else:

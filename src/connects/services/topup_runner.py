@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from connects.db.schema import accounts, grants, topups
+from connects.db.schema import accounts, topups
 from connects.db.schema import purchases as purchases_table
 from connects.domain.commands import BuyConnects
 from connects.domain.errors import (
@@ -40,11 +40,12 @@ from connects.domain.errors import (
     PaymentDeclined,
 )
 from connects.domain.events import TopUpDecided
-from connects.domain.policy import PURCHASE_PERMISSION, Actor
-from connects.domain.topup import TOPUP_MANAGER_ID, grant_status
+from connects.domain.policy import Actor
+from connects.domain.topup import TOPUP_MANAGER_ID
+from connects.domain.topup_status import PAUSE_AFTER_DECLINES
 from connects.domain.vocabulary import EventType, PurchaseStatus, TopUpStatus
 from connects.metrics import TOPUPS
-from connects.services import purchases
+from connects.services import purchases, topup_state, topup_status
 from connects.services.context import Context
 from connects.services.topup_trigger import decide_in, load_settings
 from connects.services.uow import Transaction, UnitOfWork
@@ -141,25 +142,14 @@ def _attempt(uow: UnitOfWork, row: Any) -> Outcome | None:
 
 
 def _grant_problem(ctx: Context, account_id: str) -> str:
-    """Why the top-up manager may not buy: ``grant_pending``, ``grant_revoked`` or ``no_grant``."""
-    now = ctx.now()
+    """Why the top-up manager may not buy, as auto top-up's status tells it (R40)."""
     with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(grants).where(
-                grants.c.account_id == account_id, grants.c.grantee == TOPUP_MANAGER_ID
-            )
-        ).all()
-    buying = [r for r in rows if PURCHASE_PERMISSION in r.permissions.split()]
-    statuses = {grant_status(r.active_at, r.revoked_at, now) for r in buying}
-    if "pending" in statuses:
-        return "grant_pending"
-    if "revoked" in statuses:
-        return "grant_revoked"
-    return "no_grant"
+        return topup_status.grant_problem(conn, account_id, ctx.now())
 
 
-def _finish(tx: Transaction, row: Any, outcome: Outcome) -> bool:
-    """Write the outcome while the top-up is still pending; its event goes once."""
+def _finish(tx: Transaction, row: Any, outcome: Outcome, retry_seconds: int) -> bool:
+    """Write the outcome while the top-up is still pending; its event goes once, and
+    what it means for the next try (a decline's wait, a pause, R42) with it."""
     book = tx.book(row.account_id)
     done = tx.conn.execute(
         update(topups)
@@ -188,6 +178,22 @@ def _finish(tx: Transaction, row: Any, outcome: Outcome) -> bool:
     else:
         payload |= {"reason": outcome.reason, "decline_code": outcome.decline_code}
         book.emit(EventType.TOPUP_FAILED, payload, dedupe_key=f"topup:{row.id}")
+    paused = topup_state.after_outcome(
+        tx.conn,
+        row.account_id,
+        row.id,
+        trigger=row.trigger,
+        status=outcome.status,
+        reason=outcome.reason,
+        now=tx.now,
+        retry_seconds=retry_seconds,
+    )
+    if paused:  # R42: the third decline in a row
+        book.emit(
+            EventType.TOPUP_PAUSED,
+            {"topup_id": row.id, "declines": PAUSE_AFTER_DECLINES},
+            dedupe_key=f"topup_paused:{row.id}",
+        )
     return True
 
 
@@ -215,7 +221,7 @@ def _execute(uow: UnitOfWork, topup_id: str, *, wait: bool = False) -> tuple[str
         _release(uow, topup_id, token)  # the gateway's answer is unknown: retried later
         return TopUpStatus.PENDING.value, False
     with uow.begin() as tx:
-        finished = _finish(tx, row, outcome)
+        finished = _finish(tx, row, outcome, uow.ctx.topup_retry_seconds)
     if not finished:
         with uow.read() as conn:
             return _status(conn, topup_id), False

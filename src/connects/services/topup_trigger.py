@@ -29,6 +29,7 @@ from connects.domain.ids import new_id
 from connects.domain.topup import LIMIT_REACHED, Decision, TopUpSettings, crossed, decide
 from connects.domain.vocabulary import EventType, TopUpStatus, TopUpTrigger
 from connects.metrics import TOPUPS
+from connects.services import topup_state
 
 
 class LockedAccount(Protocol):
@@ -120,10 +121,17 @@ def decide_in(
 
     A pending decision raises :class:`TopUpDecided`, executed after the commit. With
     the month's limit used up the row is ``skipped`` and one ``monthly_limit_reached``
-    event per account and month is sent (R21).
+    event per account and month is sent (R21). While auto top-up is paused or waits
+    after a declined card (R42) the row is ``skipped`` with that reason, and a balance
+    top-up skipped or failed for a cause that can go away waits to be tried again
+    (R41, :mod:`connects.services.topup_state`).
     """
     month, bought = bought_this_month(book.conn, book.id, book.now, book.timezone)
     decision = decide(settings, balance=book.available(), bought_this_month=bought, need=need)
+    if decision.buys:
+        hold = topup_state.load_state(book.conn, book.id).holding(book.now)
+        if hold is not None:
+            decision = Decision(0, hold.value)
     if not decision.buys and decision.skipped is None:
         return None
     if not decision.buys and trigger == TopUpTrigger.JUST_IN_TIME:
@@ -177,6 +185,15 @@ def _after_decision(
         book.events.append(TopUpDecided(book.id, topup_id))
         return
     TOPUPS.labels(TopUpStatus.SKIPPED.value).inc()
+    topup_state.after_outcome(
+        book.conn,
+        book.id,
+        topup_id,
+        trigger=trigger,
+        status=TopUpStatus.SKIPPED,
+        reason=decision.skipped,
+        now=book.now,
+    )
     if decision.skipped == LIMIT_REACHED:
         book.emit(
             EventType.MONTHLY_LIMIT_REACHED,

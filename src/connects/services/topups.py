@@ -14,12 +14,14 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from connects.db.schema import auto_topup_settings, grants, topups
-from connects.domain.commands import GrantPermissions, RevokeGrant, SetAutoTopUp
+from connects.domain.commands import GrantPermissions, ResumeAutoTopUp, RevokeGrant, SetAutoTopUp
 from connects.domain.cursors import id_cursor
 from connects.domain.errors import InvalidRequest, NotFound
+from connects.domain.events import TopUpConditionsChanged
 from connects.domain.ids import new_id
-from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor
+from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor, allows
 from connects.domain.topup import TopUpSettings, grant_status
+from connects.services import topup_state, topup_status
 from connects.services.access import authorize
 from connects.services.context import Context
 from connects.services.topup_trigger import load_settings
@@ -87,6 +89,8 @@ def create_grant(cmd: GrantPermissions, uow: UnitOfWork) -> dict[str, Any]:
         tx.authorize(account_id, who, Action.MANAGE)
         tx.conn.execute(insert(grants), row)
         saved = tx.conn.execute(select(grants).where(grants.c.id == row["id"])).one()
+        if not _delay(ctx):  # active at once: a waiting top-up may buy (R41)
+            tx.raise_event(TopUpConditionsChanged(account_id, "grant_active"))
     return _grant_dict(saved, now)
 
 
@@ -126,11 +130,15 @@ def list_grants(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any
 
 
 def get_settings(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
-    """The auto top-up settings; every member may read them."""
+    """The auto top-up settings with its status (R40); every member may read them, and
+    the owner and admins also see the card it charges (R44)."""
     now = ctx.now()
     with ctx.db.read() as conn:
-        authorize(conn, account_id, who, Action.VIEW, now)
-        return load_settings(conn, account_id).as_dict()
+        actor = authorize(conn, account_id, who, Action.VIEW, now)
+        return {
+            **load_settings(conn, account_id).as_dict(),
+            **topup_status.describe(conn, account_id, now, cards=allows(actor.role, Action.MANAGE)),
+        }
 
 
 def put_settings(cmd: SetAutoTopUp, uow: UnitOfWork) -> dict[str, Any]:
@@ -142,9 +150,8 @@ def put_settings(cmd: SetAutoTopUp, uow: UnitOfWork) -> dict[str, Any]:
     with uow.begin() as tx:
         conn, now = tx.conn, tx.now
         tx.authorize(account_id, cmd.who, Action.MANAGE)
-        new = load_settings(conn, account_id).changed(
-            dict(cmd.fields), max_purchase=uow.ctx.max_purchase
-        )
+        old = load_settings(conn, account_id)
+        new = old.changed(dict(cmd.fields), max_purchase=uow.ctx.max_purchase)
         values = {**new.as_dict(), "updated_at": now}
         done = conn.execute(
             update(auto_topup_settings)
@@ -153,7 +160,23 @@ def put_settings(cmd: SetAutoTopUp, uow: UnitOfWork) -> dict[str, Any]:
         ).rowcount
         if not done:
             conn.execute(insert(auto_topup_settings), {"account_id": account_id, **values})
-    return new.as_dict()
+        # R41: a raised limit may let a waiting top-up buy; switching on or raising
+        # the threshold buys at once if the balance is already at or below it.
+        catch_up = new.enabled and (not old.enabled or new.threshold > old.threshold)
+        tx.raise_event(TopUpConditionsChanged(account_id, "settings", catch_up=catch_up))
+    return get_settings(uow.ctx, cmd.who, account_id)  # with its status (R40)
+
+
+def resume(cmd: ResumeAutoTopUp, uow: UnitOfWork) -> dict[str, Any]:
+    """End the pause that 3 declines in a row began (owner/admin, R42): the card is
+    tried again at once if the balance is at or below the threshold (R41). Resuming
+    auto top-up that is not paused changes nothing."""
+    account_id = cmd.account_id
+    with uow.begin() as tx:
+        tx.authorize(account_id, cmd.who, Action.MANAGE)
+        if topup_state.resume(tx.conn, account_id):
+            tx.raise_event(TopUpConditionsChanged(account_id, "resumed", catch_up=True))
+    return get_settings(uow.ctx, cmd.who, account_id)
 
 
 def settings_overview(settings: TopUpSettings, bought: int) -> dict[str, Any]:

@@ -31,8 +31,19 @@ billing_methods = Table(
     Column("last4", String(4), nullable=False),
     Column("is_default", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Removed cards stay for the purchases that name them (a pending charge is still
+    # finished with its gateway reference), but are never listed or charged (R44).
+    Column("removed_at", UTCDateTime),
 )
 Index("ix_billing_methods_account", billing_methods.c.account_id)
+# At most one default card per account (R44): the database holds it too.
+Index(
+    "uq_billing_methods_default",
+    billing_methods.c.account_id,
+    unique=True,
+    sqlite_where=billing_methods.c.is_default,
+    postgresql_where=billing_methods.c.is_default,
+)
 
 purchases = Table(
     "purchases",
@@ -102,8 +113,23 @@ auto_topup_settings = Table(
     Column("mode", String(16), nullable=False),
     Column("target", Integer),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Auto top-up's own state (R40-R42), written by the runner, never by the owner:
+    # declines in a row since the last success, when a declined card is tried again,
+    # since when it is paused, and the failed or skipped top-up that waits to be tried
+    # again once its cause is gone (connects.services.topup_recovery).
+    Column("declines", Integer, nullable=False, server_default="0"),
+    Column("retry_at", UTCDateTime),
+    Column("paused_at", UTCDateTime),
+    Column("retry_topup_id", ID),
     CheckConstraint("per_topup >= 1 AND per_month >= 0 AND threshold >= 0", name="limits_in_range"),
     one_of("mode", MODES, "mode_known"),
+)
+# The accounts whose auto top-up waits to try again (R41): few, found without a scan.
+Index(
+    "ix_auto_topup_settings_waiting",
+    auto_topup_settings.c.account_id,
+    sqlite_where=auto_topup_settings.c.retry_topup_id.isnot(None),
+    postgresql_where=auto_topup_settings.c.retry_topup_id.isnot(None),
 )
 
 # One row per trigger: the decision to top up, recorded before any money moves. The

@@ -87,7 +87,10 @@ def billing_methods(ctx: Context, who: Actor, account_id: str) -> list[dict[str,
                 billing_methods_table.c.is_default,
                 billing_methods_table.c.created_at,
             )
-            .where(billing_methods_table.c.account_id == account_id)
+            .where(
+                billing_methods_table.c.account_id == account_id,
+                billing_methods_table.c.removed_at.is_(None),  # R44
+            )
             .order_by(billing_methods_table.c.created_at, billing_methods_table.c.id)
         ).all()
     return [
