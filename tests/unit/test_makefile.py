@@ -28,7 +28,7 @@ def checkout(tmp_path: Path) -> Path:
 
 def planned(folder: Path, target: str) -> list[str]:
     done = subprocess.run(
-        ["make", "-n", target, "PYTHON=python3"],
+        ["make", "--no-print-directory", "-n", target, "PYTHON=python3"],
         cwd=folder,
         capture_output=True,
         text=True,

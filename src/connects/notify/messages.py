@@ -117,6 +117,14 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             "Auto top-up failed",
             f"Auto top-up could not buy Connects: {what}. {todo} {now_have}",
         )
+    if kind == EventType.TOPUP_PAUSED:
+        declines = _n(payload.get("declines") or 3)
+        return Message(
+            "Auto top-up paused",
+            f"The card was declined {declines} times in a row, so auto top-up has paused "
+            f"itself and buys nothing until an owner or admin resumes it. Check the card, "
+            f"then resume auto top-up. {now_have}",
+        )
     if kind == EventType.MONTHLY_LIMIT_REACHED:
         per_month = _n(payload.get("per_month"))
         month = payload.get("month") or "this month"
