@@ -4,14 +4,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from connects.api.app import create_app
 from connects.bootstrap import build
+from connects.db.clockstore import DatabaseClock
+from connects.domain.commands import AddChannel
 from tests.conftest import MakeCtx
 from tests.e2e.conftest import Api, error, settings_for
+from tests.integration.notify_support import Webhook, raw_events, webhook_server, whsec
+from tests.world import World
 
 
 def test_admin_clock_runs_what_falls_due(api: Api) -> None:
@@ -80,3 +86,45 @@ def one_token() -> str:
     from tests.e2e.conftest import OPERATOR_TOKEN
 
     return OPERATOR_TOKEN
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_r31_r46_a_keyed_move_runs_the_due_work_after_its_commit(
+    backend: str, make_ctx: MakeCtx, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """R31 R33 R46: a keyed move of the database clock commits with its answer, then runs
+    what fell due, each job on its own: its webhooks are signed at a time the receiver
+    (reading the committed clock) sees, so Standard Webhooks verification passes, and a
+    retry replays the answer without moving the clock again."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'connects.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    make_ctx(url)  # migrated
+    settings = settings_for(url, clock="simulated")
+    ctx = build(settings)
+    secret = whsec("r46-keyed-clock-move-0123456789ab")
+    try:
+        assert isinstance(ctx.clock, DatabaseClock)
+        w = World(ctx)
+        agency = w.agency("olga")
+        receiver = Webhook(secret=secret, now=DatabaseClock(ctx.db).now)
+        with webhook_server(receiver) as hook, TestClient(create_app(ctx, settings)) as client:
+            ctx.handle(AddChannel(w.actor("olga"), agency, "webhook", hook.url, secret=secret))
+            sent = set(raw_events(ctx, agency, 3))
+            start = ctx.now()
+            h = {"Authorization": f"Bearer {one_token()}", "Idempotency-Key": "move-1h"}
+            first = client.post("/v1/admin/clock", json={"advance": "PT1H"}, headers=h)
+            assert first.status_code == 200, first.text
+            assert hook.rejections == [] and set(hook.ids()) == sent
+            assert first.json()["ran"] == {}  # the work ran after the answer's commit
+            moved = int((start + timedelta(hours=1)).timestamp())
+            assert {int(headers["webhook-timestamp"]) for headers, _ in hook.seen} == {moved}
+            again = client.post("/v1/admin/clock", json={"advance": "PT1H"}, headers=h)
+            assert again.status_code == 200 and again.content == first.content
+            assert ctx.now() == start + timedelta(hours=1)  # moved once
+            assert len(hook.seen) == 3
+    finally:
+        ctx.db.dispose()

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -75,10 +75,6 @@ class Webhook:
 
     secret: str | bytes | None = None
     now: Callable[[], datetime] | None = None
-    # False: check the signature at the delivery's own timestamp, not its freshness (a
-    # load test whose simulated clock jumps by days between signing and receiving;
-    # freshness and replays are proven in tests/integration/test_standard_webhooks.py).
-    fresh: bool = True
     fail_first: int = 0
     hang_first: int = 0  # the first requests block until ``release`` is set, then drop
     release: threading.Event = field(default_factory=threading.Event)
@@ -114,11 +110,7 @@ def _handler(hook: Webhook) -> type[BaseHTTPRequestHandler]:
                 signed_ok = True
                 if hook.secret is not None:
                     try:
-                        at = hook.now() if hook.now else None
-                        if not hook.fresh:
-                            sent = int(headers.get("webhook-timestamp", "0") or 0)
-                            at = datetime.fromtimestamp(sent, UTC)
-                        verify(hook.secret, body, headers, at)
+                        verify(hook.secret, body, headers, hook.now() if hook.now else None)
                     except standardwebhooks.webhooks.WebhookVerificationError as exc:
                         signed_ok = False
                         hook.bad_signatures += 1

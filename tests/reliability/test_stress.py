@@ -26,6 +26,7 @@ import pytest
 
 from connects.bootstrap import build
 from connects.config import Settings
+from connects.db.clockstore import DatabaseClock
 from connects.services.verify import verify
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.integration.notify_support import Webhook, webhook_server
@@ -62,9 +63,10 @@ def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         ctx = build(Settings(database_url=url, allow_private_webhooks=True), migrate=True)  # once
         stack.callback(ctx.db.dispose)
-        # R46: every delivery's signature is verified; at its own timestamp, as the load
-        # moves the simulated clock by days between a signing and its receipt (R33).
-        hook = stack.enter_context(webhook_server(Webhook(secret=WEBHOOK_SECRET, fresh=False)))
+        # R46: the receiver verifies every delivery, its timestamp included, at the
+        # cluster's simulated time (R33).
+        watch = DatabaseClock(ctx.db).now
+        hook = stack.enter_context(webhook_server(Webhook(secret=WEBHOOK_SECRET, now=watch)))
         cluster = Cluster(url, logs)
         stack.callback(lambda: result.setdefault("exit_codes", cluster.stop()))
         cluster.start()

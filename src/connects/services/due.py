@@ -8,6 +8,12 @@ the ledger's own work first (cycles, expiry, purchases and top-ups left pending)
 the notifications it produced (the expiring digest, the fan-out to channels, the
 deliveries). A job with ``every`` runs at most that often in a long-running loop (the
 worker); ``run-due`` and ``/admin/clock`` run everything each time.
+
+Every job commits its own short transactions, and relies on it: a claim or a lease is
+"committed at once", accounts are locked in the order of one job's transaction, the
+gateway's steps run under ``db.alone()``, a webhook is signed at a time every other
+process can read (R46). So the due work never runs inside a keyed request's one
+transaction (R31): :func:`run_due_after_commit` runs it after that commit.
 """
 
 from __future__ import annotations
@@ -115,3 +121,22 @@ def run_due(
         else:
             done[job.name] = outcome
     return done
+
+
+def run_due_after_commit(ctx: Context) -> dict[str, int]:
+    """The due work a request asks for (``/admin/clock``), outside its transaction.
+
+    In a keyed request that has written (the database clock's move), it runs right
+    after that request commits, so the move and its answer commit together (a retry
+    replays them, R31) and the work sees the moved clock; what ran is then not known
+    to the answer: ``{}``. Otherwise it runs now, each job committing on its own, and
+    returns what ran (the request's transaction, if any, opens later, R33)."""
+    if ctx.db.defer(lambda: _run_logged(ctx)):
+        return {}
+    with ctx.db.alone():
+        return run_due(ctx)
+
+
+def _run_logged(ctx: Context) -> None:
+    done = run_due(ctx)
+    log.info("due work after a clock move: %s", done)
