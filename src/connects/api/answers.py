@@ -48,11 +48,6 @@ REPLAYED = "Idempotent-Replayed"
 KEYED: ContextVar[tuple[Database, KeySlot] | None] = ContextVar("connects_keyed", default=None)
 
 
-def replay_headers() -> list[tuple[bytes, bytes]]:
-    """The header every replayed answer carries, as raw ASGI headers."""
-    return [(REPLAYED.lower().encode(), b"true")]
-
-
 def respond(answer: Answer, *, replayed: bool = False) -> Response:
     headers = {REPLAYED: "true"} if replayed else None
     return Response(answer.body, answer.status, headers, answer.content_type)

@@ -38,7 +38,7 @@ from anyio import to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connects.api.answers import KEYED, MUTATING, replay_headers
+from connects.api.answers import KEYED, MUTATING, respond
 from connects.api.deps import PRINCIPAL_STATE, Principal, principal_for_token
 from connects.api.errors import error_body
 from connects.config import Settings
@@ -169,11 +169,7 @@ class IdempotencyMiddleware:
             return
         if row is not None:
             answer = as_answer(row)
-            raw = [(b"content-length", str(len(answer.body)).encode()), *replay_headers()]
-            if answer.content_type:
-                raw.append((b"content-type", answer.content_type.encode()))
-            await send({"type": "http.response.start", "status": answer.status, "headers": raw})
-            await send({"type": "http.response.body", "body": answer.body})
+            await respond(answer, replayed=True)(scope, receive, send)
             return
         keyed = KEYED.set((self.ctx.db, slot))
         try:
