@@ -60,6 +60,11 @@ class World:
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
+    def fresh_card(self) -> str:
+        body = {"token": "tok_visa"}
+        path = f"/v1/accounts/{self.agency}/billing-methods"
+        return str(self.api.ok("POST", path, "olga", body)["id"])
+
     def fresh_grant(self) -> str:
         body = {"grantee": "other-manager", "permissions": ["connects:purchase"]}
         return str(self.api.ok("POST", f"/v1/accounts/{self.agency}/grants", "olga", body)["id"])
@@ -167,6 +172,18 @@ MATRIX: list[tuple[str, str, Setup, str]] = [
         "201 201 403 403 403 404 403 401",
     ),
     (
+        "change_billing_method",
+        "PATCH",
+        lambda w, r: (f"{A}/billing-methods/{w.fresh_card()}", {"default": True}),
+        "200 200 403 403 403 404 403 401",
+    ),
+    (
+        "remove_billing_method",
+        "DELETE",
+        lambda w, r: (f"{A}/billing-methods/{w.fresh_card()}", None),
+        "204 204 403 403 403 404 403 401",
+    ),
+    (
         "buy_connects",
         "POST",
         # The business manager pays only with the account's card (R48).
@@ -202,6 +219,12 @@ MATRIX: list[tuple[str, str, Setup, str]] = [
         "put_auto_topup",
         "PUT",
         lambda w, r: (f"{A}/auto-topup", {"per_month": 300}),
+        "200 200 403 403 403 404 403 401",
+    ),
+    (
+        "resume_auto_topup",
+        "POST",
+        lambda w, r: (f"{A}/auto-topup/resume", None),
         "200 200 403 403 403 404 403 401",
     ),
     ("list_topups", "GET", lambda w, r: (f"{A}/topups", None), "200 200 200 200 403 404 403 401"),

@@ -19,6 +19,7 @@ JobId = Annotated[str, Path(description="A job id (job_...).", **_ID)]
 ProposalId = Annotated[str, Path(description="A proposal id (prop_...).", **_ID)]
 InvitationId = Annotated[str, Path(description="An invitation id (inv_...).", **_ID)]
 GrantId = Annotated[str, Path(description="A grant id.", **_ID)]
+BillingMethodId = Annotated[str, Path(description="A billing method id (bm_...).", **_ID)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Cursor = Annotated[
     str | None,

@@ -21,6 +21,7 @@ from connects.domain.events import TopUpConditionsChanged
 from connects.domain.ids import new_id
 from connects.domain.policy import KNOWN_PERMISSIONS, Action, Actor, allows
 from connects.domain.topup import TopUpSettings, grant_status
+from connects.domain.vocabulary import TopUpStatus
 from connects.services import topup_state, topup_status
 from connects.services.access import authorize
 from connects.services.context import Context
@@ -197,6 +198,11 @@ def _item(r: Any) -> dict[str, Any]:
         "at": r.created_at,
         "quantity": r.quantity,
         "amount": r.amount_cents,
+        # What the card was charged: the amount once it succeeded, 0 when it failed or
+        # was skipped, None while it is pending (R44: a failed attempt charged nothing).
+        "charged": {TopUpStatus.SUCCEEDED: r.amount_cents, TopUpStatus.PENDING: None}.get(
+            r.status, 0
+        ),
         "currency": r.currency,
         "trigger": r.trigger,
         "status": r.status,

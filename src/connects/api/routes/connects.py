@@ -13,6 +13,7 @@ from connects.api.common import (
     READ_ERRORS,
     WRITE_ERRORS,
     AccountId,
+    BillingMethodId,
     Cursor,
     Limit,
     page,
@@ -21,6 +22,7 @@ from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
 from connects.api.errors import IdempotencyKeyReused
 from connects.api.schemas import (
     BillingMethod,
+    BillingMethodChange,
     Entry,
     Expiring,
     NewBillingMethod,
@@ -29,7 +31,12 @@ from connects.api.schemas import (
     Page,
     Purchase,
 )
-from connects.domain.commands import AddBillingMethod, BuyConnects
+from connects.domain.commands import (
+    AddBillingMethod,
+    BuyConnects,
+    RemoveBillingMethod,
+    SetDefaultBillingMethod,
+)
 from connects.domain.vocabulary import EntryKind
 from connects.services import views
 
@@ -140,6 +147,41 @@ def add_billing_method(
     """Attach a card from a gateway token (`tok_visa`, `tok_chargeDeclined`, ...)."""
     method = ctx.handle(AddBillingMethod(who, account_id, body.token))
     return {**method, "created_at": ctx.now()}
+
+
+@router.patch(
+    "/accounts/{account_id}/billing-methods/{billing_method_id}",
+    response_model=BillingMethod,
+    responses=WRITE_ERRORS,
+)
+def change_billing_method(
+    account_id: AccountId,
+    billing_method_id: BillingMethodId,
+    body: BillingMethodChange,
+    ctx: CtxDep,
+    who: AccountActor,
+    _key: IdempotencyKey,
+) -> dict[str, Any]:
+    """`{default: true}` makes the card the default, the one auto top-up charges (R44)."""
+    return ctx.handle(SetDefaultBillingMethod(who, account_id, billing_method_id))
+
+
+@router.delete(
+    "/accounts/{account_id}/billing-methods/{billing_method_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=WRITE_ERRORS,
+)
+def remove_billing_method(
+    account_id: AccountId,
+    billing_method_id: BillingMethodId,
+    ctx: CtxDep,
+    who: AccountActor,
+    _key: IdempotencyKey,
+) -> Response:
+    """Remove a card; removing the default leaves none until one is chosen (R44)."""
+    ctx.handle(RemoveBillingMethod(who, account_id, billing_method_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def purchase_out(data: dict[str, Any]) -> Purchase:

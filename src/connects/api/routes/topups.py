@@ -19,7 +19,7 @@ from connects.api.common import (
 )
 from connects.api.deps import AccountActor, CtxDep, IdempotencyKey
 from connects.api.schemas import AutoTopupPut, AutoTopupSettings, Grant, NewGrant, Page, Topup
-from connects.domain.commands import GrantPermissions, RevokeGrant, SetAutoTopUp
+from connects.domain.commands import GrantPermissions, ResumeAutoTopUp, RevokeGrant, SetAutoTopUp
 from connects.services import topups
 
 router = APIRouter(prefix=API_PREFIX, tags=["auto top-up"], route_class=AnsweredRoute)
@@ -92,6 +92,18 @@ def put_auto_topup(
 ) -> dict[str, Any]:
     """Change the auto top-up settings; fields left out keep their values (owner/admin)."""
     return ctx.handle(SetAutoTopUp(who, account_id, body.model_dump(exclude_unset=True)))
+
+
+@router.post(
+    "/accounts/{account_id}/auto-topup/resume",
+    response_model=AutoTopupSettings,
+    responses=WRITE_ERRORS,
+)
+def resume_auto_topup(
+    account_id: AccountId, ctx: CtxDep, who: AccountActor, _key: IdempotencyKey
+) -> dict[str, Any]:
+    """End the pause that 3 declines in a row began; tries at once if still low (R42)."""
+    return ctx.handle(ResumeAutoTopUp(who, account_id))
 
 
 @router.get("/accounts/{account_id}/topups", response_model=Page[Topup], responses=READ_ERRORS)

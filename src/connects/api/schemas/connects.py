@@ -7,8 +7,15 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, Strict
 
 from connects.api.schemas.base import Body, ChangeBody, Flag, Model, Text, UtcTime
+from connects.domain.vocabulary import BlockedReason, TopUpState
 
 # -- Connects ---------------------------------------------------------------------
+
+
+class CardRef(Model):
+    id: str
+    brand: str
+    last4: str
 
 
 class AutoTopupSettings(Model):
@@ -23,6 +30,19 @@ class AutoTopupSettings(Model):
     just_in_time: bool
     mode: str
     target: int | None = None
+    status: TopUpState = Field(
+        description="`blocked` while nothing can be bought; `blocked_reason` says why (R40)"
+    )
+    blocked_reason: BlockedReason | None = None
+    next_try_at: UtcTime | None = Field(
+        None, description="when a blocked top-up is tried again by itself, if it is (R41, R42)"
+    )
+    paused_at: UtcTime | None = Field(
+        None, description="when 3 declines in a row paused it; resume ends the pause (R42)"
+    )
+    card: CardRef | None = Field(
+        None, description="the card it charges (owner/admin only; null: none, R44)"
+    )
 
 
 class AutoTopupPut(ChangeBody):
@@ -78,6 +98,12 @@ class NewBillingMethod(Body):
     token: Annotated[Text, Field(min_length=1, max_length=200)]
 
 
+class BillingMethodChange(ChangeBody):
+    default: Literal[True] = Field(
+        description="`true` makes this card the default, the one auto top-up charges (R44)"
+    )
+
+
 class BillingMethod(Model):
     id: str
     brand: str
@@ -130,7 +156,10 @@ class Topup(Model):
     id: str
     at: UtcTime
     quantity: int
-    amount: int
+    amount: int = Field(description="the price of the quantity, in cents")
+    charged: int | None = Field(
+        None, description="cents charged: `amount` if succeeded, 0 if failed or skipped (R44)"
+    )
     currency: str | None = None
     trigger: str
     status: str
