@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,11 +24,43 @@ from connects.config import Settings
 from connects.domain.clock import SimulatedClock
 from connects.services.context import Context
 
+T = TypeVar("T")
+
 PG_URL = os.environ.get("CONNECTS_TEST_DATABASE_URL")
 PG_SKIP_REASON = "PostgreSQL tests need CONNECTS_TEST_DATABASE_URL (set by .ci/run)"
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
 requires_pg = pytest.mark.skipif(not PG_URL, reason=PG_SKIP_REASON)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Iterator[None]:
+    """Refuse a ``--dist loadgroup`` run whose xdist_group marks were not honoured (the
+    browser modules share one server and cast, in order, on one worker)."""
+    yield
+    if not getattr(config.option, "loadgroup", False):  # set on the workers of loadgroup
+        return
+    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"--dist loadgroup ignored xdist_group on {lost[0]} (and {len(lost) - 1} more): "
+            "this pytest and pytest-xdist do not work together; see pyproject.toml"
+        )
+
+
+def eventually(check: Callable[[], T], *, seconds: float = 15.0) -> T:
+    """``check()`` once it is truthy. For what a live server's own background work
+    finishes after the answer (the due work there may claim a top-up the request
+    decided, R23); a bound, not a timing assertion: it fails only if it never happens."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            assert found, f"still {found!r} after {seconds} s"
+            return found
+        time.sleep(0.05)
 
 
 def pg_schema_url(schema: str) -> str:

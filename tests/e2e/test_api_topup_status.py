@@ -96,7 +96,7 @@ def test_r42_declines_wait_then_pause_resume_and_r41_recovery(api: Api) -> None:
         ("failed", "payment_declined"),
     ]
     assert [t["charged"] for t in items] == [4000, 0, 0, 0]
-    assert {t["amount"] for t in items} == {4000}  # the price, charged or not  # a failed attempt shows that nothing was charged (R44)
+    assert {t["amount"] for t in items} == {4000}  # the price; nothing charged on failure (R44)
     cards = api.ok("GET", f"/v1/accounts/{agency}/billing-methods", "olga")["items"]
     assert {c["id"]: c["default"] for c in cards} == {declined: False, visa["id"]: True}
 

@@ -163,7 +163,10 @@ def test_auto_topup_guided_setup(browser: Browser, cast: Cast) -> None:
     expect(section.get_by_test_id("grant-status")).to_have_text("active")
     expect(section).to_contain_text("Permission granted")
     section.get_by_test_id("enable-button").click()
-    expect(section.get_by_test_id("autotopup-state")).to_have_text("On")
+    # On, but this agency has no card yet: the panel never claims a bare "On" (R40).
+    expect(section.get_by_test_id("autotopup-state")).to_have_text("On, but cannot buy")
+    blocked = section.get_by_test_id("autotopup-blocked")
+    expect(blocked).to_have_attribute("data-reason", "no_payment_method")
     section.get_by_label("Connects per top-up").fill("25")
     section.get_by_label("Connects per month").fill("100")
     section.get_by_test_id("limits-save").click()

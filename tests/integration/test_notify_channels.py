@@ -108,7 +108,7 @@ def test_chat_channels_go_through_apprise_with_the_right_url_and_message(
     assert sent, captured.calls
     body = json.dumps(sent[-1].get("data") or sent[-1].get("json") or "", default=str)
     assert "Auto top-up could not buy Connects: the card was declined" in body.replace("\\n", " ")
-    assert "Update the billing method." in body
+    assert "add another card, or make another the default" in body
 
 
 def test_masks_never_show_the_secret() -> None:
@@ -177,7 +177,7 @@ def test_every_event_kind_reads_well() -> None:
         m = render(kind, payload, "Olga Agency")
         assert m.title and str(payload["balance"]) in m.body, kind
     assert render("topup_failed", payloads["topup_failed"]).body.startswith(
-        "Auto top-up could not buy Connects: the card was declined. Update the billing method."
+        "Auto top-up could not buy Connects: the card was declined. It is tried again later"
     )
     assert "$6.00" in render("topup_succeeded", payloads["topup_succeeded"]).body
     assert "2027-01-15" in render("connects_expiring", payloads["connects_expiring"]).body

@@ -17,27 +17,34 @@ from connects.domain.vocabulary import EventType
 CHANNEL_TEST = "channel_test"
 
 # Why a top-up failed (connects.domain.topup reason codes), and what to do about it.
-_TOPUP_REASONS: dict[str, tuple[str, str]] = {
-    "payment_declined": ("the card was declined", "Update the billing method."),
-    "no_billing_method": (
-        "the account has no default billing method",
-        "Add a billing method in Settings.",
+# Why auto top-up could not buy, and what fixes it, in people's words (R25, R40): the
+# one table for the messages and the dashboard (its panel and top bar).
+_DEFAULT_CARD = "Add a card, or make one the default, on the Buy Connects page."
+_GRANT_AGAIN = "Grant the permission again in step 1 of Auto top-up on the Connects page."
+TOPUP_REASONS: dict[str, tuple[str, str]] = {
+    "payment_declined": (
+        "the card was declined",
+        "It is tried again later; or add another card, or make another the default, on "
+        "the Buy Connects page.",
     ),
+    "paused": (
+        "it paused itself after 3 declined charges in a row",
+        "Check the card on the Buy Connects page, then resume auto top-up.",
+    ),
+    "no_billing_method": ("the account has no default card", _DEFAULT_CARD),
+    "no_payment_method": ("the account has no default card", _DEFAULT_CARD),
     "no_grant": (
         "the top-up manager has no connects:purchase permission",
-        "Grant the permission in Settings > Permissions.",
+        "Grant the permission in step 1 of Auto top-up on the Connects page.",
     ),
     "grant_pending": (
         "the top-up manager's permission is still syncing",
         "It becomes active shortly; nothing to do.",
     ),
-    "grant_revoked": (
-        "the top-up manager's permission was revoked",
-        "Grant connects:purchase again to resume auto top-up.",
-    ),
+    "grant_revoked": ("the top-up manager's permission was revoked", _GRANT_AGAIN),
     "plan_cannot_purchase": (
         "the plan does not sell extra Connects",
-        "Change the plan to one that sells Connects.",
+        "Change the plan to one that sells Connects on the Settings page.",
     ),
     "monthly_limit_reached": (
         "this month's auto top-up limit is used up",
@@ -48,6 +55,12 @@ _TOPUP_REASONS: dict[str, tuple[str, str]] = {
         "Raise the monthly limit or buy Connects yourself.",
     ),
 }
+
+
+def topup_reason(reason: str | None) -> tuple[str, str]:
+    """``(what happened, what fixes it)`` for a top-up's failure or blocked reason."""
+    key = str(reason or "unknown")
+    return TOPUP_REASONS.get(key, (key.replace("_", " "), "Check the auto top-up settings."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +122,7 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             f"Auto top-up bought {_connects(quantity)} for {cost}. {now_have}",
         )
     if kind == EventType.TOPUP_FAILED:
-        reason = str(payload.get("reason") or "unknown")
-        what, todo = _TOPUP_REASONS.get(
-            reason, (reason.replace("_", " "), "Check the auto top-up settings.")
-        )
+        what, todo = topup_reason(payload.get("reason"))
         return Message(
             "Auto top-up failed",
             f"Auto top-up could not buy Connects: {what}. {todo} {now_have}",

@@ -20,6 +20,7 @@ from connects.domain.topup import TOPUP_MANAGER_ID, grant_status
 from connects.domain.topup_status import Facts, Status, grant_block, status
 from connects.domain.vocabulary import BlockedReason
 from connects.services import billing
+from connects.services.context import Context
 from connects.services.topup_state import load_state
 from connects.services.topup_trigger import bought_this_month, load_settings
 
@@ -75,3 +76,14 @@ def describe(conn: Connection, account_id: str, now: datetime, *, cards: bool) -
     if cards:
         out["card"] = billing.default_card(conn, account_id)
     return out
+
+
+def blocked_while_on(ctx: Context, account_id: str) -> str | None:
+    """Why auto top-up, switched on, cannot buy now (R40); None when it is off or can
+    buy. The dashboard's top bar says it on every page."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        if not load_settings(conn, account_id).enabled:
+            return None
+        found = status_of(conn, account_id, now)
+    return None if found.active else str(found.reason)

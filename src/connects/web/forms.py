@@ -16,8 +16,8 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from connects.domain.commands import (
-    AddBillingMethod,
     GrantPermissions,
+    ResumeAutoTopUp,
     RevokeGrant,
     SetAutoTopUp,
     SetBudget,
@@ -198,6 +198,17 @@ def limits(
     return _autotopup(request, ctx, viewer, "limits", act, typed)
 
 
+@router.post("/connects/auto-topup/resume")
+def resume(request: Request, ctx: CtxDep, viewer: CheckedViewerDep) -> Response:
+    """End the pause that 3 declined charges began (R42); tries at once if still low."""
+
+    def act() -> str:
+        ctx.handle(ResumeAutoTopUp(viewer.actor, viewer.account_id))
+        return "Auto top-up resumed."
+
+    return _autotopup(request, ctx, viewer, "status", act)
+
+
 # -- members' budgets (R4) ------------------------------------------------------------------
 
 
@@ -227,36 +238,6 @@ def budget(
         build=pages.members,
         action=act,
         values={"monthly_connects": monthly_connects},
-    )
-
-
-# -- billing methods (R17); buying is in connects.web.buy_forms ------------------------------
-
-
-@router.post("/billing-methods")
-def add_card(
-    request: Request,
-    ctx: CtxDep,
-    viewer: CheckedViewerDep,
-    token: Annotated[str, Form()] = "",
-) -> Response:
-    """Add a card from a payment token (test tokens: ``tok_visa``, ``tok_chargeDeclined``)."""
-
-    def act() -> str:
-        card = ctx.handle(AddBillingMethod(viewer.actor, viewer.account_id, token.strip()))
-        return f"{card['brand'].title()} ending {card['last4']} added."
-
-    return outcome(
-        request,
-        ctx,
-        viewer,
-        page="/buy",
-        page_template="buy.html",
-        partial="partials/buy.html",
-        form="card",
-        build=pages.buy,
-        action=act,
-        values={"token": token},
     )
 
 

@@ -20,6 +20,7 @@ from connects.services.context import Context
 from connects.web import auth, pages
 from connects.web.account_settings import router as settings_router
 from connects.web.buy_forms import router as buy_router
+from connects.web.card_forms import router as card_router
 from connects.web.forms import router as forms_router
 from connects.web.members import router as members_router
 from connects.web.viewer import (
@@ -36,6 +37,7 @@ from connects.web.viewer import (
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 router.include_router(forms_router)
 router.include_router(buy_router)
+router.include_router(card_router)
 router.include_router(members_router)
 router.include_router(settings_router)
 

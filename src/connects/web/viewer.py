@@ -22,7 +22,8 @@ from fastapi.templating import Jinja2Templates
 from connects.api.deps import CtxDep, SettingsDep
 from connects.domain.errors import ConnectsError, Forbidden, NotFound
 from connects.domain.policy import Action, Actor, Role, allows
-from connects.services import views
+from connects.notify.messages import topup_reason
+from connects.services import topup_status, views
 from connects.services.context import Context
 from connects.web import auth
 from connects.web.words import money, num, sentence
@@ -42,7 +43,7 @@ def _day(moment: datetime | None) -> str:
 
 
 templates.env.filters.update(money=money, num=num, when=_when, day=_day)
-templates.env.globals.update(kind_label=KIND_LABEL)
+templates.env.globals.update(kind_label=KIND_LABEL, topup_reason=topup_reason)
 
 
 class LoginRequired(Exception):
@@ -74,6 +75,8 @@ class Viewer:
     extra: dict[str, Any] = field(default_factory=dict)
     invited: int = 0  # invitations waiting for this person's answer (R49)
     ask: str = "the owner"  # whom to ask for what this person may not do (R3)
+    # Why the current account's auto top-up, switched on, cannot buy (R40); else None.
+    topup_blocked: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -125,6 +128,8 @@ def load_viewer(ctx: Context, session: auth.WebSession) -> Viewer:
         current = pools[0]
     invited = len(views.invitations_of(ctx, session.user_id))
     viewer = Viewer(session, pools, current, invited=invited)
+    if current is not None:
+        viewer.topup_blocked = topup_status.blocked_while_on(ctx, current.id)
     if current is not None and not viewer.can_manage:
         viewer.ask = who_to_ask(ctx, viewer)
     return viewer

@@ -20,9 +20,9 @@ from connects.domain.calendar import month_key, month_start, next_month_start, z
 from connects.domain.errors import NotFound
 from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import EntryKind
+from connects.services import topup_status
 from connects.services.context import Context
 from connects.services.topup_trigger import settings_from
-from connects.services import topup_status
 from connects.services.topups import settings_overview
 from connects.services.views._reads import (
     ACCOUNT_ID,
