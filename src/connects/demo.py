@@ -25,15 +25,20 @@ from connects.domain.commands import (
     CreateUser,
     CreditEarnings,
     EndJob,
+    GrantPermissions,
     InviteMember,
     OpenAccount,
     PostJob,
+    SetAutoTopUp,
     SetBudget,
+    SetDefaultBillingMethod,
+    StartInterview,
     SubmitProposal,
 )
 from connects.domain.errors import ConnectsError
-from connects.domain.policy import Actor
-from connects.services import cycles
+from connects.domain.policy import PURCHASE_PERMISSION, Actor
+from connects.domain.topup import TOPUP_MANAGER_ID
+from connects.services import cycles, views
 from connects.services.context import Context
 
 DEMO_OWNER_EMAIL = "owner@demo.connects"
@@ -46,6 +51,7 @@ class DemoCast:
     agency_id: str = ""
     freelancer_account_id: str = ""
     client: dict[str, str] = field(default_factory=dict)
+    card_id: str = ""
 
 
 def _person(ctx: Context, name: str, email: str) -> dict[str, str]:
@@ -73,9 +79,32 @@ def cast(ctx: Context) -> DemoCast:
     c.freelancer_account_id = ctx.handle(
         OpenAccount(c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus")
     )
-    ctx.handle(AddBillingMethod(boss, c.agency_id, "tok_visa"))
+    c.card_id = str(ctx.handle(AddBillingMethod(boss, c.agency_id, "tok_visa"))["id"])
     ctx.handle(CreditEarnings(c.agency_id, 50_000))
+    # Seed 000's three steps: the top-up manager may buy, auto top-up on, its limits.
+    ctx.handle(GrantPermissions(boss, c.agency_id, TOPUP_MANAGER_ID, [PURCHASE_PERMISSION]))
+    limits = {"enabled": True, "threshold": 15, "per_topup": 40, "per_month": 240}
+    ctx.handle(SetAutoTopUp(boss, c.agency_id, limits))
     return c
+
+
+def _card_trouble(ctx: Context, c: DemoCast, day: int, days: int) -> None:
+    """A week before the end the admin makes a new card the default, which the bank
+    declines, and raises the threshold above the balance: the top-up that follows is
+    declined and auto top-up says it cannot buy (R40, R42). Two days later the owner
+    makes the old card the default again, and the top-up that could not be done buys,
+    once (R41); then she sets the threshold back."""
+    admin = Actor("user", c.people["admin"]["id"])
+    boss = Actor("user", c.owner["id"])
+    if day == days - 8:
+        declined = ctx.handle(AddBillingMethod(admin, c.agency_id, "tok_chargeDeclined"))
+        ctx.handle(SetDefaultBillingMethod(admin, c.agency_id, str(declined["id"])))
+        with ctx.db.read() as conn:
+            balance = views.available(conn, c.agency_id, ctx.now())
+        ctx.handle(SetAutoTopUp(admin, c.agency_id, {"threshold": balance + 5}))
+    elif day == days - 6:
+        ctx.handle(SetDefaultBillingMethod(boss, c.agency_id, c.card_id))
+        ctx.handle(SetAutoTopUp(boss, c.agency_id, {"threshold": 15}))
 
 
 # Refusals (price changed, out of Connects, over budget) are part of a realistic month:
@@ -113,7 +142,9 @@ def play(
             if who == c.people["mia"]["id"] and rng.random() < 0.3:
                 account_id = c.freelancer_account_id
             with suppress(ConnectsError):
-                _submit(ctx, who, job_id, account_id)
+                proposal_id = _submit(ctx, who, job_id, account_id)
+                if rng.random() < 0.12:  # the client interviews some (R16)
+                    ctx.handle(StartInterview(c.client["id"], proposal_id))
         if open_jobs and rng.random() < 0.15:
             job_id = open_jobs.pop(rng.randrange(len(open_jobs)))
             outcome = rng.choice(["cancelled", "closed", "expired"])
@@ -128,6 +159,7 @@ def play(
         if day % 9 == 4:
             with suppress(ConnectsError):
                 ctx.handle(BuyConnects(boss, c.agency_id, rng.choice([20, 40]), "default"))
+        _card_trouble(ctx, c, day, days)
         if len(open_jobs) > 25:
             open_jobs = open_jobs[-25:]
         clock.set(max(clock.now(), end - timedelta(days=days - day - 1)))
@@ -138,10 +170,10 @@ def play(
     return c
 
 
-def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> None:
+def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> str:
     with ctx.db.read() as conn:
         price = conn.execute(select(jobs.c.connects_required).where(jobs.c.id == job_id)).scalar()
-    ctx.handle(
+    made = ctx.handle(
         SubmitProposal(
             Actor("user", who),
             job_id=job_id,
@@ -150,6 +182,7 @@ def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> None:
             expected_connects=int(price or 0),
         )
     )
+    return str(made["id"])
 
 
 # What the demo's client posts, each with its article ("an API", never "a API").

@@ -16,8 +16,12 @@ from typer.testing import CliRunner
 from connects.bootstrap import build
 from connects.cli import CSV_FIELDS, app
 from connects.config import Settings
+from connects.demo import DEMO_OWNER_EMAIL
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import CreateUser, OpenAccount
+from connects.domain.policy import Actor
+from connects.services import topups
+from connects.services.accounts import person_by_email
 
 runner = CliRunner()
 
@@ -162,3 +166,22 @@ def test_run_due(url: str) -> None:
     [row] = accounts_json(url)
     assert (row["id"], row["available"]) == (account, 20)
     assert runner.invoke(app, ["verify", "--database-url", url]).exit_code == 0
+
+
+def test_demo_shows_auto_top_up_blocked_then_recovered(demo_db: str) -> None:
+    """The demo sells what the product does (issue 21): auto top-up on, buying; a week
+    before the end a declined card blocks it (nothing charged); the old card made the
+    default again, the top-up that could not be done buys once, and it is active."""
+    ctx = build(Settings(database_url=demo_db))
+    agency = next(r for r in accounts_json(demo_db) if r["kind"] == "agency")
+    with ctx.db.read() as conn:
+        owner = Actor("user", str(person_by_email(conn, DEMO_OWNER_EMAIL)))
+    items = topups.history(ctx, owner, str(agency["id"]), limit=100)["items"]
+    story = [(t["status"], t["reason"], t["charged"]) for t in items]
+    declined = story.index(("failed", "payment_declined", 0))
+    assert declined >= 1 and story[declined - 1][0] == "succeeded"  # the retry, after it
+    assert story.count(("failed", "payment_declined", 0)) == 1
+    status = topups.get_settings(ctx, owner, str(agency["id"]))
+    assert (status["enabled"], status["status"], status["threshold"]) == (True, "active", 15)
+    assert status["card"]["last4"] == "4242"
+    ctx.db.dispose()
