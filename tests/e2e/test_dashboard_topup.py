@@ -17,7 +17,13 @@ import pytest
 
 from connects.bootstrap import build
 from connects.config import Settings
-from connects.domain.commands import AddBillingMethod, CreateUser, OpenAccount
+from connects.domain.commands import (
+    AcceptInvitation,
+    AddBillingMethod,
+    CreateUser,
+    InviteMember,
+    OpenAccount,
+)
 from connects.domain.policy import Actor
 from connects.services import due, topups, views
 from connects.services.context import Context
@@ -32,6 +38,7 @@ from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.xdist_group("dashboard-topup")
 EMAIL = "olga@topup.connects"
+MEMBER_EMAIL = "mia@topup.connects"
 
 
 class Cast:
@@ -60,6 +67,9 @@ def cast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cast]:
     ctx = build(settings, migrate=True)
     owner = ctx.handle(CreateUser("Olga Owner", EMAIL))["id"]
     agency = ctx.handle(OpenAccount(owner, "agency", "Northwind Studio", "agency-plus"))
+    mia = ctx.handle(CreateUser("Mia Member", MEMBER_EMAIL))["id"]
+    invitation = ctx.handle(InviteMember(Actor("user", owner), agency, mia, "member"))
+    ctx.handle(AcceptInvitation(mia, str(invitation["id"])))
     with LiveServer(ctx, settings) as server:
         yield Cast(server.url, ctx, agency, owner)
     ctx.db.dispose()
@@ -97,6 +107,19 @@ def test_r40_on_without_a_card_says_it_cannot_buy_and_how_to_fix_it(page: Page, 
     # The fix is one click away: the cards on the Buy page.
     page.get_by_test_id("fix-cards").click()
     expect(page).to_have_url(f"{cast.url}/buy#cards")
+
+
+def test_r40_a_member_sees_why_and_whom_to_ask(browser: Browser, cast: Cast) -> None:
+    member = browser.new_context().new_page()
+    member.goto(create_login_link(cast.ctx, MEMBER_EMAIL, cast.url))
+    _panel(member, cast)
+    # Step 1 is done (the grant is active), though a member never sees the grant.
+    expect(member.get_by_test_id("step-grant").locator(".dot")).to_have_text("✓")
+    blocked = member.get_by_test_id("autotopup-blocked")
+    expect(blocked).to_have_attribute("data-reason", "no_payment_method")
+    expect(blocked).to_contain_text("Ask Olga Owner (owner) to fix it.")
+    expect(blocked.get_by_role("link")).to_have_count(0)  # no fix a member cannot make
+    member.context.close()
 
 
 def test_r42_a_declining_card_waits_then_pauses(page: Page, cast: Cast) -> None:

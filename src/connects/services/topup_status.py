@@ -87,3 +87,12 @@ def blocked_while_on(ctx: Context, account_id: str) -> str | None:
             return None
         found = status_of(conn, account_id, now)
     return None if found.active else str(found.reason)
+
+
+def grant_block_of(ctx: Context, account_id: str) -> BlockedReason | None:
+    """What keeps the top-up manager from buying (``no_grant``, ``grant_pending``,
+    ``grant_revoked``), or None while its grant is active: for those who may not see
+    the grants themselves (members), who are still shown whether step 1 is done."""
+    with ctx.db.read() as conn:
+        reason, _ = grant_block(grant_facts(conn, account_id, ctx.now()))
+    return reason

@@ -14,8 +14,8 @@ from connects.domain.calendar import EXPIRING_WINDOW
 from connects.domain.lots import expires_soon
 from connects.domain.policy import ASSIGNABLE_ROLES, PURCHASE_PERMISSION, Action, allows
 from connects.domain.topup import DEFAULT_PER_TOPUP, TOPUP_MANAGER_ID
-from connects.domain.vocabulary import EntryKind
-from connects.services import topups, views
+from connects.domain.vocabulary import BlockedReason, EntryKind
+from connects.services import topup_status, topups, views
 from connects.services.context import Context
 from connects.web import notifications_bridge, queries
 from connects.web.viewer import Viewer
@@ -40,7 +40,13 @@ def autotopup(ctx: Context, viewer: Viewer) -> dict[str, Any]:
             and g["status"] != "revoked"
         ]
         grant = live[-1] if live else None
-    grant_step = "todo" if grant is None else ("done" if grant["status"] == "active" else "waiting")
+    if viewer.can_manage:
+        grant_step = (
+            "todo" if grant is None else ("done" if grant["status"] == "active" else "waiting")
+        )
+    else:  # members see whether step 1 is done, not the grant itself
+        block = topup_status.grant_block_of(ctx, viewer.account_id)
+        grant_step = {None: "done", BlockedReason.GRANT_PENDING: "waiting"}.get(block, "todo")
     enabled = bool(settings["enabled"])
     if enabled:
         enable_step = "done"
