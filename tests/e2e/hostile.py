@@ -103,9 +103,8 @@ def _side(api: Api, p: str) -> Side:
     o = side.objects
     o["account_id"] = agency
     o["user_id"] = api.ids[people["member"]]
-    o["billing_method"] = api.ok("POST", f"{base}/billing-methods", owner, {"token": "tok_visa"})[
-        "id"
-    ]
+    card = api.ok("POST", f"{base}/billing-methods", owner, {"token": "tok_visa"})
+    o["billing_method"] = o["billing_method_id"] = card["id"]
     grant = {"grantee": "topup-manager", "permissions": ["connects:purchase"]}
     o["grant_id"] = api.ok("POST", f"{base}/grants", owner, grant)["id"]
     hook = {"kind": "webhook", "target": "http://127.0.0.1:9/hook", "secret": WEBHOOK_SECRET}

@@ -50,6 +50,7 @@ BASES: dict[str, dict[str, Any]] = {
     "put_auto_topup": {"enabled": True, "per_topup": 40, "per_month": 400, "threshold": 5},
     "put_notification_settings": {"low_balance": True, "low_balance_threshold": 1, "topups": True},
     "credit_earnings": {"amount": 1},
+    "change_billing_method": {"default": True},
 }
 
 

@@ -34,6 +34,7 @@ BODIES: dict[str, Any] = {
     "change_member_role": {"role": "admin"},
     "set_member_budget": {"monthly_connects": 0},
     "add_billing_method": {"token": "tok_visa"},
+    "change_billing_method": {"default": True},
     "buy_connects": {"quantity": 10, "pay_with": "earnings"},
     "create_grant": {"grantee": "other-manager", "permissions": ["connects:purchase"]},
     "put_auto_topup": {"enabled": True, "per_month": 300},

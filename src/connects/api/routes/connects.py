@@ -37,6 +37,7 @@ from connects.domain.commands import (
     RemoveBillingMethod,
     SetDefaultBillingMethod,
 )
+from connects.domain.errors import InvalidRequest
 from connects.domain.vocabulary import EntryKind
 from connects.services import views
 
@@ -163,6 +164,9 @@ def change_billing_method(
     _key: IdempotencyKey,
 ) -> dict[str, Any]:
     """`{default: true}` makes the card the default, the one auto top-up charges (R44)."""
+    if not body.default:
+        why = "can only be true: make another card the default, or remove this one"
+        raise InvalidRequest(f"default {why}", field="default", fields={"default": why})
     return ctx.handle(SetDefaultBillingMethod(who, account_id, billing_method_id))
 
 

@@ -99,8 +99,9 @@ class NewBillingMethod(Body):
 
 
 class BillingMethodChange(ChangeBody):
-    default: Literal[True] = Field(
-        description="`true` makes this card the default, the one auto top-up charges (R44)"
+    default: Flag = Field(
+        description="`true` makes this card the default, the one auto top-up charges "
+        "(R44); `false` is refused: make another card the default, or remove this one"
     )
 
 
