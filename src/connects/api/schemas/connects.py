@@ -18,8 +18,9 @@ class CardRef(Model):
     last4: str
 
 
-class AutoTopupSettings(Model):
-    """Auto top-up settings (R19-R22)."""
+class AutoTopupUsage(Model):
+    """Auto top-up settings (R19-R22) as the overview shows them, with this month's use;
+    its status (R40) is ``GET /accounts/{id}/auto-topup``'s."""
 
     model_config = ConfigDict(from_attributes=True, extra="allow")
 
@@ -30,6 +31,10 @@ class AutoTopupSettings(Model):
     just_in_time: bool
     mode: str
     target: int | None = None
+
+
+class AutoTopupSettings(AutoTopupUsage):
+    """Auto top-up settings (R19-R22) with their status (R40)."""
     status: TopUpState = Field(
         description="`blocked` while nothing can be bought; `blocked_reason` says why (R40)"
     )
@@ -63,7 +68,7 @@ class Overview(Model):
     purchased_this_month_auto: int
     expiring_30d: int
     month_starts_at: UtcTime
-    auto_topup: AutoTopupSettings | None = None
+    auto_topup: AutoTopupUsage | None = None
 
 
 class Entry(Model):

@@ -20,7 +20,6 @@ from connects.domain.calendar import month_key, month_start, next_month_start, z
 from connects.domain.errors import NotFound
 from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import EntryKind
-from connects.services import topup_status
 from connects.services.context import Context
 from connects.services.topup_trigger import settings_from
 from connects.services.topups import settings_overview
@@ -136,7 +135,6 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
             _ZONES[account_id] = row.timezone
             bound.update(_month(now, row.timezone))
             sums = conn.execute(_THIS_MONTH, bound).one()
-        status = topup_status.describe(conn, account_id, now, cards=False)  # R40
     manual, auto = int(sums.manual), int(sums.auto)
     stored = (
         {c.name: getattr(row, f"topup_{c.name}") for c in auto_topup_settings.c}
@@ -151,7 +149,7 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
         "purchased_this_month_auto": auto,
         "expiring_30d": int(row.expiring),
         "month_starts_at": bound["since"],
-        "auto_topup": {**settings_overview(settings_from(stored), int(sums.bought)), **status},
+        "auto_topup": settings_overview(settings_from(stored), int(sums.bought)),
     }
 
 
