@@ -89,6 +89,7 @@ def build(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
+        failover_seconds=settings.db_failover_seconds,
     )
     if clock is None:
         # The simulated clock lives in the database, so every process sees one time (R33).

@@ -26,7 +26,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
+from connects.db import failover
 from connects.db import request as req
+from connects.db.urls import sqlalchemy_url
 
 fcntl: ModuleType | None
 try:
@@ -141,6 +143,7 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
 
 def _pg_engine(url: str, **kw: Any) -> Engine:
     engine = create_engine(url, **kw)
+    failover.mark_disconnects(engine)  # a lost or read-only primary: connect afresh
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
@@ -220,9 +223,13 @@ class Database:
         pool_size: int = 10,
         max_overflow: int | None = None,
         echo: bool = False,
+        failover_seconds: float = 0.0,
     ) -> None:
-        self.url = url
+        self.url = url = sqlalchemy_url(url)
         self.is_sqlite = url.startswith("sqlite")
+        # How long work that is safe to repeat (reads, keyed writes) is retried while
+        # PostgreSQL fails over (connects.db.failover); never on SQLite.
+        self.failover_seconds = 0.0 if self.is_sqlite else failover_seconds
         self._writer: WriterQueue | None = None
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, echo=echo)
