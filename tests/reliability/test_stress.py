@@ -13,7 +13,6 @@ each run's numbers to FILE as JSON lines; ``CONNECTS_STRESS_SEED`` replays a see
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import subprocess
@@ -30,7 +29,7 @@ from connects.db.clockstore import DatabaseClock
 from connects.services.verify import verify
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.integration.notify_support import Webhook, webhook_server
-from tests.reliability.checks import check_all, drain
+from tests.reliability.checks import check_all, drain, report
 from tests.reliability.cluster import CONNECTS, Cluster, Faults
 from tests.reliability.load import (
     RETRY_FOR,
@@ -142,7 +141,7 @@ def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
             "problems": problems[:50],
         }
     )
-    _report(result)
+    report(result)
     assert not any(left.values()), f"the workers never drained: {left} (seed {seed})"
     assert cli.returncode == 0 and not breaches, (cli.stdout, cli.stderr, breaches)
     assert not problems, f"seed {seed}:\n" + "\n".join(problems[:50])
@@ -151,15 +150,6 @@ def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
     assert faults or result["gave_up"] == 0, f"clients gave up on {result['gave_up']} requests"
     assert result["spends_201"] > 0 and result["purchases_201"] > 0 and result["clock_moves"] > 0
     return result
-
-
-def _report(result: dict[str, Any]) -> None:
-    text = json.dumps(result, sort_keys=True)
-    print(text)
-    path = os.environ.get("CONNECTS_RELIABILITY_REPORT")
-    if path:
-        with open(path, "a") as fh:
-            fh.write(text + "\n")
 
 
 def test_stress_two_apis_two_workers(pg_url: str, tmp_path: Path) -> None:
