@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # PostgreSQL failover: how long a read or a keyed write (R31) that lost its server
     # is tried again before it answers 503 (connects.db.failover); 0: never.
     db_failover_seconds: float = Field(default=15.0, ge=0)
+    # PostgreSQL is reached through a pooler in transaction mode (PgBouncer
+    # pool_mode=transaction): no server-side prepared statements (connects.db.engine).
+    db_transaction_pooler: bool = False
     db_pool_size: int = 10
     # PostgreSQL: connections opened past ``db_pool_size`` in a burst (closed when
     # returned); None: twice the pool.

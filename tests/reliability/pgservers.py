@@ -243,3 +243,73 @@ class Pair:
         for s in self.servers:
             s.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Bouncer:
+    """PgBouncer in front of ``server``, in transaction mode, run from its own folder."""
+
+    root: Path
+    server: Server
+    pool_size: int = 10
+    port: int = field(default_factory=free_port)
+
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{DATABASE}"
+
+    def start(self) -> None:
+        (self.root / "userlist.txt").write_text('"postgres" ""\n')
+        ini = self.root / "pgbouncer.ini"
+        ini.write_text(
+            f"""[databases]
+{DATABASE} = host=127.0.0.1 port={self.server.port} dbname={DATABASE} user=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self.root / "userlist.txt"}
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = {self.pool_size}
+max_client_conn = 1000
+logfile = {self.root / "pgbouncer.log"}
+pidfile = {self.root / "pgbouncer.pid"}
+"""
+        )
+        if _root():
+            entry = pwd.getpwnam("postgres")
+            for path in (ini, self.root / "userlist.txt"):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        run([str(PGBOUNCER), "-d", str(ini)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(psycopg.OperationalError):
+                self.admin("SHOW VERSION")
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"pgbouncer never answered:\n{self.log()}")
+
+    def log(self) -> str:
+        path = self.root / "pgbouncer.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def admin(self, command: str) -> list[dict[str, object]]:
+        """A command of PgBouncer's admin console (simple query protocol)."""
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer", autocommit=True
+        ) as conn:
+            cur = psycopg.ClientCursor(conn)
+            cur.execute(command)
+            names = [c.name for c in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def stop(self) -> None:
+        pid = self.root / "pgbouncer.pid"
+        if pid.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid.read_text().split()[0]), signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while pid.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)

@@ -53,7 +53,7 @@ CLIENTS = 64
 AGENCIES, FREELANCERS = 6, 2
 
 
-def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
+def run_stress(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
     seed = int(os.environ.get("CONNECTS_STRESS_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     started = time.monotonic()
@@ -154,7 +154,7 @@ def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
 
 def test_stress_two_apis_two_workers(pg_url: str, tmp_path: Path) -> None:
     # R23, R30, R31: 64 clients against 2 API and 2 worker processes, no faults.
-    result = _run(pg_url, tmp_path / "logs", faults=False)
+    result = run_stress(pg_url, tmp_path / "logs", faults=False)
     assert set(result["exit_codes"].values()) == {0}, result["exit_codes"]
     # No 5xx without faults. A transport error may still happen (a keep-alive connection
     # the server closes as the client reuses it); the client retries it.
@@ -164,6 +164,6 @@ def test_stress_two_apis_two_workers(pg_url: str, tmp_path: Path) -> None:
 def test_stress_under_faults(pg_url: str, tmp_path: Path) -> None:
     # R23, R29, R30, R31: the same load while processes are SIGKILLed and restarted,
     # database connections are dropped mid-transaction and half the cards time out.
-    result = _run(pg_url, tmp_path / "logs", faults=True)
+    result = run_stress(pg_url, tmp_path / "logs", faults=True)
     assert not result["fault_errors"], result["fault_errors"]
     assert sum(result["faults_injected"].values()) > 0

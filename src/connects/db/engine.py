@@ -224,6 +224,7 @@ class Database:
         max_overflow: int | None = None,
         echo: bool = False,
         failover_seconds: float = 0.0,
+        transaction_pooler: bool = False,
     ) -> None:
         self.url = url = sqlalchemy_url(url)
         self.is_sqlite = url.startswith("sqlite")
@@ -245,6 +246,12 @@ class Database:
             kw: dict[str, Any] = {"pool_size": pool_size, "max_overflow": overflow}
             if pool_size == 0:
                 kw = {"poolclass": NullPool}
+            if transaction_pooler:
+                # PgBouncer in transaction mode hands each transaction any server
+                # connection: a statement psycopg prepared on one (after 5 runs) is
+                # unknown on the next. Nothing else here keeps session state: settings
+                # are SET LOCAL, temporary tables ON COMMIT DROP, no advisory locks.
+                kw["connect_args"] = {"prepare_threshold": None}
             self.engine = _pg_engine(url, echo=echo, **kw)
             # The same pool: a connection is switched to autocommit on the client side.
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
