@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # PostgreSQL is reached through a pooler in transaction mode (PgBouncer
     # pool_mode=transaction): no server-side prepared statements (connects.db.engine).
     db_transaction_pooler: bool = False
+    # PostgreSQL: a read replica (a streaming standby) for the history and its CSV
+    # export; a read goes there only once it has replayed every write the primary has
+    # flushed, else the primary answers (connects.db.replica). Unset: the primary.
+    read_database_url: str | None = None
     db_pool_size: int = 10
     # PostgreSQL: connections opened past ``db_pool_size`` in a burst (closed when
     # returned); None: twice the pool.

@@ -28,6 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 from connects.db import failover
 from connects.db import request as req
+from connects.db.replica import Replica
 from connects.db.urls import sqlalchemy_url
 
 fcntl: ModuleType | None
@@ -225,6 +226,7 @@ class Database:
         echo: bool = False,
         failover_seconds: float = 0.0,
         transaction_pooler: bool = False,
+        read_url: str | None = None,
     ) -> None:
         self.url = url = sqlalchemy_url(url)
         self.is_sqlite = url.startswith("sqlite")
@@ -255,6 +257,13 @@ class Database:
             self.engine = _pg_engine(url, echo=echo, **kw)
             # The same pool: a connection is switched to autocommit on the client side.
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.replica: Replica | None = None
+        if read_url and not self.is_sqlite:
+            # Its own pool, as large as the primary's (a read holds one of them at most).
+            pooled: dict[str, Any] = {"pool_size": max(pool_size, 1), "max_overflow": overflow}
+            if transaction_pooler:
+                pooled["connect_args"] = {"prepare_threshold": None}
+            self.replica = Replica(read_url, self.read_engine, **pooled)
 
     @property
     def inline_lookups(self) -> bool:
@@ -365,7 +374,21 @@ class Database:
             yield conn
             tx.rollback()
 
+    @contextmanager
+    def replica_read(self) -> Iterator[Connection]:
+        """:meth:`read` for reads that may go to the read replica (history, its CSV):
+        there only when the replica has replayed every write the primary has flushed
+        (:mod:`connects.db.replica`), so they never miss a write already answered."""
+        if self.replica is None or self._joined() is not None:
+            with self.read() as conn:
+                yield conn
+            return
+        with self.replica.read() as conn:
+            yield conn
+
     def dispose(self) -> None:
+        if self.replica is not None:
+            self.replica.dispose()
         if self._writer is not None:
             self._writer.close()
         self.engine.dispose()
