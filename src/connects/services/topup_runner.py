@@ -95,7 +95,10 @@ def _buy_once(uow: UnitOfWork, row: Any, purchase_id: str) -> dict[str, Any]:
     """
     with uow.read() as conn:
         made = conn.execute(
-            select(purchases_table.c.id).where(purchases_table.c.id == purchase_id)
+            select(purchases_table.c.id).where(
+                purchases_table.c.account_id == row.account_id,
+                purchases_table.c.id == purchase_id,
+            )
         ).first()
     try:
         if made is None:
