@@ -226,3 +226,16 @@ def test_failover_to_the_synchronous_standby_loses_and_doubles_nothing(tmp_path:
     for r in rounds:
         assert r["kill_to_first_write_s"] < FIRST_WRITE_TARGET, rounds
         assert r["answers_before_kill"] > 0, "the kill came before any load"
+
+
+def test_without_the_server_binaries_the_servers_tests_say_why_they_skip(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.reliability import pgservers
+
+    monkeypatch.setattr(pgservers, "BIN", tmp_path / "nowhere")
+    assert "initdb" in (pgservers.skip_reason() or "")
+    monkeypatch.setattr(pgservers, "PGBOUNCER", tmp_path / "no-pgbouncer")
+    monkeypatch.setattr(pgservers, "BIN", tmp_path)
+    (tmp_path / "initdb").touch()
+    assert "PgBouncer" in (pgservers.skip_reason(pgbouncer=True) or "")
