@@ -89,6 +89,9 @@ def build(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
+        failover_seconds=settings.db_failover_seconds,
+        transaction_pooler=settings.db_transaction_pooler,
+        read_url=settings.read_database_url,
     )
     if clock is None:
         # The simulated clock lives in the database, so every process sees one time (R33).

@@ -6,9 +6,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connects.db.urls import sqlalchemy_url
 from connects.domain.plans import DEFAULT_MAX_PURCHASE, DEFAULT_PLANS, Catalog
 from connects.notify.mail import MailServer
 
@@ -24,7 +25,20 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["dev", "production"] = "dev"
+    # A SQLAlchemy URL; on PostgreSQL it may list several servers as libpq does
+    # (postgresql+psycopg://u@h1:5433,h2:5434/db?target_session_attrs=read-write), kept
+    # in the form SQLAlchemy reads (connects.db.urls).
     database_url: str = "sqlite:///./connects.db"
+    # PostgreSQL failover: how long a read or a keyed write (R31) that lost its server
+    # is tried again before it answers 503 (connects.db.failover); 0: never.
+    db_failover_seconds: float = Field(default=15.0, ge=0)
+    # PostgreSQL is reached through a pooler in transaction mode (PgBouncer
+    # pool_mode=transaction): no server-side prepared statements (connects.db.engine).
+    db_transaction_pooler: bool = False
+    # PostgreSQL: a read replica (a streaming standby) for the history and its CSV
+    # export; a read goes there only once it has replayed every write the primary has
+    # flushed, else the primary answers (connects.db.replica). Unset: the primary.
+    read_database_url: str | None = None
     db_pool_size: int = 10
     # PostgreSQL: connections opened past ``db_pool_size`` in a burst (closed when
     # returned); None: twice the pool.
@@ -81,6 +95,11 @@ class Settings(BaseSettings):
     base_url: str | None = None
     # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _multi_host(cls, url: str) -> str:
+        return sqlalchemy_url(url)
 
     @model_validator(mode="after")
     def _check_mail(self) -> Settings:

@@ -227,7 +227,7 @@ def test_gateway_outage_leaves_purchase_pending_then_resumed_once(
     assert status == "succeeded"
     # completing again (a second worker) credits nothing more
     again = purchases.complete(
-        UnitOfWork(ctx), str(out["id"]), ChargeResult(ok=True, charge_id="x")
+        UnitOfWork(ctx), agency, str(out["id"]), ChargeResult(ok=True, charge_id="x")
     )
     assert again["status"] == "succeeded"
     assert available(ctx, agency) == 100

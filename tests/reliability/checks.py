@@ -4,6 +4,7 @@ clients were told, the ledger's invariants, the top-up limits and the gateway's 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -209,3 +210,13 @@ def check_all(
         }
     )
     return problems, numbers
+
+
+def report(result: dict[str, Any]) -> None:
+    """Print a run's numbers; append them to ``CONNECTS_RELIABILITY_REPORT`` if set."""
+    text = json.dumps(result, sort_keys=True)
+    print(text)
+    path = os.environ.get("CONNECTS_RELIABILITY_REPORT")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(text + "\n")

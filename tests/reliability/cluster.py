@@ -87,7 +87,8 @@ class Proc:
 
 @dataclass
 class Cluster:
-    """Two API processes (one uvicorn worker each) and two background workers."""
+    """API processes (two by default, one uvicorn worker each) and background workers
+    (two by default)."""
 
     url: str  # the schema's URL, as the test itself uses it
     logs: Path
@@ -95,6 +96,10 @@ class Cluster:
     apis: list[Proc] = field(default_factory=list)
     workers: list[Proc] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
+    api_count: int = 2
+    uvicorn_workers: int = 1  # ``serve --workers N``
+    worker_count: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
@@ -105,6 +110,7 @@ class Cluster:
             "CONNECTS_SECRET_KEY": SECRET_KEY,
             "CONNECTS_ALLOW_PRIVATE_WEBHOOKS": "1",  # the receiver is local (R50)
             "CONNECTS_DB_POOL_SIZE": "8",
+            **self.extra_env,
         }
 
     @property
@@ -114,17 +120,19 @@ class Cluster:
     def start(self) -> None:
         env = self.env()
         self.logs.mkdir(parents=True, exist_ok=True)
-        for i in range(2):
+        for i in range(self.api_count):
             port = free_port()
             self.ports.append(port)
-            args = ["serve", "--port", str(port), "--workers", "1", "--every", "0"]
+            args = ["serve", "--port", str(port), "--workers", str(self.uvicorn_workers)]
+            args += ["--every", "0"]
             api = Proc(f"api{i}", args, env, self.logs / f"api{i}.log", signal.SIGINT)
             self.apis.append(api)
+        for i in range(self.worker_count):
             args = ["worker", "--interval", "0.2", "--lease-seconds", "30"]
             self.workers.append(Proc(f"worker{i}", args, env, self.logs / f"worker{i}.log"))
         for p in self.apis + self.workers:
             p.start()
-        for i in range(2):
+        for i in range(self.api_count):
             self.wait_healthy(i)
 
     def wait_healthy(self, i: int, timeout: float = 60) -> None:

@@ -37,6 +37,9 @@ class Seen:
     key: str
     status: int | None
     body: Any
+    at: float = 0.0  # time.monotonic() when the answer came
+    # What was sent, to send the key again: method, path, token, body.
+    request: tuple[str, str, str, Any] | None = None
 
 
 @dataclass
@@ -218,12 +221,14 @@ def client_loop(
     stop: threading.Event,
     tally: Tally,
     gate: ClockGate,
+    weights: list[int] = WEIGHTS,
 ) -> None:
-    """Random work until ``stop``; the request in progress finishes (with its retries)."""
+    """Random work until ``stop``; the request in progress finishes (with its retries).
+    ``weights`` are those of :data:`OPS`, in order."""
     jobs: list[tuple[str, Acct]] = []  # jobs this client posted that hold a proposal
     while not stop.is_set():
         a = rng.choice(accounts)
-        op = rng.choices(OPS, WEIGHTS)[0]
+        op = rng.choices(OPS, weights)[0]
         if op == "spend":
             price = rng.randint(1, 30)
             job = http.call(
@@ -278,6 +283,7 @@ def _send(
             parsed = r.json()
         except ValueError:
             parsed = r.text
-    seen = Seen(op, a.id, key, None if r is None else r.status_code, parsed)
+    status = None if r is None else r.status_code
+    seen = Seen(op, a.id, key, status, parsed, time.monotonic(), (method, path, token, body))
     tally.record(seen)
     return seen

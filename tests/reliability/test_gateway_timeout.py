@@ -62,7 +62,7 @@ def test_a_timed_out_card_purchase_is_resumed_once(ctx: Context, clock: Simulate
     clock.advance(timedelta(seconds=31))
     assert purchases.resume_pending(ctx) == 1
     assert purchases.resume_pending(ctx) == 0
-    assert purchases.resume(UnitOfWork(ctx), bought["id"])["status"] == "succeeded"
+    assert purchases.resume(UnitOfWork(ctx), agency, bought["id"])["status"] == "succeeded"
     assert _charges(ctx) == 1
     assert _balance(ctx, agency) == before + 5
     assert verify(ctx) == []

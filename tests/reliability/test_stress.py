@@ -13,7 +13,6 @@ each run's numbers to FILE as JSON lines; ``CONNECTS_STRESS_SEED`` replays a see
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import subprocess
@@ -30,7 +29,7 @@ from connects.db.clockstore import DatabaseClock
 from connects.services.verify import verify
 from tests.conftest import PG_SKIP_REASON, PG_URL
 from tests.integration.notify_support import Webhook, webhook_server
-from tests.reliability.checks import check_all, drain
+from tests.reliability.checks import check_all, drain, report
 from tests.reliability.cluster import CONNECTS, Cluster, Faults
 from tests.reliability.load import (
     RETRY_FOR,
@@ -54,7 +53,7 @@ CLIENTS = 64
 AGENCIES, FREELANCERS = 6, 2
 
 
-def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
+def run_stress(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
     seed = int(os.environ.get("CONNECTS_STRESS_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     started = time.monotonic()
@@ -142,7 +141,7 @@ def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
             "problems": problems[:50],
         }
     )
-    _report(result)
+    report(result)
     assert not any(left.values()), f"the workers never drained: {left} (seed {seed})"
     assert cli.returncode == 0 and not breaches, (cli.stdout, cli.stderr, breaches)
     assert not problems, f"seed {seed}:\n" + "\n".join(problems[:50])
@@ -153,18 +152,9 @@ def _run(url: str, logs: Path, *, faults: bool) -> dict[str, Any]:
     return result
 
 
-def _report(result: dict[str, Any]) -> None:
-    text = json.dumps(result, sort_keys=True)
-    print(text)
-    path = os.environ.get("CONNECTS_RELIABILITY_REPORT")
-    if path:
-        with open(path, "a") as fh:
-            fh.write(text + "\n")
-
-
 def test_stress_two_apis_two_workers(pg_url: str, tmp_path: Path) -> None:
     # R23, R30, R31: 64 clients against 2 API and 2 worker processes, no faults.
-    result = _run(pg_url, tmp_path / "logs", faults=False)
+    result = run_stress(pg_url, tmp_path / "logs", faults=False)
     assert set(result["exit_codes"].values()) == {0}, result["exit_codes"]
     # No 5xx without faults. A transport error may still happen (a keep-alive connection
     # the server closes as the client reuses it); the client retries it.
@@ -174,6 +164,6 @@ def test_stress_two_apis_two_workers(pg_url: str, tmp_path: Path) -> None:
 def test_stress_under_faults(pg_url: str, tmp_path: Path) -> None:
     # R23, R29, R30, R31: the same load while processes are SIGKILLed and restarted,
     # database connections are dropped mid-transaction and half the cards time out.
-    result = _run(pg_url, tmp_path / "logs", faults=True)
+    result = run_stress(pg_url, tmp_path / "logs", faults=True)
     assert not result["fault_errors"], result["fault_errors"]
     assert sum(result["faults_injected"].values()) > 0

@@ -15,7 +15,9 @@ and stores it in that transaction just before the commit:
 - anything else (a 5xx, a crash) rolls everything back and stores nothing: a retry
   runs afresh;
 - another request with the key committed first: everything is rolled back and its
-  answer replayed.
+  answer replayed;
+- the database was lost (a PostgreSQL failover): the request runs again once a new
+  primary answers, for up to ``CONNECTS_DB_FAILOVER_SECONDS`` (:func:`answer_keyed`).
 
 Every API router is built with ``route_class=AnsweredRoute``;
 ``tests/e2e/test_api_idempotency.py`` checks that every mutating route is answered.
@@ -38,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from connects.api.errors import IdempotencyKeyReused, SecretShownOnce, connects_error_response
 from connects.api.errors import error_body as _error_body
 from connects.db.engine import Database
+from connects.db.failover import Retry
 from connects.db.request import Answer, KeySlot, KeyTaken, as_answer, stored
 from connects.domain.errors import ConnectsError
 
@@ -57,11 +60,11 @@ def replay(db: Database, slot: KeySlot) -> Response:
     """The answer another request with this key committed (its own, or 409 reused)."""
     with db.lookup() as conn:
         row = stored(conn, slot.principal, slot.key)
-    if row is None or not slot.asks_as(row):
+    if row is None:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used with another request", idempotency_key=slot.key
         )
-    return respond(as_answer(row), replayed=True)
+    return _replayed(slot, row)
 
 
 def error_answer(exc: ConnectsError) -> Answer:
@@ -81,8 +84,43 @@ def _secret_refusal(slot: KeySlot) -> Answer:
 def answer_keyed(
     db: Database, slot: KeySlot, call: Callable[[], Any], render: Callable[[Any], Answer]
 ) -> Any:
-    """Run ``call`` as the keyed request ``slot`` (see the module's docstring)."""
+    """Run ``call`` as the keyed request ``slot`` (see the module's docstring).
+
+    When the database is lost mid-request (a PostgreSQL failover: the primary died or
+    became a standby), the request is run again on a fresh connection for up to
+    ``db.failover_seconds`` (:class:`~connects.db.failover.Retry`). That is safe only
+    because the request is keyed: its one transaction either committed with its answer
+    (the retry finds it and replays it) or left nothing behind. A card purchase's own
+    commits (the pending row, the gateway's charge) are named by the key, so the re-run
+    finishes that purchase and charge instead of making another.
+    """
     slot.render = render
+    retry = Retry(db.failover_seconds)
+    while True:
+        try:
+            if retry.tries:
+                # The lost run may have committed, its answer lost on the way back.
+                with db.lookup() as conn:
+                    row = stored(conn, slot.principal, slot.key)
+                if row is not None:
+                    return _replayed(slot, row)
+            return _answer_once(db, slot, call, render)
+        except Exception as error:
+            if not retry.again(error):
+                raise
+
+
+def _replayed(slot: KeySlot, row: Any) -> Response:
+    if not slot.asks_as(row):
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with another request", idempotency_key=slot.key
+        )
+    return respond(as_answer(row), replayed=True)
+
+
+def _answer_once(
+    db: Database, slot: KeySlot, call: Callable[[], Any], render: Callable[[Any], Answer]
+) -> Any:
     with db.request(slot) as write:
         try:
             raw = call()

@@ -15,9 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connects.db.failover import lost_primary
 from connects.domain.errors import ConnectsError
 
 log = logging.getLogger("connects.api")
@@ -144,6 +145,21 @@ async def _on_unicode_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database was lost (a PostgreSQL failover under way) and the request could not
+    # be run again safely, or ran out of time: 503, the client may retry (with its key).
+    if lost_primary(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unavailable; try again in a moment",
+            None,
+            {"Retry-After": "1"},
+        )
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "something went wrong on our side")
@@ -155,5 +171,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(DataError, _on_data_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(UnicodeError, _on_unicode_error)
     app.add_exception_handler(Exception, _on_unexpected)

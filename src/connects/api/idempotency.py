@@ -42,6 +42,7 @@ from connects.api.answers import KEYED, MUTATING, respond
 from connects.api.deps import PRINCIPAL_STATE, Principal, principal_for_token
 from connects.api.errors import error_body
 from connects.config import Settings
+from connects.db.failover import Retry
 from connects.db.request import KeySlot, as_answer, stored
 from connects.domain.policy import Actor
 from connects.services.context import Context
@@ -136,9 +137,10 @@ class IdempotencyMiddleware:
         # on PostgreSQL, none on SQLite: Database.inline_lookups).
         if self.ctx.db.inline_lookups:
             found, row, now = _look_up(self.ctx, self.settings, token, key)
-        else:
+        else:  # a read: safe to run again while PostgreSQL fails over
+            retry = Retry(self.ctx.db.failover_seconds)
             found, row, now = await to_thread.run_sync(
-                _look_up, self.ctx, self.settings, token, key
+                retry.run, lambda: _look_up(self.ctx, self.settings, token, key)
             )
         if found is None:  # the route answers 401; nothing to remember
             await self.app(scope, _replaying(body, receive), send)

@@ -26,7 +26,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
+from connects.db import failover
 from connects.db import request as req
+from connects.db.replica import Replica
+from connects.db.urls import sqlalchemy_url
 
 fcntl: ModuleType | None
 try:
@@ -141,6 +144,7 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
 
 def _pg_engine(url: str, **kw: Any) -> Engine:
     engine = create_engine(url, **kw)
+    failover.mark_disconnects(engine)  # a lost or read-only primary: connect afresh
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
@@ -220,9 +224,15 @@ class Database:
         pool_size: int = 10,
         max_overflow: int | None = None,
         echo: bool = False,
+        failover_seconds: float = 0.0,
+        transaction_pooler: bool = False,
+        read_url: str | None = None,
     ) -> None:
-        self.url = url
+        self.url = url = sqlalchemy_url(url)
         self.is_sqlite = url.startswith("sqlite")
+        # How long work that is safe to repeat (reads, keyed writes) is retried while
+        # PostgreSQL fails over (connects.db.failover); never on SQLite.
+        self.failover_seconds = 0.0 if self.is_sqlite else failover_seconds
         self._writer: WriterQueue | None = None
         if self.is_sqlite:
             self.engine = _sqlite_engine(url, echo=echo)
@@ -238,9 +248,22 @@ class Database:
             kw: dict[str, Any] = {"pool_size": pool_size, "max_overflow": overflow}
             if pool_size == 0:
                 kw = {"poolclass": NullPool}
+            if transaction_pooler:
+                # PgBouncer in transaction mode hands each transaction any server
+                # connection: a statement psycopg prepared on one (after 5 runs) is
+                # unknown on the next. Nothing else here keeps session state: settings
+                # are SET LOCAL, temporary tables ON COMMIT DROP, no advisory locks.
+                kw["connect_args"] = {"prepare_threshold": None}
             self.engine = _pg_engine(url, echo=echo, **kw)
             # The same pool: a connection is switched to autocommit on the client side.
             self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.replica: Replica | None = None
+        if read_url and not self.is_sqlite:
+            # Its own pool, as large as the primary's (a read holds one of them at most).
+            pooled: dict[str, Any] = {"pool_size": max(pool_size, 1), "max_overflow": overflow}
+            if transaction_pooler:
+                pooled["connect_args"] = {"prepare_threshold": None}
+            self.replica = Replica(read_url, self.read_engine, **pooled)
 
     @property
     def inline_lookups(self) -> bool:
@@ -351,7 +374,21 @@ class Database:
             yield conn
             tx.rollback()
 
+    @contextmanager
+    def replica_read(self) -> Iterator[Connection]:
+        """:meth:`read` for reads that may go to the read replica (history, its CSV):
+        there only when the replica has replayed every write the primary has flushed
+        (:mod:`connects.db.replica`), so they never miss a write already answered."""
+        if self.replica is None or self._joined() is not None:
+            with self.read() as conn:
+                yield conn
+            return
+        with self.replica.read() as conn:
+            yield conn
+
     def dispose(self) -> None:
+        if self.replica is not None:
+            self.replica.dispose()
         if self._writer is not None:
             self._writer.close()
         self.engine.dispose()

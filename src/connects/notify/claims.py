@@ -88,6 +88,7 @@ def claim(
             .where(due)
             .order_by(deliveries.c.next_attempt_at)
             .limit(limit or policy.batch)
+            .execution_options(all_accounts=True)  # a sweep across shards
         )
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)

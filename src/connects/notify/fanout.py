@@ -59,6 +59,7 @@ def fan_out(ctx: Context, batch: int = 500) -> int:
                 .where(events.c.fanned_out_at.is_(None))
                 .order_by(events.c.created_at)
                 .limit(batch)
+                .execution_options(all_accounts=True)  # a sweep across shards
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)

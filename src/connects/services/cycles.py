@@ -93,6 +93,7 @@ def run_due_cycles(ctx: Context, batch: int = 500) -> int:
                     .where(accounts.c.next_cycle_at <= now)
                     .order_by(accounts.c.next_cycle_at)
                     .limit(batch)
+                    .execution_options(all_accounts=True)  # a sweep across shards
                 )
                 .scalars()
                 .all()
@@ -127,6 +128,7 @@ def sweep_expired(ctx: Context, batch: int = 500) -> int:
                     .where(lots.c.remaining > 0, lots.c.expires_at <= now)
                     .group_by(lots.c.account_id)
                     .limit(batch)
+                    .execution_options(all_accounts=True)  # a sweep across shards
                 )
                 .scalars()
                 .all()

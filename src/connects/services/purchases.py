@@ -176,7 +176,11 @@ def _buy(
             },
         )
     result = _charge(ctx, purchase_id, method.gateway_ref, amount, plan.currency)
-    final = complete(uow, purchase_id, result) if result else _load(ctx, purchase_id)
+    final = (
+        complete(uow, account_id, purchase_id, result)
+        if result
+        else _load(ctx, account_id, purchase_id)
+    )
     if final["status"] == PurchaseStatus.FAILED:
         raise PaymentDeclined(
             "the card was declined; no Connects were bought",
@@ -218,13 +222,17 @@ def _buy_for_request(
     """
     purchase_id = request_purchase_id(who, account_id, request_key)
     with uow.read() as conn:
-        made = conn.execute(select(purchases.c.id).where(purchases.c.id == purchase_id)).first()
+        made = conn.execute(
+            select(purchases.c.id).where(
+                purchases.c.account_id == account_id, purchases.c.id == purchase_id
+            )
+        ).first()
     if made is None:
         try:
             return _buy(uow, who, account_id, quantity, pay_with, purchase_id=purchase_id)
         except IntegrityError:  # a twin of this request recorded it first
             pass
-    bought = resume(uow, purchase_id)
+    bought = resume(uow, account_id, purchase_id)
     if bought["status"] == PurchaseStatus.FAILED:
         raise PaymentDeclined(
             "the card was declined; no Connects were bought",
@@ -295,21 +303,27 @@ def _credit(
     )
 
 
-def complete(uow: UnitOfWork, purchase_id: str, result: ChargeResult) -> dict[str, Any]:
+def _one(account_id: str, purchase_id: str) -> Any:
+    """The purchase's row, by its account and id (one shard, ready to distribute)."""
+    return select(purchases).where(
+        purchases.c.account_id == account_id, purchases.c.id == purchase_id
+    )
+
+
+def complete(
+    uow: UnitOfWork, account_id: str, purchase_id: str, result: ChargeResult
+) -> dict[str, Any]:
     """Step 3: record the gateway's answer; credit Connects once, only on success."""
     with uow.begin() as tx:
         conn, now = tx.conn, tx.now
-        account_id = conn.execute(
-            select(purchases.c.account_id).where(purchases.c.id == purchase_id)
-        ).scalar_one()
         book = tx.book(account_id)
-        row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
+        row = conn.execute(_one(account_id, purchase_id)).one()
         if row.status != PurchaseStatus.PENDING:
             return _summary(row)  # a retry found it done
         status = PurchaseStatus.SUCCEEDED if result.ok else PurchaseStatus.FAILED
         conn.execute(
             update(purchases)
-            .where(purchases.c.id == purchase_id)
+            .where(purchases.c.account_id == account_id, purchases.c.id == purchase_id)
             .values(
                 status=status,
                 charge_id=result.charge_id,
@@ -327,53 +341,63 @@ def complete(uow: UnitOfWork, purchase_id: str, result: ChargeResult) -> dict[st
                 Actor(row.actor_kind, row.actor_id),
                 row.topup_id,
             )
-        row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one()
+        row = conn.execute(_one(account_id, purchase_id)).one()
         return _summary(row)
 
 
-def _load(ctx: Context, purchase_id: str) -> dict[str, Any]:
+def _load(ctx: Context, account_id: str, purchase_id: str) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        row = conn.execute(select(purchases).where(purchases.c.id == purchase_id)).one_or_none()
+        row = conn.execute(_one(account_id, purchase_id)).one_or_none()
     if row is None:
         raise NotFound("no such purchase", purchase_id=purchase_id)
     return _summary(row)
 
 
-def resume(uow: UnitOfWork, purchase_id: str) -> dict[str, Any]:
+def resume(uow: UnitOfWork, account_id: str, purchase_id: str) -> dict[str, Any]:
     """Finish one purchase: a pending card charge is retried with the same key."""
     with uow.read() as conn:
         row = conn.execute(
             select(purchases, billing_methods.c.gateway_ref)
-            .outerjoin(billing_methods, billing_methods.c.id == purchases.c.billing_method_id)
-            .where(purchases.c.id == purchase_id)
+            .outerjoin(billing_methods, _its_method())
+            .where(purchases.c.account_id == account_id, purchases.c.id == purchase_id)
         ).one_or_none()
     if row is None:
         raise NotFound("no such purchase", purchase_id=purchase_id)
     if row.status != PurchaseStatus.PENDING:
         return _summary(row)
     result = _charge(uow.ctx, row.id, row.gateway_ref, row.amount_cents, row.currency)
-    return complete(uow, purchase_id, result) if result else _summary(row)
+    return complete(uow, account_id, purchase_id, result) if result else _summary(row)
+
+
+def _its_method() -> Any:
+    """A purchase's billing method, joined on the account too (co-located shards)."""
+    return (billing_methods.c.account_id == purchases.c.account_id) & (
+        billing_methods.c.id == purchases.c.billing_method_id
+    )
 
 
 def resume_pending(ctx: Context, older_than: timedelta = timedelta(seconds=30)) -> int:
     """Finish card purchases left pending by a crash or a gateway time-out."""
     cutoff = ctx.now() - older_than
     with ctx.db.read() as conn:
+        # The worker's sweep of every account: it runs across shards (architecture.md).
         pending = conn.execute(
             select(
                 purchases.c.id,
+                purchases.c.account_id,
                 purchases.c.amount_cents,
                 purchases.c.currency,
                 billing_methods.c.gateway_ref,
             )
-            .join(billing_methods, billing_methods.c.id == purchases.c.billing_method_id)
+            .join(billing_methods, _its_method())
             .where(purchases.c.status == PurchaseStatus.PENDING, purchases.c.created_at <= cutoff)
+            .execution_options(all_accounts=True)
         ).all()
     done = 0
     uow = UnitOfWork(ctx)
     for p in pending:
         result = _charge(ctx, p.id, p.gateway_ref, p.amount_cents, p.currency)
         if result is not None:
-            complete(uow, p.id, result)
+            complete(uow, p.account_id, p.id, result)
             done += 1
     return done

@@ -103,6 +103,7 @@ def run_due(ctx: Context, batch: int = BATCH) -> int:
                 )
                 .order_by(c.account_id)
                 .limit(batch)
+                .execution_options(all_accounts=True)  # a sweep across shards
             ).scalars()
         )
     decided = 0

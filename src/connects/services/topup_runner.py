@@ -95,7 +95,10 @@ def _buy_once(uow: UnitOfWork, row: Any, purchase_id: str) -> dict[str, Any]:
     """
     with uow.read() as conn:
         made = conn.execute(
-            select(purchases_table.c.id).where(purchases_table.c.id == purchase_id)
+            select(purchases_table.c.id).where(
+                purchases_table.c.account_id == row.account_id,
+                purchases_table.c.id == purchase_id,
+            )
         ).first()
     try:
         if made is None:
@@ -112,7 +115,7 @@ def _buy_once(uow: UnitOfWork, row: Any, purchase_id: str) -> dict[str, Any]:
             )
     except IntegrityError:  # a twin recorded it between our read and our insert
         pass
-    bought = purchases.resume(uow, purchase_id)
+    bought = purchases.resume(uow, row.account_id, purchase_id)
     if bought["status"] == "failed":
         raise PaymentDeclined("the card was declined", decline_code=bought["failure_code"])
     return bought
@@ -300,6 +303,7 @@ def run_pending(ctx: Context, batch: int = 200) -> int:
                 .where(topups.c.status == TopUpStatus.PENDING.value)
                 .order_by(topups.c.created_at, topups.c.id)
                 .limit(batch)
+                .execution_options(all_accounts=True)  # a sweep across shards
             )
             .scalars()
             .all()

@@ -92,7 +92,7 @@ def history(
         raise InvalidRequest(f"kind must be one of {', '.join(EntryKind)}", field="kind")
     before = number_cursor(cursor)  # the sequence number of the last entry shown
     now = ctx.now()
-    with ctx.db.read() as conn:
+    with ctx.db.replica_read() as conn:  # never older than a write already answered
         authorize(conn, account_id, who, Action.VIEW, now)
         if conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
             raise NotFound("no such account", account_id=account_id)  # the operator asked (R32)

@@ -1,0 +1,124 @@
+"""Ready to distribute by account: every statement on an account-owned table is
+constrained by ``account_id`` (docs/architecture.md, "Distributing by account").
+
+A sharded PostgreSQL (Citus) places each account's rows on one shard by
+``account_id``. A statement that names an account-owned table without a predicate on
+that table's ``account_id`` (``accounts``: its ``id``) cannot be routed to one shard:
+it runs on every shard. :func:`unscoped` finds such statements in the SQL SQLAlchemy
+sends; :func:`watching` fails the test that runs one (a ``before_cursor_execute``
+listener on every engine). Statements that must read across accounts (the worker's
+claims of due work, ``verify``, retention) say so where they are built, with
+``.execution_options(all_accounts=True)``: they are the list of what runs across
+shards. ``CONNECTS_TEST_ACCOUNT_SCOPE=1`` turns the listener on over the suite
+(tests/conftest.py); tests/integration/test_account_scope.py always runs it over a
+worked story.
+
+The check reads SQL text, not a parse tree: a table is scoped when one of its names
+(the table or its alias) is followed by ``.account_id`` (``.id`` for ``accounts``) in
+a ``WHERE`` or ``ON`` clause, or, alone in a statement, ``account_id`` appears there.
+An ``INSERT ... VALUES`` names its row's account in the row; an ``INSERT ... SELECT``
+is as scoped as its ``SELECT``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from connects.db.schema import metadata
+
+# Tables whose rows belong to one account; ``accounts`` is distributed by its id.
+OWNED = frozenset(
+    t.name for t in metadata.sorted_tables if "account_id" in t.c and t.name != "accounts"
+)
+DISTRIBUTED = OWNED | {"accounts"}
+_WORDS = "where on join left right inner outer cross full using set values select group order"
+KEYWORDS = frozenset(f"{_WORDS} limit for returning union as natural lateral having".split(" "))
+_REF = re.compile(r"\b(from|join|update|into)\s+([a-z_][a-z0-9_]*)(?:\s+(?:as\s+)?([a-z_]\w*))?")
+_PREDICATES = re.compile(r"\b(where|on)\b(.*?)(?=\b(join|where|group|order|limit|returning)\b|$)")
+
+
+def _scoped_names(sql: str) -> str:
+    """The text of the statement's WHERE and ON clauses."""
+    return " ".join(m.group(2) for m in _PREDICATES.finditer(sql))
+
+
+def unscoped(statement: str) -> list[str]:
+    """The account-owned tables ``statement`` reads or writes without their account."""
+    sql = " ".join(statement.lower().split())
+    if not sql.startswith(("select", "update", "delete", "insert", "with")):
+        return []  # DDL, SET LOCAL, transaction control
+    refs: dict[str, set[str]] = {}
+    for verb, table, alias in _REF.findall(sql):
+        if table not in DISTRIBUTED:
+            continue
+        names = refs.setdefault(table, {table})
+        if alias and alias not in KEYWORDS:
+            names.add(alias)
+        if verb == "into":
+            refs[table] = {"__insert__"}
+    predicates = _scoped_names(sql)
+    alone = len(refs) == 1
+    found = []
+    for table, names in refs.items():
+        if names == {"__insert__"}:
+            continue  # VALUES name the row's account; INSERT ... SELECT: the SELECT is checked
+        column = "id" if table == "accounts" else "account_id"
+        if any(re.search(rf"\b{re.escape(n)}\.{column}\b", predicates) for n in names):
+            continue
+        if alone and re.search(rf"(?<![.\w]){column}\b", predicates):
+            continue
+        found.append(table)
+    return found
+
+
+def _from_the_product() -> bool:
+    """Whether the statement was sent by the product (``src/connects``, migrations
+    aside), not by a test reading whole tables to check them."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if f"{os.sep}sqlalchemy{os.sep}" not in path and f"{os.sep}alembic{os.sep}" not in path:
+            if f"{os.sep}connects{os.sep}migrations{os.sep}" in path:
+                return False
+            return f"{os.sep}src{os.sep}connects{os.sep}" in path or (
+                f"{os.sep}site-packages{os.sep}connects{os.sep}" in path
+            )
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+@contextmanager
+def watching() -> Iterator[list[tuple[list[str], str]]]:
+    """Collect every statement any engine runs on an account-owned table without its
+    account, with the tables (see the module's docstring). Collected, not raised: a
+    background job would log an exception and go on, hiding it."""
+    found: list[tuple[list[str], str]] = []
+
+    def check(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        options = context.execution_options if context is not None else {}
+        if options.get("all_accounts") or not _from_the_product():
+            return
+        tables = unscoped(statement)
+        if tables:
+            found.append((tables, statement))
+
+    event.listen(Engine, "before_cursor_execute", check)
+    try:
+        yield found
+    finally:
+        event.remove(Engine, "before_cursor_execute", check)
+
+
+def report(found: list[tuple[list[str], str]]) -> str:
+    """The distinct offending statements, for a failure message."""
+    distinct = {" ".join(sql.split()): tables for tables, sql in found}
+    return "\n\n".join(f"{', '.join(t)}: {sql}" for sql, t in distinct.items())
