@@ -22,6 +22,8 @@ invitation_closed          409     the invitation was already accepted or declin
 already_applied            409     this freelancer already has a proposal on the job
 job_not_open               409     the job no longer takes proposals or changes
 proposal_not_active        409     the proposal was withdrawn, declined or refunded
+hold_ended                 409     the hold was already captured or released (R34)
+auction_closed             409     the job's boost auction is closed (R35)
 plan_not_allowed           409     the plan does not fit the account kind, or is unknown
 not_a_member               409     the freelancer named is not a member of the agency
 cannot_submit_on_behalf    403     the plan or role does not allow submitting for others
@@ -123,6 +125,14 @@ class JobNotOpen(Conflict):
 
 class ProposalNotActive(Conflict):
     code = "proposal_not_active"
+
+
+class HoldEnded(Conflict):
+    code = "hold_ended"
+
+
+class AuctionClosed(Conflict):
+    code = "auction_closed"
 
 
 class PlanNotAllowed(Conflict):

@@ -28,7 +28,15 @@ from connects.notify.claims import DeliveryPolicy, worker_name
 from connects.notify.delivery import drain
 from connects.notify.digest import emit_expiring_digests
 from connects.notify.fanout import fan_out
-from connects.services import cycles, purchases, retention, topup_recovery, topup_runner
+from connects.services import (
+    boosts,
+    cycles,
+    hold_deadlines,
+    purchases,
+    retention,
+    topup_recovery,
+    topup_runner,
+)
 from connects.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,8 @@ def _deliver(ctx: Context, run: DueRun) -> Mapping[str, int]:
 DUE_WORK: tuple[DueJob, ...] = (
     DueJob("cycles", lambda ctx, _: cycles.run_cycles_bulk(ctx)),  # R8, R9
     DueJob("expired", lambda ctx, _: cycles.sweep_expired(ctx)),  # R10, R12
+    DueJob("holds_released", lambda ctx, _: hold_deadlines.release_due(ctx)),  # R34
+    DueJob("auctions_closed", lambda ctx, _: boosts.close_due(ctx)),  # R35
     DueJob("purchases_resumed", lambda ctx, _: purchases.resume_pending(ctx)),  # R17
     DueJob("topups", lambda ctx, _: topup_runner.run_pending(ctx)),  # R23
     # What could not be bought, tried again once time removed its cause (R41, R42).

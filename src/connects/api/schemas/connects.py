@@ -35,8 +35,15 @@ class AutoTopupPut(ChangeBody):
     target: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
 
 
+class NextGrant(Model):
+    at: UtcTime
+    connects: int
+
+
 class Overview(Model):
     available: int
+    held: int = 0  # R34
+    next_grant: NextGrant | None = None
     used_this_month: int
     purchased_this_month: int
     purchased_this_month_manual: int
@@ -58,6 +65,7 @@ class Entry(Model):
     proposal_id: str | None = None
     purchase_id: str | None = None
     topup_id: str | None = None
+    hold_id: str | None = None  # R34
     note: str | None = None
 
 

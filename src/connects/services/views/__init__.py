@@ -7,6 +7,13 @@ the ledger, the people, the marketplace); every read is importable from here.
 from __future__ import annotations
 
 from connects.services.views.accounts import account, all_accounts, available, me, overview
+from connects.services.views.holds import (
+    account_proposals,
+    auction,
+    hold_dict,
+    holds_of,
+    proposal_detail,
+)
 from connects.services.views.jobs import job, proposal
 from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
 from connects.services.views.people import (
@@ -23,13 +30,17 @@ from connects.services.views.quotes import purchase_quote
 __all__ = [
     "CSV_FIELDS",
     "account",
+    "account_proposals",
     "all_accounts",
+    "auction",
     "available",
     "billing_methods",
     "entries_csv",
     "entry_dict",
     "expiring",
     "history",
+    "hold_dict",
+    "holds_of",
     "invitations_of",
     "job",
     "me",
@@ -40,5 +51,6 @@ __all__ = [
     "overview",
     "person_id",
     "proposal",
+    "proposal_detail",
     "purchase_quote",
 ]

@@ -26,6 +26,7 @@ from connects.services.topups import settings_overview
 from connects.services.views._reads import (
     ACCOUNT_ID,
     EXPIRING,
+    HELD,
     SPENDABLE,
     AccountRead,
     authorized_row,
@@ -89,8 +90,11 @@ _OVERVIEW = AccountRead(
     [
         accounts.c.id,
         accounts.c.timezone,
+        accounts.c.plan,
+        accounts.c.next_cycle_at,
         SPENDABLE,
         EXPIRING,
+        HELD,
         *[c.label(f"topup_{c.name}") for c in auto_topup_settings.c],
         *_BOUGHT_SUMS.c,
         _USED,
@@ -143,6 +147,11 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
     )
     return {
         "available": int(row.spendable),
+        "held": int(row.held),  # R34
+        "next_grant": {
+            "at": row.next_cycle_at,
+            "connects": ctx.catalog.get(row.plan).monthly_connects,
+        },
         "used_this_month": int(sums.used),
         "purchased_this_month": manual + auto,
         "purchased_this_month_manual": manual,
