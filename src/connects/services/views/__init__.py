@@ -13,6 +13,7 @@ from connects.services.views.holds import (
     hold_dict,
     holds_of,
     proposal_detail,
+    proposal_seen_by,
 )
 from connects.services.views.jobs import job, proposal
 from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
@@ -52,5 +53,6 @@ __all__ = [
     "person_id",
     "proposal",
     "proposal_detail",
+    "proposal_seen_by",
     "purchase_quote",
 ]

@@ -10,9 +10,9 @@ from sqlalchemy import Connection, select
 from connects.db.schema import accounts, holds, jobs, proposal_outcomes, proposals
 from connects.domain import boosts
 from connects.domain.cursors import number_cursor
-from connects.domain.errors import NotFound
+from connects.domain.errors import ConnectsError, NotFound
 from connects.domain.policy import Action, Actor
-from connects.domain.vocabulary import HoldStatus
+from connects.domain.vocabulary import HoldStatus, OutcomeKind
 from connects.services.access import authorize
 from connects.services.context import Context
 
@@ -111,11 +111,13 @@ def proposal_detail(conn: Connection, proposal_id: str) -> dict[str, Any]:
     row = conn.execute(select(proposals).where(proposals.c.id == proposal_id)).one_or_none()
     if row is None:
         raise NotFound("no such proposal", proposal_id=proposal_id)
-    outcomes = conn.execute(
-        select(proposal_outcomes.c.kind, proposal_outcomes.c.at)
-        .where(proposal_outcomes.c.proposal_id == proposal_id)
-        .order_by(proposal_outcomes.c.at, proposal_outcomes.c.kind)
+    found = conn.execute(
+        select(proposal_outcomes.c.kind, proposal_outcomes.c.at).where(
+            proposal_outcomes.c.proposal_id == proposal_id
+        )
     ).all()
+    order = list(OutcomeKind)  # at one moment, in the lifecycle's order
+    outcomes = sorted(found, key=lambda o: (o.at, order.index(OutcomeKind(o.kind))))
     return {
         "id": row.id,
         "status": row.status,
@@ -146,3 +148,18 @@ def account_proposals(ctx: Context, who: Actor, account_id: str, limit: int = 50
             title = conn.execute(select(jobs.c.title).where(jobs.c.id == detail["job_id"]))
             found.append({**detail, "job_title": title.scalar_one()})
     return found
+
+
+def proposal_seen_by(ctx: Context, who: Actor, proposal_id: str) -> dict[str, Any]:
+    """A proposal with its boost and outcomes, for its submitter, the members of its
+    account and the job's client; ``not_found`` for anyone else (R35, R38)."""
+    with ctx.db.read() as conn:
+        detail = proposal_detail(conn, proposal_id)
+        client = conn.execute(select(jobs.c.client_id).where(jobs.c.id == detail["job_id"]))
+        if who.kind == "user" and who.id in (client.scalar_one(), detail["submitted_by"]):
+            return detail
+        try:
+            authorize(conn, detail["account_id"], who, Action.VIEW, ctx.now())
+        except ConnectsError:
+            raise NotFound("no such proposal", proposal_id=proposal_id) from None
+    return detail
