@@ -22,6 +22,7 @@ from connects.gateway import PaymentGateway, SimulatedGateway
 from connects.notify.channels import LiveNotifier, Notifier
 from connects.services import (
     accounts,
+    badge,
     billing,
     invitations,
     jobs,
@@ -55,6 +56,8 @@ COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
     c.WithdrawProposal: proposals.withdraw,
     c.RaiseBoost: proposal_actions.raise_boost,
     c.RecordOutcome: proposal_actions.record_outcome,
+    c.SetBadge: badge.set_badge,
+    c.SetBadgePrice: badge.set_price,
     c.AddBillingMethod: billing.add_billing_method,
     c.SetDefaultBillingMethod: billing.set_default,
     c.RemoveBillingMethod: billing.remove,

@@ -309,6 +309,25 @@ MATRIX: list[tuple[str, str, Setup, str]] = [
         lambda w, r: (f"/v1/proposals/{w.fresh_proposal('olga')}/decline", None),
         "200 404 404 404 403 404 403 401",
     ),
+    # R37: the badge is the owner's, on freelancer accounts (this one is an agency)
+    (
+        "get_badge",
+        "GET",
+        lambda w, r: (f"{A}/badge", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "put_badge",
+        "PUT",
+        lambda w, r: (f"{A}/badge", {"weekly_max": 5}),
+        "409 403 403 403 403 404 403 401",
+    ),
+    (
+        "put_badge_price",
+        "PUT",
+        lambda w, r: ("/v1/admin/badge-price", {"weekly": 7}),
+        "403 403 403 403 403 403 200 401",
+    ),
     (
         "remove_job",
         "POST",

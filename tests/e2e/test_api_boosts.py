@@ -72,7 +72,13 @@ def test_a_boosted_week_top_four_captures_and_the_close(api: Api) -> None:
     # R35: the first hire closes the auction: the top 4 still held are captured.
     api.ok("POST", f"/v1/jobs/{job}/close", "client", {"hired_proposal_id": p["d"]})
     got = {who: _proposal(api, pid)["boost"]["status"] for who, pid in p.items()}
-    assert got == {"a": "captured", "b": "captured", "c": "captured", "d": "captured", "e": "captured"}
+    assert got == {
+        "a": "captured",
+        "b": "captured",
+        "c": "captured",
+        "d": "captured",
+        "e": "captured",
+    }
     assert not api.ok("GET", f"/v1/jobs/{job}/auction", "a")["open"]
     r = api.call("POST", f"/v1/proposals/{p['e']}/boost", "e", {"bid": 99})
     assert r.status_code == 409
@@ -138,7 +144,9 @@ def test_the_auction_closes_at_its_deadline_by_the_due_work(api: Api) -> None:
     # R35: 7 days after posting, the top 4 held are captured and the rest released
     agency = api.agency("olga", **{n: "member" for n in "abcde"})
     job = api.job(1)
-    ids = {n: _bid(api, n, job, agency, b)["id"] for n, b in zip("abcde", (1, 2, 3, 4, 5))}
+    ids = {
+        n: _bid(api, n, job, agency, b)["id"] for n, b in zip("abcde", (1, 2, 3, 4, 5), strict=True)
+    }
     api.ok("POST", "/v1/admin/clock", "operator", {"advance": "P6D"})
     assert api.ok("GET", f"/v1/jobs/{job}/auction", "a")["open"]
     api.ok("POST", "/v1/admin/clock", "operator", {"advance": "P1D"})

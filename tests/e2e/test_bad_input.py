@@ -50,6 +50,8 @@ BASES: dict[str, dict[str, Any]] = {
     "put_auto_topup": {"enabled": True, "per_topup": 40, "per_month": 400, "threshold": 5},
     "put_notification_settings": {"low_balance": True, "low_balance_threshold": 1, "topups": True},
     "credit_earnings": {"amount": 1},
+    "put_badge_price": {"weekly": 7},
+    "raise_boost": {"bid": 2},
 }
 
 

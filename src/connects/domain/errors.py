@@ -32,6 +32,7 @@ no_billing_method          409     the account has no such (or no default) billi
 bundle_not_allowed         409     the plan sells Connects only in listed bundle sizes
 plan_cannot_purchase       409     the account's plan does not sell extra Connects
 agency_only                409     members and budgets exist only on agency accounts
+freelancer_only            409     the availability badge exists only on freelancer accounts (R37)
 per_topup_exceeded         409     the business manager's purchase is above ``per_topup`` (R48)
 monthly_limit_reached      409     the business manager's purchase would pass ``per_month`` (R48)
 email_not_configured       409     e-mail channels need the operator's SMTP server (R47)
@@ -177,6 +178,10 @@ class PlanCannotPurchase(Conflict):
 
 class AgencyOnly(Conflict):
     code = "agency_only"
+
+
+class FreelancerOnly(Conflict):
+    code = "freelancer_only"
 
 
 class PerTopUpExceeded(Conflict):

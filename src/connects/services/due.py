@@ -29,6 +29,7 @@ from connects.notify.delivery import drain
 from connects.notify.digest import emit_expiring_digests
 from connects.notify.fanout import fan_out
 from connects.services import (
+    badge,
     boosts,
     cycles,
     hold_deadlines,
@@ -74,6 +75,7 @@ DUE_WORK: tuple[DueJob, ...] = (
     DueJob("expired", lambda ctx, _: cycles.sweep_expired(ctx)),  # R10, R12
     DueJob("holds_released", lambda ctx, _: hold_deadlines.release_due(ctx)),  # R34
     DueJob("auctions_closed", lambda ctx, _: boosts.close_due(ctx)),  # R35
+    DueJob("badges_charged", lambda ctx, _: badge.charge_due(ctx)),  # R37
     DueJob("purchases_resumed", lambda ctx, _: purchases.resume_pending(ctx)),  # R17
     DueJob("topups", lambda ctx, _: topup_runner.run_pending(ctx)),  # R23
     # What could not be bought, tried again once time removed its cause (R41, R42).

@@ -1,5 +1,5 @@
-"""Holds (R34), boosted proposals and their auction (R35, R36), and the client's view
-and decline of a proposal (R38)."""
+"""Holds (R34), boosted proposals and their auction (R35, R36), the client's view and
+decline of a proposal (R38), and the availability badge (R37)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from connects.api.common import (
     ProposalId,
 )
 from connects.api.deps import AccountActor, CtxDep, CurrentPerson, CurrentPrincipal, IdempotencyKey
-from connects.api.schemas import Auction, BoostRaise, Hold, Page, ProposalDetail
-from connects.domain.commands import RaiseBoost, RecordOutcome
-from connects.services import views
+from connects.api.schemas import Auction, Badge, BadgePut, BoostRaise, Hold, Page, ProposalDetail
+from connects.domain.commands import RaiseBoost, RecordOutcome, SetBadge
+from connects.services import badge, views
 
 router = APIRouter(prefix=API_PREFIX, tags=["boosts and holds"], route_class=AnsweredRoute)
 
@@ -81,3 +81,22 @@ def decline_proposal(
     """The job's client declines the proposal: no refund (R15, R38); a top-4 boost is
     captured, any other held bid released (R35, R36)."""
     return ctx.handle(RecordOutcome(who.user_id, proposal_id, "declined"))
+
+
+@router.get("/accounts/{account_id}/badge", response_model=Badge, responses=READ_ERRORS)
+def get_badge(account_id: AccountId, ctx: CtxDep, who: AccountActor) -> dict[str, Any]:
+    """The availability badge: on or off, the weekly maximum and price, why it stopped."""
+    return badge.get_badge(ctx, who, account_id)
+
+
+@router.put("/accounts/{account_id}/badge", response_model=Badge, responses=WRITE_ERRORS)
+def put_badge(
+    account_id: AccountId,
+    body: BadgePut,
+    ctx: CtxDep,
+    who: AccountActor,
+    _key: IdempotencyKey,
+) -> dict[str, Any]:
+    """The owner switches the badge and sets its weekly maximum (R37); switching it on
+    charges the first daily instalment."""
+    return ctx.handle(SetBadge(who, account_id, body.enabled, body.weekly_max))

@@ -42,6 +42,10 @@ from connects.api.schemas.connects import (
 )
 from connects.api.schemas.jobs import (
     Auction,
+    Badge,
+    BadgePrice,
+    BadgePriceSet,
+    BadgePut,
     Boost,
     BoostRaise,
     ClockMove,
@@ -83,6 +87,10 @@ __all__ = [
     "Auction",
     "AutoTopupPut",
     "AutoTopupSettings",
+    "Badge",
+    "BadgePrice",
+    "BadgePriceSet",
+    "BadgePut",
     "BillingMethod",
     "Body",
     "Boost",

@@ -147,3 +147,26 @@ class Hold(Model):
     deadline: UtcTime | None = None
     created_at: UtcTime
     ended_at: UtcTime | None = None
+
+
+class Badge(Model):
+    enabled: bool
+    weekly_max: int | None = None
+    weekly_price: int
+    stopped_reason: str | None = None
+    next_charge_at: UtcTime | None = None
+    instalments: list[int] = Field(description="The week's daily instalments (R37).")
+
+
+class BadgePut(ChangeBody):
+    enabled: Annotated[bool, Strict()] | None = None
+    weekly_max: Annotated[int, Strict(), Field(ge=0, le=10_000)] | None = None
+
+
+class BadgePrice(ChangeBody):
+    weekly: Annotated[int, Strict(), Field(ge=0, le=10_000)]
+
+
+class BadgePriceSet(Model):
+    weekly: int
+    instalments: list[int]
