@@ -220,15 +220,16 @@ def open_holds(conn: Connection, account_id: str) -> list[Any]:
     )
 
 
-def cut_to_balance(book: HoldingBook) -> int:
+def cut_to_balance(book: HoldingBook, reason: str = "the Connects it held expired") -> int:
     """Release the newest open holds while more is held than the balance (R34: held <=
-    balance): the Connects they kept expired under them (R12). How many released."""
+    balance): the Connects they kept expired under them (R12) or were forfeited by
+    rollover (R9). How many released."""
     if book.held <= book.balance:
         return 0
     released = 0
     for hold in open_holds(book.conn, book.id):
         if book.held <= book.balance:
             break
-        release(book, hold, actor=SYSTEM, reason="the Connects it held expired")
+        release(book, hold, actor=SYSTEM, reason=reason)
         released += 1
     return released
