@@ -65,6 +65,8 @@ def record_outcome(cmd: RecordOutcome, uow: UnitOfWork) -> dict[str, Any]:
         prop = load_proposal(tx.conn, cmd.proposal_id)  # as it is under the locks
         if kind is OutcomeKind.DECLINED and prop.status != ProposalStatus.DECLINED:
             set_proposal(tx, prop, ProposalStatus.DECLINED)
-        if boosts.record(tx, prop, kind, cmd.client_id):
-            boosts.on_interaction(tx, job, prop, kind, Actor("user", cmd.client_id))
+        boosts.record(tx, prop, kind, cmd.client_id)  # once per kind (R38)
+        # Every look is an interaction: a bid that climbed into the top 4 since an
+        # earlier view is captured by the next one (R35).
+        boosts.on_interaction(tx, job, prop, kind, Actor("user", cmd.client_id))
         return proposal_detail(tx.conn, prop.id)
