@@ -40,7 +40,7 @@ from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.jobs import JOB_BY_LOCK, check_price, load_job, load_proposal, set_proposal
 from connects.services.uow import UnitOfWork
-from connects.services.views.holds import boost_of
+from connects.services.views.holds import new_boost
 
 _PEOPLE = select(memberships.c.user_id, memberships.c.role, memberships.c.monthly_budget).where(
     memberships.c.account_id == bindparam("account_id"),
@@ -245,6 +245,8 @@ def _pass(
             raise _Late({}, answers)  # every ask refused: roll back, nothing is written
         insert = _INSERT_PROPOSALS[conn.dialect.name]
         inserted = set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
+        placed: dict[int, str] = {}  # ask -> its boost's hold (R35)
+        asks_by = {i: ask for i, ask, _, _ in accepted}
         late: dict[int, BaseException] = {
             i: _already_applied() for i, _, _, row in accepted if row["id"] not in inserted
         }
@@ -279,12 +281,13 @@ def _pass(
             answers[i] = {**row, "balance": book.balance, "boost": None}
             if ask.boost:
                 actor = Actor("user", ask.who.id)
-                boosts.place_bid(book, job, row, ask.boost, actor)
+                placed[i] = boosts.place_bid(book, job, row, ask.boost, actor)
         if late:
             raise _Late(late)
-        for i, ask, _, row in accepted:
-            if ask.boost:
-                answers[i] = {**row, "balance": book.balance, "boost": boost_of(conn, row["id"])}
+        for i, hold_id in placed.items():  # its rank in the auction (R35)
+            ask = asks_by[i]
+            boost = new_boost(conn, ask.job_id, hold_id, ask.boost or 0, now)
+            answers[i] = {**dict(answers[i]), "boost": boost}  # type: ignore[arg-type]
         by_slot = {id(slots[i]): i for i, *_ in accepted if i in slots}
         stored = [(slots[i], _render(slots[i], answers[i])) for i, *_ in accepted if i in slots]
         taken = store_answers(conn, stored)

@@ -55,11 +55,12 @@ Index(
     postgresql_where=holds.c.job_id.is_not(None),
 )
 Index("uq_holds_proposal", holds.c.proposal_id, unique=True)
+# Holds with a deadline (boosts have none, so their inserts skip this index).
 Index(
     "ix_holds_deadline",
     holds.c.deadline,
-    sqlite_where=holds.c.status == HoldStatus.HELD.value,
-    postgresql_where=holds.c.status == HoldStatus.HELD.value,
+    sqlite_where=holds.c.deadline.is_not(None),
+    postgresql_where=holds.c.deadline.is_not(None),
 )
 
 proposal_outcomes = Table(

@@ -130,8 +130,8 @@ def _create_tables() -> None:
         "ix_holds_deadline",
         "holds",
         ["deadline"],
-        sqlite_where=sa.text("status = 'held'"),
-        postgresql_where=sa.text("status = 'held'"),
+        sqlite_where=sa.text("deadline IS NOT NULL"),
+        postgresql_where=sa.text("deadline IS NOT NULL"),
     )
     op.create_table(
         "proposal_outcomes",
