@@ -6,7 +6,7 @@ the ledger, the people, the marketplace); every read is importable from here.
 
 from __future__ import annotations
 
-from connects.services.views.accounts import account, all_accounts, available, me, overview
+from connects.services.views.accounts import account, all_accounts, available, held, me, overview
 from connects.services.views.holds import (
     account_proposals,
     auction,
@@ -39,6 +39,7 @@ __all__ = [
     "entries_csv",
     "entry_dict",
     "expiring",
+    "held",
     "history",
     "hold_dict",
     "holds_of",

@@ -41,6 +41,14 @@ def available(conn: Connection, account_id: str, now: datetime) -> int:
     return int(conn.execute(_AVAILABLE, params(account_id, now)).scalar_one())
 
 
+_HELD = select(HELD).where(accounts.c.id == ACCOUNT_ID)
+
+
+def held(conn: Connection, account_id: str) -> int:
+    """Connects the account's open holds keep (R34)."""
+    return int(conn.execute(_HELD, {"account_id": account_id}).scalar_one())
+
+
 _ACCOUNT = AccountRead([*accounts.c, SPENDABLE])
 
 
