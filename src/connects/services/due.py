@@ -73,13 +73,13 @@ def _deliver(ctx: Context, run: DueRun) -> Mapping[str, int]:
 DUE_WORK: tuple[DueJob, ...] = (
     DueJob("cycles", lambda ctx, _: cycles.run_cycles_bulk(ctx)),  # R8, R9
     DueJob("expired", lambda ctx, _: cycles.sweep_expired(ctx)),  # R10, R12
-    DueJob("holds_released", lambda ctx, _: hold_deadlines.release_due(ctx)),  # R34
-    DueJob("auctions_closed", lambda ctx, _: boosts.close_due(ctx)),  # R35
-    DueJob("badges_charged", lambda ctx, _: badge.charge_due(ctx)),  # R37
     DueJob("purchases_resumed", lambda ctx, _: purchases.resume_pending(ctx)),  # R17
     DueJob("topups", lambda ctx, _: topup_runner.run_pending(ctx)),  # R23
     # What could not be bought, tried again once time removed its cause (R41, R42).
     DueJob("topups_recovered", lambda ctx, _: topup_recovery.run_due(ctx)),
+    DueJob("holds_released", lambda ctx, _: hold_deadlines.release_due(ctx)),  # R34
+    DueJob("auctions_closed", lambda ctx, _: boosts.close_due(ctx)),  # R35
+    DueJob("badges_charged", lambda ctx, _: badge.charge_due(ctx)),  # R37
     # The digest reads every lot expiring within 30 days; its dedupe key keeps it to
     # once a day or week per account anyway (R27).
     DueJob(
