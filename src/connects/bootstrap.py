@@ -22,10 +22,12 @@ from connects.gateway import PaymentGateway, SimulatedGateway
 from connects.notify.channels import LiveNotifier, Notifier
 from connects.services import (
     accounts,
+    badge,
     billing,
     invitations,
     jobs,
     notifications,
+    proposal_actions,
     proposals,
     purchases,
     topup_recovery,
@@ -52,6 +54,10 @@ COMMAND_HANDLERS: Mapping[type[c.Command[Any]], CommandHandler] = {
     c.EndJob: jobs.end_job,
     c.SubmitProposal: proposals.submit_proposal,
     c.WithdrawProposal: proposals.withdraw,
+    c.RaiseBoost: proposal_actions.raise_boost,
+    c.RecordOutcome: proposal_actions.record_outcome,
+    c.SetBadge: badge.set_badge,
+    c.SetBadgePrice: badge.set_price,
     c.AddBillingMethod: billing.add_billing_method,
     c.SetDefaultBillingMethod: billing.set_default,
     c.RemoveBillingMethod: billing.remove,
@@ -107,6 +113,8 @@ def build(
         allow_private_webhooks=settings.allow_private_webhooks,
         idempotency_retention_hours=settings.idempotency_retention_hours,
         max_purchase=settings.max_purchase,
+        boost_max_bid=settings.boost_max_bid,
+        auction_days=settings.auction_days,
         notifier=notifier
         or LiveNotifier(allow_private=settings.allow_private_webhooks, mail=settings.mail_server()),
     )

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connects.db.urls import sqlalchemy_url
+from connects.domain.boosts import DEFAULT_AUCTION_DAYS, DEFAULT_MAX_BID
 from connects.domain.plans import DEFAULT_MAX_PURCHASE, DEFAULT_PLANS, Catalog
 from connects.notify.mail import MailServer
 
@@ -93,6 +94,9 @@ class Settings(BaseSettings):
     # https://... address behind a proxy. None: the address ``connects serve`` listens on
     # (connects.services.runtime).
     base_url: str | None = None
+    # R35: the highest boost bid, and how long after posting a job's auction closes.
+    boost_max_bid: int = Field(default=DEFAULT_MAX_BID, ge=1)
+    auction_days: int = Field(default=DEFAULT_AUCTION_DAYS, ge=1)
     # Log level of ``connects serve`` and ``connects worker`` (JSON lines, connects.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -65,6 +65,17 @@ class World:
         path = f"/v1/accounts/{self.agency}/billing-methods"
         return str(self.api.ok("POST", path, "olga", body)["id"])
 
+    def fresh_boosted(self) -> str:
+        job = self.fresh_job()
+        body = {
+            "job_id": job,
+            "account_id": self.agency,
+            "freelancer_id": self.uid("member"),
+            "expected_connects": 1,
+            "boost": 1,
+        }
+        return str(self.api.ok("POST", "/v1/proposals", "mia", body)["id"])
+
     def fresh_grant(self) -> str:
         body = {"grantee": "other-manager", "permissions": ["connects:purchase"]}
         return str(self.api.ok("POST", f"/v1/accounts/{self.agency}/grants", "olga", body)["id"])
@@ -283,6 +294,62 @@ MATRIX: list[tuple[str, str, Setup, str]] = [
         "POST",
         lambda w, r: (f"/v1/proposals/{w.fresh_proposal('olga')}/interview", None),
         "200 404 404 404 403 404 403 401",
+    ),
+    # R34-R38: holds, boosts, the auction, the client's view and decline
+    (
+        "list_holds",
+        "GET",
+        lambda w, r: (f"{A}/holds", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "get_auction",
+        "GET",
+        lambda w, r: (f"/v1/jobs/{w.fresh_job()}/auction", None),
+        "200 200 200 200 200 200 200 401",
+    ),
+    (
+        "get_proposal",
+        "GET",
+        lambda w, r: (f"/v1/proposals/{w.fresh_proposal()}", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "raise_boost",
+        "POST",
+        lambda w, r: (f"/v1/proposals/{w.fresh_boosted()}/boost", {"bid": 2}),
+        "200 200 403 200 403 404 403 401",
+    ),
+    (
+        "view_proposal",
+        "POST",
+        lambda w, r: (f"/v1/proposals/{w.fresh_proposal('olga')}/view", None),
+        "200 404 404 404 403 404 403 401",
+    ),
+    (
+        "decline_proposal",
+        "POST",
+        lambda w, r: (f"/v1/proposals/{w.fresh_proposal('olga')}/decline", None),
+        "200 404 404 404 403 404 403 401",
+    ),
+    # R37: the badge is the owner's, on freelancer accounts (this one is an agency)
+    (
+        "get_badge",
+        "GET",
+        lambda w, r: (f"{A}/badge", None),
+        "200 200 200 200 403 404 403 401",
+    ),
+    (
+        "put_badge",
+        "PUT",
+        lambda w, r: (f"{A}/badge", {"weekly_max": 5}),
+        "409 403 403 403 403 404 403 401",
+    ),
+    (
+        "put_badge_price",
+        "PUT",
+        lambda w, r: ("/v1/admin/badge-price", {"weekly": 7}),
+        "403 403 403 403 403 403 200 401",
     ),
     (
         "remove_job",

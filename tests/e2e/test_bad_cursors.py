@@ -46,6 +46,7 @@ LISTS = [
     "connects/history",
     "channels",
     "notifications",
+    "holds",  # R34
 ]
 # Lists of the caller themselves (R49: the invitations waiting for their answer).
 PERSON_LISTS = ("/v1/me/invitations",)

@@ -51,6 +51,8 @@ BASES: dict[str, dict[str, Any]] = {
     "put_notification_settings": {"low_balance": True, "low_balance_threshold": 1, "topups": True},
     "credit_earnings": {"amount": 1},
     "change_billing_method": {"default": True},
+    "put_badge_price": {"weekly": 7},
+    "raise_boost": {"bid": 2},
 }
 
 

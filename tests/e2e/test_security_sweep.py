@@ -44,9 +44,11 @@ BODIES: dict[str, Any] = {
     "close_job": {},
     "credit_earnings": {"amount": 100},
     "move_clock": {"advance": "PT1M"},
+    "raise_boost": {"bid": 2},
+    "put_badge": {"weekly_max": 5},
 }
 # Anyone signed in may read a job post (the marketplace is public to its members).
-PUBLIC = {("GET", "get_job")}  # to anyone with a token, the operator too
+PUBLIC = {("GET", "get_job"), ("GET", "get_auction")}  # to anyone with a token, the operator too
 # The client's own job: another person may not change it, and it is not hidden.
 NOT_HIDDEN = {"change_job_price", "cancel_job", "close_job"}
 

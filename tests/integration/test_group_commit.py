@@ -1,4 +1,4 @@
-"""Group commit (R5, R14, R4): a batch of proposals answers as the same asks one by one.
+"""Group commit (R5, R14, R4, R35): a batch of proposals answers as the same asks one by one.
 
 ``submit_many`` runs several submissions to one pool in one transaction. Whatever the
 mix (budgets, price changes, duplicates, a closed job, a pool that runs dry), every
@@ -92,12 +92,13 @@ ask_strategy = st.tuples(
     st.sampled_from(MEMBERS),  # for whom
     st.integers(0, len(PRICES)),  # which job (the last is cancelled)
     st.sampled_from((0, 0, 0, 1)),  # 1: the caller expects a stale price
+    st.sampled_from((None, None, 2, 9)),  # a boost bid (R35)
 )
 
 
-def _asks(cast: Cast, raw: list[tuple[str, str, int, int]]) -> list[SubmitProposal]:
+def _asks(cast: Cast, raw: list[tuple[str, str, int, int, int | None]]) -> list[SubmitProposal]:
     out = []
-    for who, whom, job, stale in raw:
+    for who, whom, job, stale, boost in raw:
         price = (*PRICES, 5)[job]
         out.append(
             SubmitProposal(
@@ -106,6 +107,7 @@ def _asks(cast: Cast, raw: list[tuple[str, str, int, int]]) -> list[SubmitPropos
                 cast.agency,
                 cast.people[whom],
                 price + stale,
+                boost,
             )
         )
     return out
@@ -115,9 +117,10 @@ def _code(outcome: Any) -> str:
     return outcome.code if isinstance(outcome, ConnectsError) else "ok"
 
 
-def _ledger(ctx: Context, agency: str) -> tuple[int, int, list[tuple[str, int]]]:
+def _ledger(ctx: Context, agency: str) -> tuple[int, int, list[tuple[str, int]], int]:
     with ctx.db.read() as conn:
         balance = conn.execute(select(accounts.c.balance).where(accounts.c.id == agency)).scalar()
+        held = conn.execute(select(accounts.c.held).where(accounts.c.id == agency)).scalar()
         n = conn.execute(select(func.count()).select_from(proposals)).scalar()
         spent = conn.execute(
             select(entries.c.member_id, func.sum(entries.c.amount))
@@ -125,7 +128,7 @@ def _ledger(ctx: Context, agency: str) -> tuple[int, int, list[tuple[str, int]]]
             .group_by(entries.c.member_id)
             .order_by(entries.c.member_id)
         ).all()
-    return int(balance or 0), int(n or 0), [(str(m), int(s)) for m, s in spent]
+    return int(balance or 0), int(n or 0), [(str(m), int(s)) for m, s in spent], int(held or 0)
 
 
 @settings(
@@ -146,6 +149,8 @@ def test_a_batch_answers_as_the_asks_one_by_one(template: Path, raw: Any) -> Non
             if not isinstance(a, ConnectsError):
                 assert isinstance(b, dict)
                 assert (a["connects_spent"], a["balance"]) == (b["connects_spent"], b["balance"])
+                bid = (a["boost"] or {}).get("bid"), (b["boost"] or {}).get("bid")
+                assert bid[0] == bid[1]  # R35: the boost held as alone
         assert _ledger(batched.ctx, batched.agency)[0] == _ledger(serial.ctx, serial.agency)[0]
         assert _ledger(batched.ctx, batched.agency)[1:] == _ledger(serial.ctx, serial.agency)[1:]
         assert verify(batched.ctx) == []

@@ -176,3 +176,63 @@ def test_every_entry_is_dated_by_the_one_clock(world: World, clock: SimulatedClo
     with pytest.raises(ValueError, match="only moves forward"):
         clock.set(START)
     assert ctx.now() == later
+
+
+# -- holds (R34) ----------------------------------------------------------------------
+
+
+def _boosted_world(world: World) -> str:
+    """An agency with one held bid, one captured bid and one released bid."""
+    from connects.domain.commands import RecordOutcome, SubmitProposal, WithdrawProposal
+
+    ctx = world.ctx
+    agency = world.agency("hana", kim="member", lee="member")
+    job = world.job(2)
+    made = {}
+    for who, bid in (("hana", 3), ("kim", 4), ("lee", 5)):
+        made[who] = ctx.handle(
+            SubmitProposal(world.actor(who), job, agency, world.people[who], 2, bid)
+        )["id"]
+    ctx.handle(RecordOutcome(world.people["client"], made["kim"], "viewed"))  # captured
+    ctx.handle(WithdrawProposal(world.actor("lee"), made["lee"]))  # released
+    return agency
+
+
+def test_verify_finds_nothing_with_holds(world: World) -> None:
+    # R34: held, captured and released holds on a sound ledger
+    _boosted_world(world)
+    assert verify(world.ctx) == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "expect"),
+    [
+        ("UPDATE accounts SET held = held + 1 WHERE id = :a", "sum of open holds"),
+        ("UPDATE accounts SET held = balance + 1 WHERE id = :a", "> balance"),
+        # a hold ended twice: a second release entry of the captured hold
+        (
+            "INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, "
+            "actor_kind, hold_id) SELECT 'ent_twice', e.account_id, e.seq + 1, e.at, "
+            "'release', 0, e.balance_after, 'system', h.id FROM entries e JOIN holds h "
+            "ON h.account_id = e.account_id AND h.status = 'captured' JOIN accounts a "
+            "ON a.id = e.account_id AND a.seq = e.seq WHERE e.account_id = :a",
+            "ended 2 times",
+        ),
+        (
+            "UPDATE holds SET status = 'held' WHERE account_id = :a AND status = 'released'",
+            "ended 1 times",
+        ),
+        (
+            "UPDATE holds SET captured = captured - 1 WHERE account_id = :a AND captured > 0",
+            "captured",
+        ),
+    ],
+)
+def test_verify_names_a_hold_that_breaks_r34(world: World, sql: str, expect: str) -> None:
+    # R34: held <= balance, held = the open holds, each hold ended once
+    agency = _boosted_world(world)
+    with world.ctx.db.begin() as conn:
+        conn.execute(text(sql), {"a": agency})
+    breaches = verify(world.ctx)
+    assert {b.account_id for b in breaches} == {agency}
+    assert any(expect in b.what for b in breaches), [str(b) for b in breaches]

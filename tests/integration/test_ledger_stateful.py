@@ -1,9 +1,13 @@
 """Random operations against the real services and a tiny reference model of lots.
 
-The model knows only the rules (R8-R12, R14, R15): lots with an issue and expiry date,
-spending soonest-expiring first, rollover above the cap, refunds into the lots they
-came from, expired lots never counted. After every step the engine's available
-balance and live lots must match the model, and ``verify`` must find nothing (R30).
+The model knows only the rules (R8-R12, R14, R15, R34-R36): lots with an issue and
+expiry date, spending soonest-expiring first, rollover above the cap, refunds into the
+lots they came from, expired lots never counted; holds that keep Connects out of what
+is available, and boosted proposals whose bids rank in their job's auction (top 4),
+are captured on a client's view in the top 4 or at the close, released otherwise,
+and come back with the price when the job is cancelled. After every step the engine's
+available balance, held Connects, hold statuses and live lots must match the model,
+and ``verify`` must find nothing (R30).
 SQLite only, a fresh database per example, created inside the machine.
 """
 
@@ -21,7 +25,7 @@ from sqlalchemy import select
 
 from connects.bootstrap import build
 from connects.config import Settings
-from connects.db.schema import lots
+from connects.db.schema import accounts, holds, lots
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import (
     AddBillingMethod,
@@ -31,16 +35,20 @@ from connects.domain.commands import (
     EndJob,
     OpenAccount,
     PostJob,
+    RaiseBoost,
+    RecordOutcome,
     SubmitProposal,
     WithdrawProposal,
 )
-from connects.domain.errors import InsufficientConnects
+from connects.domain.errors import AuctionClosed, InsufficientConnects
 from connects.domain.policy import SYSTEM, Actor
-from connects.services import cycles, views
+from connects.services import boosts, cycles, views
 from connects.services.verify import verify
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 PLANS = {"agency": (80, 160), "free": (10, None)}  # monthly grant, rollover cap (R7)
+BIDDERS = ("b1", "b2", "b3", "b4")  # more freelancers, so an auction has 6 bidders
+AUCTION = timedelta(days=7)  # R35
 
 
 def one_year(moment: datetime) -> datetime:
@@ -79,12 +87,28 @@ class ModelAccount:
     cap: int | None
     next_cycle: datetime
     lots: list[ModelLot] = field(default_factory=list)
+    holds: dict[str, ModelBoost] = field(default_factory=dict)  # open, by proposal
+
+    def held(self) -> int:
+        return sum(h.bid for h in self.holds.values())
+
+    def cut(self, now: datetime) -> list[str]:
+        """R34: while more is held than is left, the newest holds are released."""
+        cut = []
+        for prop, hold in sorted(self.holds.items(), key=lambda kv: kv[1].placed, reverse=True):
+            if self.held() <= self.available(now, holds=False):
+                break
+            hold.status = "released"
+            del self.holds[prop]
+            cut.append(prop)
+        return cut
 
     def credit(self, source: str, amount: int, at: datetime) -> None:
         self.lots.append(ModelLot(len(self.lots), source, at, one_year(at), amount))
 
-    def available(self, now: datetime) -> int:
-        return sum(lot.remaining for lot in self.lots if lot.live(now))
+    def available(self, now: datetime, holds: bool = True) -> int:
+        live = sum(lot.remaining for lot in self.lots if lot.live(now))
+        return live - (self.held() if holds else 0)  # R34
 
     def take(self, amount: int, now: datetime) -> list[tuple[int, int]]:
         """Soonest expiry, then oldest (R11)."""
@@ -132,6 +156,34 @@ class ModelAccount:
         )
 
 
+@dataclass
+class ModelBoost:
+    """A proposal's bid (R35): its hold, rank key and what a capture took."""
+
+    name: str
+    job: str
+    bid: int
+    bid_at: datetime
+    hold_id: str
+    placed: tuple[datetime, str]
+    status: str = "held"
+    takes: list[tuple[int, int]] = field(default_factory=list)
+
+    def key(self) -> tuple[int, datetime, str]:
+        return (-self.bid, self.bid_at, self.hold_id)
+
+
+@dataclass
+class ModelJob:
+    price: int
+    posted: datetime
+    props: list[str] = field(default_factory=list)
+    closed: bool = False
+
+    def open(self, now: datetime) -> bool:
+        return not self.closed and now < self.posted + AUCTION
+
+
 @settings(
     max_examples=25,
     stateful_step_count=30,
@@ -156,16 +208,24 @@ class LedgerMachine(RuleBasedStateMachine):
             "agency": self.ctx.handle(OpenAccount(str(olga), "agency", "A", "agency-plus")),
             "free": self.ctx.handle(OpenAccount(str(fay), "freelancer", "F", "freelancer-basic")),
         }
+        for name in BIDDERS:
+            uid = str(self.ctx.handle(CreateUser(name, f"{name}@test.connects"))["id"])
+            self.person[name] = uid
+            self.account[name] = self.ctx.handle(
+                OpenAccount(uid, "freelancer", name, "freelancer-basic")
+            )
         self.ctx.handle(CreditEarnings(self.account["agency"], 10**9))
         self.ctx.handle(AddBillingMethod(Actor("user", str(fay)), self.account["free"], "tok_visa"))
         self.model = {}
-        for name, (monthly, cap) in PLANS.items():
+        for name in (*PLANS, *BIDDERS):
+            monthly, cap = PLANS.get(name, PLANS["free"])
             model = ModelAccount(monthly, cap, START)
             model.cycle(START)
             model.next_cycle = next_month_15(START)
             self.model[name] = model
-        self.jobs: dict[str, list[str]] = {}  # open job -> its proposals
+        self.jobs: dict[str, ModelJob] = {}  # open jobs
         self.props: dict[str, tuple[str, list[tuple[int, int]]]] = {}  # active ones
+        self.boosts: dict[str, ModelBoost] = {}  # every boost, by proposal
 
     def teardown(self) -> None:
         self.ctx.db.dispose()
@@ -176,13 +236,22 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- time ------------------------------------------------------------------------
 
+    def _moved(self) -> None:
+        """After time moves, sweep at once: held Connects that expired cut the newest
+        holds, in the engine as in the model (R12, R34)."""
+        cycles.sweep_expired(self.ctx)
+        for model in self.model.values():
+            model.cut(self.now())
+
     @rule(days=st.integers(1, 45))
     def advance(self, days: int) -> None:
         self.clock.advance(timedelta(days=days))
+        self._moved()
 
     @rule(days=st.integers(300, 420))
     def leap(self, days: int) -> None:
         self.clock.advance(timedelta(days=days))  # R10, R12: past a year, lots expire
+        self._moved()
 
     @rule()
     def to_next_expiry(self) -> None:
@@ -191,12 +260,14 @@ class LedgerMachine(RuleBasedStateMachine):
         soonest = [lot.expires for m in self.model.values() for lot in m.lots if lot.live(now)]
         if soonest:
             self.clock.set(min(soonest))
+            self._moved()
 
     @rule(n=st.integers(1, 4))
     def next_cycles(self, n: int) -> None:
         """Move to each of the next ``n`` cycle days and run them, as the worker would (R8)."""
         for _ in range(n):
             self.clock.set(max(self.now(), min(m.next_cycle for m in self.model.values())))
+            self._moved()
             self.run_cycles()
 
     @rule()
@@ -207,6 +278,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 model.cycle(model.next_cycle)
                 model.next_cycle = next_month_15(model.next_cycle)
                 expected += 1
+                model.cut(self.now())  # R9 R34: rollover never leaves held above the balance
         assert cycles.run_due_cycles(self.ctx) == expected  # R8: each missed cycle once
 
     @rule()
@@ -215,8 +287,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- spending and refunds --------------------------------------------------------
 
-    def _submit(self, name: str, job: str, price: int) -> None:
+    def _submit(self, name: str, job: str, price: int, boost: int | None = None) -> None:
         model = self.model[name]
+        now = self.now()
         try:
             out = self.ctx.handle(
                 SubmitProposal(
@@ -225,27 +298,130 @@ class LedgerMachine(RuleBasedStateMachine):
                     account_id=self.account[name],
                     freelancer_id=self.person[name],
                     expected_connects=price,
+                    boost=boost,
                 )
             )
         except InsufficientConnects:
-            assert model.available(self.now()) < price  # R14: refused, nothing taken
+            # R14 R35: refused, nothing taken: the price and the bid must be available
+            assert model.available(now) < price + (boost or 0)
             return
-        takes = model.take(price, self.now())
-        self.props[str(out["id"])] = (name, takes)
-        self.jobs[job].append(str(out["id"]))
+        except AuctionClosed:
+            assert boost and not self.jobs[job].open(now)
+            return
+        assert boost is None or self.jobs[job].open(now)
+        assert model.available(now) >= price + (boost or 0)
+        takes = model.take(price, now)
+        prop = str(out["id"])
+        self.props[prop] = (name, takes)
+        self.jobs[job].props.append(prop)
+        if boost:
+            hold_id = out["boost"]["hold_id"]
+            bid = ModelBoost(name, job, boost, now, hold_id, (now, hold_id))
+            self.boosts[prop] = model.holds[prop] = bid
 
     @rule(name=st.sampled_from(["agency", "free"]), price=st.integers(0, 40))
     def submit(self, name: str, price: int) -> None:
         job = self.ctx.handle(PostJob(self.client, "job", price))
-        self.jobs[job] = []
+        self.jobs[job] = ModelJob(price, self.now())
         self._submit(name, job, price)
 
     @rule(price=st.integers(1, 12))
     def submit_both(self, price: int) -> None:
         job = self.ctx.handle(PostJob(self.client, "job", price))
-        self.jobs[job] = []
+        self.jobs[job] = ModelJob(price, self.now())
         self._submit("agency", job, price)
         self._submit("free", job, price)
+
+    # -- boosts (R35, R36) -----------------------------------------------------------
+
+    def _top(self, job: str) -> set[str]:
+        bidding = [(b.key(), p) for p, b in self.boosts.items() if b.job == job]
+        ranked = sorted(k for k in bidding if self.boosts[k[1]].status != "released")
+        return {p for _, p in ranked[:4]}
+
+    def _capture(self, prop: str) -> None:
+        bid = self.boosts[prop]
+        model = self.model[bid.name]
+        del model.holds[prop]
+        bid.takes = model.take(bid.bid, self.now())
+        bid.status = "captured"
+
+    def _release(self, prop: str) -> None:
+        bid = self.boosts[prop]
+        if bid.status == "held":
+            del self.model[bid.name].holds[prop]
+            bid.status = "released"
+
+    @rule(
+        price=st.integers(0, 6),
+        bids=st.lists(st.integers(1, 8), min_size=1, max_size=6),
+    )
+    def boosted_job(self, price: int, bids: list[int]) -> None:
+        job = self.ctx.handle(PostJob(self.client, "job", price))
+        self.jobs[job] = ModelJob(price, self.now())
+        for name, bid in zip(("free", *BIDDERS, "agency"), bids, strict=False):
+            self._submit(name, job, price, boost=bid)
+
+    @precondition(lambda self: any(b.status == "held" for b in self.boosts.values()))
+    @rule(data=st.data(), more=st.integers(1, 5))
+    def raise_bid(self, data: st.DataObject, more: int) -> None:
+        prop = data.draw(
+            st.sampled_from(sorted(p for p, b in self.boosts.items() if b.status == "held"))
+        )
+        bid = self.boosts[prop]
+        model, now = self.model[bid.name], self.now()
+        try:
+            self.ctx.handle(RaiseBoost(Actor("user", self.person[bid.name]), prop, bid.bid + more))
+        except AuctionClosed:
+            assert not self.jobs[bid.job].open(now)
+            return
+        except InsufficientConnects:
+            assert model.available(now) < more
+            return
+        assert self.jobs[bid.job].open(now) and model.available(now) >= more
+        bid.bid += more
+        bid.bid_at = now
+
+    @precondition(
+        lambda self: any(self.jobs[b.job].props for b in self.boosts.values() if b.job in self.jobs)
+    )
+    @rule(data=st.data(), decline=st.booleans())
+    def client_looks(self, data: st.DataObject, decline: bool) -> None:
+        """A view or a decline: in the top 4 of an open auction the bid is captured;
+        a decline releases one that is not (R35, R36, R38)."""
+        live = sorted(p for p, b in self.boosts.items() if b.job in self.jobs and p in self.props)
+        if not live:
+            return
+        prop = data.draw(st.sampled_from(live))
+        bid = self.boosts[prop]
+        job = self.jobs[bid.job]
+        top = self._top(bid.job)
+        self.ctx.handle(RecordOutcome(self.client, prop, "declined" if decline else "viewed"))
+        if bid.status == "held" and job.open(self.now()) and prop in top:
+            self._capture(prop)
+        elif decline:
+            self._release(prop)
+        if decline:
+            self.props.pop(prop)  # declined: never refunded (R15)
+
+    @precondition(lambda self: bool(self.jobs))
+    @rule()
+    def close_auctions(self) -> None:
+        """The due work closes every auction past its deadline (R35)."""
+        boosts.close_due(self.ctx)
+        for job_id, job in self.jobs.items():
+            if not job.closed and self.now() >= job.posted + AUCTION:
+                self._close(job_id)
+
+    def _close(self, job_id: str) -> None:
+        top = self._top(job_id)
+        for prop, bid in sorted(self.boosts.items()):
+            if bid.job == job_id and bid.status == "held":
+                if prop in top:
+                    self._capture(prop)
+                else:
+                    self._release(prop)
+        self.jobs[job_id].closed = True
 
     @rule(name=st.sampled_from(["agency", "free"]), quantity=st.integers(1, 60))
     def buy(self, name: str, quantity: int) -> None:
@@ -263,7 +439,7 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def end_job(self, data: st.DataObject, outcome: str) -> None:
         job = data.draw(st.sampled_from(sorted(self.jobs)))
-        props = [p for p in self.jobs.pop(job) if p in self.props]
+        props = [p for p in self.jobs[job].props if p in self.props]
         hired = None
         if outcome == "hired":
             if not props:
@@ -275,13 +451,23 @@ class LedgerMachine(RuleBasedStateMachine):
             EndJob(actor, job, "closed" if hired else outcome, hired_proposal_id=hired)
         )
         refunded = 0
+        returns = outcome in ("cancelled", "closed", "removed")
+        if outcome == "hired":  # R35: the first hire closes the auction
+            self._close(job)
         for prop in props:
             name, takes = self.props.pop(prop)
-            if outcome in ("cancelled", "closed", "removed"):  # R15
+            bid = self.boosts.get(prop)
+            if returns and bid is not None and bid.status == "captured":
+                takes = takes + bid.takes  # R36: the captured bid comes back with the price
+            if returns:  # R15
                 for n, t in takes:
                     self.model[name].lots[n].remaining += t
                     self.model[name].lots[n].refunded += t
                     refunded += t
+        for prop, bid in self.boosts.items():
+            if bid.job == job:
+                self._release(prop)  # R36: whatever is still held is released
+        del self.jobs[job]
         assert out["refunded_connects"] == refunded
 
     @precondition(lambda self: bool(self.props))
@@ -290,6 +476,8 @@ class LedgerMachine(RuleBasedStateMachine):
         prop = data.draw(st.sampled_from(sorted(self.props)))
         name, _ = self.props.pop(prop)
         self.ctx.handle(WithdrawProposal(Actor("user", self.person[name]), prop))  # R15: no refund
+        if prop in self.boosts:
+            self._release(prop)  # R36: a held bid is released, a captured one stays spent
 
     # -- the checks ------------------------------------------------------------------
 
@@ -310,6 +498,16 @@ class LedgerMachine(RuleBasedStateMachine):
                     )
                 ).all()
                 assert sorted(tuple(r) for r in rows) == model.live_lots(now)  # R9, R11, R15
+                held = conn.execute(select(accounts.c.held).where(accounts.c.id == account_id))
+                assert held.scalar_one() == model.held()  # R34
+            statuses = dict(
+                conn.execute(
+                    select(holds.c.proposal_id, holds.c.status).where(
+                        holds.c.proposal_id.in_(sorted(self.boosts))
+                    )
+                ).all()
+            )
+            assert statuses == {p: b.status for p, b in self.boosts.items()}  # R35 R36
 
     @invariant()
     def ledger_is_sound(self) -> None:

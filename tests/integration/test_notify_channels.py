@@ -162,6 +162,12 @@ def test_every_event_kind_reads_well() -> None:
         "topup_succeeded": {"balance": 40, "quantity": 40, "amount_cents": 600},
         "topup_failed": {"balance": 0, "reason": "payment_declined"},
         "topup_paused": {"balance": 0, "declines": 3},
+        "badge_stopped": {
+            "balance": 2,
+            "reason": "price_above_maximum",
+            "weekly_price": 11,
+            "weekly_max": 10,
+        },
         "monthly_limit_reached": {"balance": 0, "per_month": 400, "month": "2026-01"},
         "connects_refunded": {
             "balance": 30,

@@ -24,10 +24,12 @@ from connects.db.schema import (
     deliveries,
     entries,
     events,
+    holds,
     jobs,
     lots,
     memberships,
     metadata,
+    proposal_outcomes,
     proposals,
     purchases,
     topups,
@@ -42,8 +44,10 @@ from connects.domain.vocabulary import (
     DeliveryStatus,
     EntryKind,
     EventType,
+    HoldStatus,
     JobStatus,
     LotSource,
+    OutcomeKind,
     ProposalStatus,
     PurchaseStatus,
     TopUpStatus,
@@ -68,6 +72,8 @@ VOCABULARY: dict[tuple[Table, str], Iterable[str]] = {
     (channels, "kind"): ChannelKind,
     (deliveries, "status"): DeliveryStatus,
     (auto_topup_settings, "mode"): MODES,
+    (holds, "status"): HoldStatus,  # R34
+    (proposal_outcomes, "kind"): OutcomeKind,  # R38
 }
 
 
@@ -164,6 +170,21 @@ def _rows(ctx: Context) -> dict[Table, dict[str, Any]]:
             "created_at": now,
             "updated_at": now,
         },
+        holds: {
+            **account,
+            "id": "hld_v",
+            "amount": 3,
+            "status": "held",
+            "reason": "boost",
+            "bid_at": now,
+            "created_at": now,
+        },
+        proposal_outcomes: {
+            **account,
+            "proposal_id": "prp_v",
+            "kind": "viewed",
+            "at": now,
+        },
         purchases: {
             **account,
             "id": "pur_v",
@@ -232,9 +253,12 @@ def test_the_database_refuses_other_words_and_takes_every_word(any_ctx: Context)
             conn.execute(insert(table), row)
     with any_ctx.db.begin() as conn:
         for (table, column), enum in VOCABULARY.items():
-            key = [table.c[c.name] == rows[table][c.name] for c in table.primary_key]
+            row = dict(rows[table])
             for word in _words(enum):
+                key = [table.c[c.name] == row[c.name] for c in table.primary_key]
                 conn.execute(update(table).where(*key).values({column: word}))
+                row[column] = word  # the column may be part of the key (an outcome's kind)
+            key = [table.c[c.name] == row[c.name] for c in table.primary_key]
             with pytest.raises(IntegrityError), conn.begin_nested():
                 conn.execute(update(table).where(*key).values({column: "not_a_word"}))
             with pytest.raises(IntegrityError), conn.begin_nested():

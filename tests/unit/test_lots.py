@@ -171,3 +171,23 @@ def test_rollover_never_forfeits_refunded_connects() -> None:
     short = [lot("g1", 20, days_old=90), lot("g2", 150, days_old=60)]
     assert rollover_forfeit(short, 100, NOW, {"g1": 60}) == [("g2", 50)]
     assert rollover_forfeit(short, 150, NOW, {"g1": 60}) == []
+
+
+def test_held_connects_are_neither_available_nor_allocated() -> None:
+    # R34: a hold keeps Connects in their lots but out of what may be spent
+    pool = [Lot("a", "grant", NOW, NOW + timedelta(days=30), 5)]
+    assert available(pool, NOW, held=3) == 2
+    assert allocate(pool, 2, NOW, held=3) == [("a", 2)]
+    with pytest.raises(InsufficientConnects) as short:
+        allocate(pool, 3, NOW, held=3)
+    assert short.value.details == {"required": 3, "available": 2}
+
+
+def test_badge_instalments_put_the_remainder_on_the_last_days() -> None:
+    # R37: 7 -> 1 a day; 10 -> 1, 1, 1, 1, 2, 2, 2
+    from connects.domain.boosts import instalments
+
+    assert instalments(7) == [1] * 7
+    assert instalments(10) == [1, 1, 1, 1, 2, 2, 2]
+    assert instalments(3) == [0, 0, 0, 0, 1, 1, 1]
+    assert all(sum(instalments(w)) == w for w in range(0, 60))

@@ -36,11 +36,12 @@ def test_which_endings_refund() -> None:
 def test_a_proposal_moves_only_along_its_lifecycle(
     start: ProposalStatus, to: ProposalStatus
 ) -> None:
-    # R15 R16: live proposals may be interviewed, withdrawn, refunded or hired; an
+    # R15 R16 R38: live proposals may be interviewed, withdrawn, refunded, hired or
+    # declined; an
     # ended one never moves again, and an interview happens at most once
     allowed = {
-        ProposalStatus.ACTIVE: {"interviewing", "withdrawn", "refunded", "hired"},
-        ProposalStatus.INTERVIEWING: {"withdrawn", "refunded", "hired"},
+        ProposalStatus.ACTIVE: {"interviewing", "withdrawn", "refunded", "hired", "declined"},
+        ProposalStatus.INTERVIEWING: {"withdrawn", "refunded", "hired", "declined"},
     }.get(start, set())
     if to.value in allowed:
         assert v.move_proposal(start.value, to) is to
@@ -51,6 +52,6 @@ def test_a_proposal_moves_only_along_its_lifecycle(
     assert start.live == (start in (ProposalStatus.ACTIVE, ProposalStatus.INTERVIEWING))
 
 
-def test_usage_is_spends_and_refunds() -> None:
-    # R4 R26: what "used" counts
-    assert set(EntryKind.usage()) == {EntryKind.SPEND, EntryKind.REFUND}
+def test_usage_is_spends_refunds_and_captured_boosts() -> None:
+    # R4 R26 R35: what "used" counts; a captured boost counts as its proposal's
+    assert set(EntryKind.usage()) == {EntryKind.SPEND, EntryKind.REFUND, EntryKind.CAPTURE}

@@ -14,7 +14,9 @@ which the locked write path uses; a property test checks that both agree.
 measure                     rule
 ==========================  ===========================================================
 :func:`expired_unswept`     Connects left in lots whose expiry has passed (R12)
-:func:`available`           balance less expired-unswept (R12; holds come with R34)
+:func:`held`                Connects kept by open holds (R34)
+:func:`held_by_member`      those of one member's boosted proposals (R4, R35)
+:func:`available`           balance less held less expired-unswept (R12, R34)
 :func:`expiring`            Connects left in lots expiring in (now, horizon] (R12, R26)
 :func:`usage`               a proposal's Connects, net of their refunds, counted in the
                             calendar month the proposal was submitted (R4, R26)
@@ -31,8 +33,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 
-from connects.db.schema import entries, lots, proposals, purchases, topups
-from connects.domain.vocabulary import ActorKind, EntryKind, PurchaseStatus, TopUpStatus
+from connects.db.schema import entries, holds, lots, proposals, purchases, topups
+from connects.domain.vocabulary import (
+    ActorKind,
+    EntryKind,
+    HoldStatus,
+    PurchaseStatus,
+    TopUpStatus,
+)
 
 Expr = Any  # a value, a bind parameter or a column
 
@@ -66,9 +74,32 @@ def expired_unswept(account_id: Expr, now: Expr) -> Any:
     return _lot_sum(lots_expired(account_id, now))
 
 
+def held(account_id: Expr) -> Any:
+    """Connects kept by the account's open holds (R34)."""
+    return (
+        select(func.coalesce(func.sum(holds.c.amount), 0))
+        .where(holds.c.account_id == account_id, holds.c.status == HoldStatus.HELD.value)
+        .scalar_subquery()
+    )
+
+
+def held_by_member(account_id: Expr, member_id: Expr) -> Any:
+    """Connects the open holds of one member's proposals keep (R4, R35)."""
+    return (
+        select(func.coalesce(func.sum(holds.c.amount), 0))
+        .where(
+            holds.c.account_id == account_id,
+            holds.c.member_id == member_id,
+            holds.c.status == HoldStatus.HELD.value,
+        )
+        .scalar_subquery()
+    )
+
+
 def available(account_id: Expr, balance: Expr, now: Expr) -> Any:
-    """Spendable now: ``balance`` less what sits in expired, unswept lots (R12)."""
-    return balance - expired_unswept(account_id, now)
+    """Spendable now: ``balance`` less what open holds keep (R34) and what sits in
+    expired, unswept lots (R12)."""
+    return balance - held(account_id) - expired_unswept(account_id, now)
 
 
 def expiring(account_id: Expr, now: Expr, horizon: Expr) -> Any:

@@ -145,12 +145,49 @@ class SubmitProposal(Command[dict[str, Any]]):
     account_id: str
     freelancer_id: str
     expected_connects: int
+    boost: int | None = None  # R35: a bid in Connects, held on top of the price
 
 
 @dataclass(frozen=True, slots=True)
 class WithdrawProposal(Command[None]):
     who: Actor
     proposal_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseBoost(Command[dict[str, Any]]):
+    """Raise a proposal's bid while its job's auction is open (R35)."""
+
+    who: Actor
+    proposal_id: str
+    bid: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome(Command[dict[str, Any]]):
+    """The job's client views or declines a proposal (R38); may capture a boost (R35)."""
+
+    client_id: str
+    proposal_id: str
+    kind: str  # "viewed" | "declined"
+
+
+@dataclass(frozen=True, slots=True)
+class SetBadge(Command[dict[str, Any]]):
+    """The owner of a freelancer account switches the badge and sets its weekly maximum
+    (R37)."""
+
+    who: Actor
+    account_id: str
+    enabled: bool | None = None
+    weekly_max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetBadgePrice(Command[dict[str, Any]]):
+    """The operator sets the badge's weekly price; it applies from the next charge (R37)."""
+
+    weekly: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ invitation_closed          409     the invitation was already accepted or declin
 already_applied            409     this freelancer already has a proposal on the job
 job_not_open               409     the job no longer takes proposals or changes
 proposal_not_active        409     the proposal was withdrawn, declined or refunded
+hold_ended                 409     the hold was already captured or released (R34)
+auction_closed             409     the job's boost auction is closed (R35)
 plan_not_allowed           409     the plan does not fit the account kind, or is unknown
 not_a_member               409     the freelancer named is not a member of the agency
 cannot_submit_on_behalf    403     the plan or role does not allow submitting for others
@@ -30,6 +32,7 @@ no_billing_method          409     the account has no such (or no default) billi
 bundle_not_allowed         409     the plan sells Connects only in listed bundle sizes
 plan_cannot_purchase       409     the account's plan does not sell extra Connects
 agency_only                409     members and budgets exist only on agency accounts
+freelancer_only            409     the availability badge exists only on freelancer accounts (R37)
 per_topup_exceeded         409     the business manager's purchase is above ``per_topup`` (R48)
 monthly_limit_reached      409     the business manager's purchase would pass ``per_month`` (R48)
 email_not_configured       409     e-mail channels need the operator's SMTP server (R47)
@@ -125,6 +128,14 @@ class ProposalNotActive(Conflict):
     code = "proposal_not_active"
 
 
+class HoldEnded(Conflict):
+    code = "hold_ended"
+
+
+class AuctionClosed(Conflict):
+    code = "auction_closed"
+
+
 class PlanNotAllowed(Conflict):
     code = "plan_not_allowed"
 
@@ -167,6 +178,10 @@ class PlanCannotPurchase(Conflict):
 
 class AgencyOnly(Conflict):
     code = "agency_only"
+
+
+class FreelancerOnly(Conflict):
+    code = "freelancer_only"
 
 
 class PerTopUpExceeded(Conflict):

@@ -40,34 +40,37 @@ def spending_order(lot: Lot) -> tuple[datetime, datetime, str]:
     return (lot.expires_at, lot.issued_at, lot.id)
 
 
-def available(lots: Iterable[Lot], now: datetime) -> int:
-    """Connects spendable now: what is left in unexpired lots (R12)."""
-    return sum(lot.remaining for lot in lots if lot.live(now))
+def available(lots: Iterable[Lot], now: datetime, held: int = 0) -> int:
+    """Connects spendable now: what is left in unexpired lots (R12), less what open
+    holds keep (R34; the same rule as :func:`connects.db.measures.available`)."""
+    return sum(lot.remaining for lot in lots if lot.live(now)) - held
 
 
-def allocate(lots: Iterable[Lot], amount: int, now: datetime) -> list[Take]:
+def allocate(lots: Iterable[Lot], amount: int, now: datetime, held: int = 0) -> list[Take]:
     """Which lots pay for ``amount`` Connects, soonest-expiring first (R11).
 
-    Raises :class:`InsufficientConnects` when the live lots hold less: the balance
-    never goes below zero.
+    Raises :class:`InsufficientConnects` when the live lots hold less than ``amount``
+    beside the ``held`` Connects (R34): the balance never goes below zero and a hold
+    is never spent by anyone but its capture.
     """
     if amount < 0:
         raise ValueError("amount must be >= 0")
+    live = [lot for lot in lots if lot.live(now)]
+    have = sum(lot.remaining for lot in live) - held
+    if have < amount:
+        raise InsufficientConnects(
+            f"this needs {amount} Connects and {max(have, 0)} are available",
+            required=amount,
+            available=max(have, 0),
+        )
     takes: list[Take] = []
     need = amount
-    for lot in sorted((lot for lot in lots if lot.live(now)), key=spending_order):
+    for lot in sorted(live, key=spending_order):
         if need == 0:
             break
         take = min(need, lot.remaining)
         takes.append((lot.id, take))
         need -= take
-    if need:
-        have = amount - need
-        raise InsufficientConnects(
-            f"this needs {amount} Connects and {have} are available",
-            required=amount,
-            available=have,
-        )
     return takes
 
 

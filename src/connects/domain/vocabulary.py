@@ -41,11 +41,16 @@ class EntryKind(StrEnum):
     REWARD = "reward"  # R16: an interview started
     EXPIRE = "expire"  # R10, R12: a lot's year ran out
     ROLLOVER_FORFEIT = "rollover_forfeit"  # R9: grant Connects above the cap
+    HOLD = "hold"  # R34: Connects held (or a hold raised); moves nothing (amount 0)
+    RELEASE = "release"  # R34: a hold released; moves nothing (amount 0)
+    CAPTURE = "capture"  # R34, R35: a hold captured: the Connects are spent
+    BADGE = "badge"  # R37: a daily instalment of the availability badge
 
     @classmethod
     def usage(cls) -> tuple[EntryKind, ...]:
-        """The kinds a proposal's Connects move by: what "used" counts (R4, R26)."""
-        return (cls.SPEND, cls.REFUND)
+        """The kinds a proposal's Connects move by: what "used" counts (R4, R26); a
+        captured boost counts as its proposal's (R35)."""
+        return (cls.SPEND, cls.REFUND, cls.CAPTURE)
 
 
 class LotSource(StrEnum):
@@ -83,6 +88,7 @@ class ProposalStatus(StrEnum):
     WITHDRAWN = "withdrawn"  # no refund (R15)
     REFUNDED = "refunded"  # the job ended with refunds (R15)
     HIRED = "hired"
+    DECLINED = "declined"  # by the job's client: no refund (R15, R38)
 
     @property
     def live(self) -> bool:
@@ -94,11 +100,45 @@ _LIVE_PROPOSALS = frozenset({ProposalStatus.ACTIVE, ProposalStatus.INTERVIEWING}
 
 
 class HoldStatus(StrEnum):
-    """A hold on Connects ends exactly once (R34; the holds issue builds on it)."""
+    """A hold on Connects ends exactly once (R34): captured (all or part, the rest
+    released) or released, by hand or at its deadline."""
 
     HELD = "held"
     CAPTURED = "captured"
     RELEASED = "released"
+
+    @classmethod
+    def bidding(cls) -> tuple[HoldStatus, ...]:
+        """The boost holds that rank in a job's auction (R35): released ones do not."""
+        return (cls.HELD, cls.CAPTURED)
+
+
+class OutcomeKind(StrEnum):
+    """What happened to a proposal (R38): by the job's client, or by the system."""
+
+    VIEWED = "viewed"
+    INTERVIEWED = "interviewed"
+    DECLINED = "declined"
+    HIRED = "hired"
+    WITHDRAWN = "withdrawn"
+    RETURNED = "returned"  # its Connects came back (R15)
+
+    @property
+    def captures(self) -> bool:
+        """A client interaction: captures a boost in the top 4 while open (R35)."""
+        return self in _CLIENT_INTERACTIONS
+
+
+_CLIENT_INTERACTIONS = frozenset(
+    {OutcomeKind.VIEWED, OutcomeKind.INTERVIEWED, OutcomeKind.DECLINED, OutcomeKind.HIRED}
+)
+
+
+class BadgeStopReason(StrEnum):
+    """Why the availability badge switched itself off (R37)."""
+
+    PRICE_ABOVE_MAXIMUM = "price_above_maximum"
+    INSUFFICIENT_CONNECTS = "insufficient_connects"
 
 
 class InvitationStatus(StrEnum):
@@ -176,6 +216,7 @@ class EventType(StrEnum):
     CONNECTS_PURCHASED = "connects_purchased"
     CONNECTS_EXPIRING = "connects_expiring"
     TOPUP_PAUSED = "topup_paused"  # R42: 3 declines in a row paused auto top-up
+    BADGE_STOPPED = "badge_stopped"  # R37: the badge switched itself off, with why
 
     @property
     def switch(self) -> NotificationSwitch:
@@ -205,6 +246,7 @@ _EVENT_SWITCHES: Mapping[EventType, NotificationSwitch] = {
     EventType.CONNECTS_PURCHASED: NotificationSwitch.PURCHASES,
     EventType.CONNECTS_EXPIRING: NotificationSwitch.EXPIRING,
     EventType.TOPUP_PAUSED: NotificationSwitch.TOPUPS,
+    EventType.BADGE_STOPPED: NotificationSwitch.PURCHASES,
 }
 
 
@@ -244,14 +286,21 @@ PROPOSAL_MOVES: Mapping[ProposalStatus, frozenset[ProposalStatus]] = {
             ProposalStatus.WITHDRAWN,
             ProposalStatus.REFUNDED,
             ProposalStatus.HIRED,
+            ProposalStatus.DECLINED,
         }
     ),
     ProposalStatus.INTERVIEWING: frozenset(
-        {ProposalStatus.WITHDRAWN, ProposalStatus.REFUNDED, ProposalStatus.HIRED}
+        {
+            ProposalStatus.WITHDRAWN,
+            ProposalStatus.REFUNDED,
+            ProposalStatus.HIRED,
+            ProposalStatus.DECLINED,
+        }
     ),
     ProposalStatus.WITHDRAWN: frozenset(),
     ProposalStatus.REFUNDED: frozenset(),
     ProposalStatus.HIRED: frozenset(),
+    ProposalStatus.DECLINED: frozenset(),
 }
 
 

@@ -135,6 +135,19 @@ def render(kind: str, payload: Mapping[str, Any], account_name: str | None = Non
             f"itself and buys nothing until an owner or admin resumes it. Check the card, "
             f"then resume auto top-up. {now_have}",
         )
+    if kind == EventType.BADGE_STOPPED:
+        reason = str(payload.get("reason") or "")
+        weekly, most = _n(payload.get("weekly_price")), _n(payload.get("weekly_max"))
+        cause = (
+            f"its price rose to {_connects(weekly)} a week, above your maximum of {most}"
+            if reason == "price_above_maximum"
+            else "a daily charge found too few Connects"
+        )
+        return Message(
+            "Availability badge switched off",
+            f"Your availability badge switched itself off: {cause}. Switch it on again "
+            f"when you are ready. {now_have}",
+        )
     if kind == EventType.MONTHLY_LIMIT_REACHED:
         per_month = _n(payload.get("per_month"))
         month = payload.get("month") or "this month"

@@ -32,7 +32,7 @@ from connects.domain.ids import new_id
 from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
 from connects.domain.vocabulary import EntryKind
-from connects.services import balance_alerts, topup_trigger
+from connects.services import balance_alerts, holds, topup_trigger
 
 _TOPUP_COLUMNS = (
     "enabled",
@@ -67,6 +67,7 @@ _SAVED = {
     "seq": "seq_",
     "earnings_cents": "earnings_",
     "next_cycle_at": "next_cycle_at_",
+    "held": "held_",
 }
 _SAVES: dict[tuple[str, ...], Prepared] = {}
 
@@ -111,7 +112,9 @@ class AccountBook:
         self.balance: int = row.balance
         self.earnings_cents: int = row.earnings_cents
         self.seq: int = row.seq
-        self._start = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
+        # R34: Connects kept by open holds (their sum, under this lock; services.holds).
+        self.held: int = row.held
+        self._start = self._state()
         self._lots: dict[str, Lot] | None = None
         # What happened, for the message bus after commit (a decided top-up, R23);
         # shared with the transaction that locked the account (services.uow).
@@ -173,8 +176,13 @@ class AccountBook:
         return list(self._lots.values())
 
     def available(self) -> int:
-        """Spendable now: the balance less what sits in expired, unswept lots (R12)."""
-        return lotrules.available(self.open_lots(), self.now)
+        """Spendable now: the balance less what open holds keep (R34) and what sits in
+        expired, unswept lots (R12)."""
+        return lotrules.available(self.open_lots(), self.now, self.held)
+
+    def free(self) -> int:
+        """The balance less what open holds keep: what auto top-up watches (R20, R34)."""
+        return self.balance - self.held
 
     def _adjust_lots(self, takes: Sequence[Take], sign: int) -> None:
         if not takes:
@@ -232,6 +240,7 @@ class AccountBook:
             "topup_id": refs.get("topup_id"),
             "note": refs.get("note"),
             "dedupe_key": refs.get("dedupe_key"),
+            "hold_id": refs.get("hold_id"),
         }
         shares = [
             {"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
@@ -302,9 +311,14 @@ class AccountBook:
         return self._append(kind, total, actor, takes, **refs)
 
     def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str:
-        """Spend ``amount`` from live lots, soonest-expiring first (R11, R14)."""
-        takes = lotrules.allocate(self.open_lots(), amount, self.now)
+        """Spend ``amount`` from live lots, soonest-expiring first (R11, R14), never
+        what open holds keep (R34)."""
+        takes = lotrules.allocate(self.open_lots(), amount, self.now, self.held)
         return self.debit(kind=kind, takes=takes, actor=actor, **refs)
+
+    def note(self, kind: str, *, actor: Actor, **refs: Any) -> str:
+        """An entry that moves no Connects: a hold placed, raised or released (R34)."""
+        return self._append(kind, 0, actor, [], **refs)
 
     def sweep_expired(self, actor: Actor = SYSTEM) -> int:
         """Write ``expire`` entries for lots past their expiry; returns Connects removed."""
@@ -319,6 +333,8 @@ class AccountBook:
                 note=f"lot issued {lot.issued_at.date()} expired {lot.expires_at.date()}",
             )
             removed += take
+        if removed:
+            holds.cut_to_balance(self)  # held never above the balance (R34)
         return removed
 
     # -- events ---------------------------------------------------------------------
@@ -350,6 +366,9 @@ class AccountBook:
 
     # -- writing back ---------------------------------------------------------------
 
+    def _state(self) -> tuple[int, int, int, datetime, int]:
+        return (self.balance, self.seq, self.earnings_cents, self.next_cycle_at, self.held)
+
     def save(self) -> None:
         """Write the balance, sequence, earnings and cycle date back to the row.
 
@@ -358,11 +377,12 @@ class AccountBook:
         a low-balance level its alert, once (R45). Deciding on the transaction's final
         balance means a sweep followed by a credit buys and alerts nothing.
         """
-        if self.balance < self._start[0]:
-            topup_trigger.on_balance_drop(self, self._start[0])
+        free_before = self._start[0] - self._start[4]
+        if self.free() < free_before:
+            topup_trigger.on_balance_drop(self, free_before)
         balance_alerts.on_save(self, self._start[0])
         self.flush()
-        now = (self.balance, self.seq, self.earnings_cents, self.next_cycle_at)
+        now = self._state()
         if now == self._start:
             return
         changed = {c: v for c, was, v in zip(_SAVED, self._start, now, strict=True) if was != v}

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from connects.db.engine import Database
+from connects.domain.boosts import DEFAULT_AUCTION_DAYS, DEFAULT_MAX_BID
 from connects.domain.clock import Clock
 from connects.domain.commands import Command
 from connects.domain.events import Event
@@ -44,6 +45,9 @@ class Context:
     idempotency_retention_hours: int = 24
     # The most Connects one purchase buys, on every path (R43).
     max_purchase: int = DEFAULT_MAX_PURCHASE
+    # R35: the highest boost bid; days from posting to the auction's close.
+    boost_max_bid: int = DEFAULT_MAX_BID
+    auction_days: int = DEFAULT_AUCTION_DAYS
     # Sends notifications (R28): the live channels unless a test wires another.
     notifier: Notifier = field(default_factory=LiveNotifier, repr=False, compare=False)
     # Group commit of proposals to one pool (connects.services.batching); per process.

@@ -21,6 +21,7 @@ from connects.domain import lots as lotrules
 from connects.domain.calendar import cycle_after, cycle_key, zone
 from connects.domain.policy import SYSTEM
 from connects.domain.vocabulary import EntryKind, LotSource
+from connects.services import holds
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.uow import UnitOfWork
@@ -56,6 +57,8 @@ def apply_cycle(ctx: Context, book: AccountBook, cycle_at: datetime) -> None:
             dedupe_key=grant_key,
             note=f"{plan.id} cycle grant",
         )
+    # R34: held never above the balance, should rollover have taken what a hold kept
+    holds.cut_to_balance(book, "the Connects it held were forfeited by rollover")
 
 
 def refunded_into_lots(book: AccountBook) -> dict[str, int]:

@@ -28,7 +28,16 @@ from connects.notify.claims import DeliveryPolicy, worker_name
 from connects.notify.delivery import drain
 from connects.notify.digest import emit_expiring_digests
 from connects.notify.fanout import fan_out
-from connects.services import cycles, purchases, retention, topup_recovery, topup_runner
+from connects.services import (
+    badge,
+    boosts,
+    cycles,
+    hold_deadlines,
+    purchases,
+    retention,
+    topup_recovery,
+    topup_runner,
+)
 from connects.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,9 @@ DUE_WORK: tuple[DueJob, ...] = (
     DueJob("topups", lambda ctx, _: topup_runner.run_pending(ctx)),  # R23
     # What could not be bought, tried again once time removed its cause (R41, R42).
     DueJob("topups_recovered", lambda ctx, _: topup_recovery.run_due(ctx)),
+    DueJob("holds_released", lambda ctx, _: hold_deadlines.release_due(ctx)),  # R34
+    DueJob("auctions_closed", lambda ctx, _: boosts.close_due(ctx)),  # R35
+    DueJob("badges_charged", lambda ctx, _: badge.charge_due(ctx)),  # R37
     # The digest reads every lot expiring within 30 days; its dedupe key keeps it to
     # once a day or week per account anyway (R27).
     DueJob(

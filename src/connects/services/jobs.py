@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from connects.db.schema import allocations, jobs, proposals
+from connects.db.schema import allocations, holds, jobs, proposals
+from connects.domain import boosts as boost_rules
 from connects.domain import vocabulary as v
 from connects.domain.commands import ChangeJobPrice, EndJob, PostJob, StartInterview
 from connects.domain.errors import (
@@ -26,7 +27,15 @@ from connects.domain.errors import (
 )
 from connects.domain.ids import new_id
 from connects.domain.policy import Actor
-from connects.domain.vocabulary import EntryKind, EventType, JobStatus, LotSource, ProposalStatus
+from connects.domain.vocabulary import (
+    EntryKind,
+    EventType,
+    JobStatus,
+    LotSource,
+    OutcomeKind,
+    ProposalStatus,
+)
+from connects.services import boosts
 from connects.services.uow import Transaction, UnitOfWork
 
 MAX_PRICE = 1000
@@ -100,6 +109,7 @@ def post_job(cmd: PostJob, uow: UnitOfWork) -> str:
                 "hired_proposal_id": None,
                 "created_at": tx.now,
                 "updated_at": tx.now,
+                "auction_closes_at": boost_rules.auction_closes_at(tx.now, uow.ctx.auction_days),
             },
         )
     return job_id
@@ -125,10 +135,12 @@ def start_interview(cmd: StartInterview, uow: UnitOfWork) -> int:
     """The client starts an interview: the plan's reward goes to the account (R16).
 
     Returns the Connects rewarded. A second interview on the same proposal earns nothing.
+    A boost in the top 4 of an open auction is captured (R35): the job is locked for
+    update, so no bid moves meanwhile.
     """
     with uow.begin() as tx:
         prop = load_proposal(tx.conn, cmd.proposal_id)
-        job = load_job(tx.conn, prop.job_id, lock="share")
+        job = load_job(tx.conn, prop.job_id, lock="update")
         if job.client_id != cmd.client_id:
             raise NotFound("no such proposal", proposal_id=cmd.proposal_id)
         book = tx.book(prop.account_id)
@@ -136,6 +148,8 @@ def start_interview(cmd: StartInterview, uow: UnitOfWork) -> int:
         if prop.status == ProposalStatus.INTERVIEWING:
             return 0
         set_proposal(tx, prop, ProposalStatus.INTERVIEWING)
+        boosts.record(tx, prop, OutcomeKind.INTERVIEWED, cmd.client_id)
+        boosts.on_interaction(tx, job, prop, OutcomeKind.INTERVIEWED, Actor("user", cmd.client_id))
         reward = uow.ctx.catalog.get(book.plan_id).interview_reward
         if reward > 0:
             book.sweep_expired()
@@ -152,13 +166,25 @@ def start_interview(cmd: StartInterview, uow: UnitOfWork) -> int:
         return reward
 
 
-def _refund_all(tx: Transaction, job: Any, reason: str, actor: Actor) -> int:
+def _live(tx: Transaction, job: Any) -> list[Any]:
+    return list(
+        tx.conn.execute(
+            select(proposals)
+            .where(proposals.c.job_id == job.id, proposals.c.status.in_(LIVE))
+            .order_by(proposals.c.account_id, proposals.c.id)
+        )
+    )
+
+
+def _lock_accounts(tx: Transaction, job: Any, props: list[Any]) -> None:
+    """Every account the ending touches, in id order, after the job (no deadlock)."""
+    bidders = tx.conn.execute(select(holds.c.account_id).where(holds.c.job_id == job.id))
+    for account_id in sorted({p.account_id for p in props} | set(bidders.scalars())):
+        tx.book(account_id)
+
+
+def _refund_all(tx: Transaction, job: Any, props: list[Any], reason: str, actor: Actor) -> int:
     """Give every live proposal on the job its Connects back, into its own lots (R15)."""
-    props = tx.conn.execute(
-        select(proposals)
-        .where(proposals.c.job_id == job.id, proposals.c.status.in_(LIVE))
-        .order_by(proposals.c.account_id, proposals.c.id)
-    ).all()
     refunded = 0
     for prop in props:
         book = tx.book(prop.account_id)  # accounts in id order, after the job
@@ -193,8 +219,7 @@ def _refund_all(tx: Transaction, job: Any, reason: str, actor: Actor) -> int:
             )
             refunded += prop.connects_spent
         set_proposal(tx, prop, ProposalStatus.REFUNDED)
-    for account_id in dict.fromkeys(p.account_id for p in props):
-        tx.book(account_id).sweep_expired()  # refunded into a lot since expired (R12)
+        boosts.record(tx, prop, OutcomeKind.RETURNED, actor.id)
     return refunded
 
 
@@ -211,7 +236,9 @@ def end_job(cmd: EndJob, uow: UnitOfWork) -> dict[str, Any]:
 
     Cancel, close without hire and removal refund every live proposal (R15); a hire
     or an expiry refunds nothing. The client ends their own job; the operator (or the
-    system) removes and expires.
+    system) removes and expires. Boosts (R35, R36): a hire closes the auction; the
+    refunding endings give captured bids back with the price and release held ones;
+    an expiry releases held ones.
     """
     ending = _OUTCOMES.get(cmd.outcome)
     if ending is None:
@@ -232,12 +259,20 @@ def end_job(cmd: EndJob, uow: UnitOfWork) -> dict[str, Any]:
             if prop is None:
                 raise NotFound("no such proposal on this job", proposal_id=cmd.hired_proposal_id)
             set_proposal(tx, prop, ProposalStatus.HIRED)
+            boosts.record(tx, prop, OutcomeKind.HIRED, cmd.actor.id)
         tx.conn.execute(
             update(jobs)
             .where(jobs.c.id == cmd.job_id)
             .values(status=status.value, hired_proposal_id=cmd.hired_proposal_id, updated_at=tx.now)
         )
+        props = _live(tx, job)
+        _lock_accounts(tx, job, props if status.refunds else [])
         refunded = 0
         if status.refunds:
-            refunded = _refund_all(tx, job, v.JOB_ENDINGS[status], cmd.actor)
+            refunded = _refund_all(tx, job, props, v.JOB_ENDINGS[status], cmd.actor)
+        live = {p.id for p in props}
+        refunded += boosts.settle_ending(tx, job, status, live, cmd.actor)
+        if status.refunds:  # refunded into a lot since expired (R12)
+            for account_id in dict.fromkeys(p.account_id for p in props):
+                tx.book(account_id).sweep_expired()
     return {"id": cmd.job_id, "status": status.value, "refunded_connects": refunded}

@@ -34,12 +34,13 @@ from connects.domain.errors import (
 from connects.domain.events import Event
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor, Role, allows, check_submitter
-from connects.domain.vocabulary import EntryKind, JobStatus, ProposalStatus
-from connects.services import topup_runner
+from connects.domain.vocabulary import EntryKind, JobStatus, OutcomeKind, ProposalStatus
+from connects.services import boosts, topup_runner
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.jobs import JOB_BY_LOCK, check_price, load_job, load_proposal, set_proposal
 from connects.services.uow import UnitOfWork
+from connects.services.views.holds import new_boost
 
 _PEOPLE = select(memberships.c.user_id, memberships.c.role, memberships.c.monthly_budget).where(
     memberships.c.account_id == bindparam("account_id"),
@@ -48,10 +49,13 @@ _PEOPLE = select(memberships.c.user_id, memberships.c.role, memberships.c.monthl
 
 
 def member_spent_this_month(conn: Connection, book: AccountBook, member_id: str) -> int:
-    """Connects a member's proposals took this calendar month, net of refunds (R4;
-    the rule is :func:`connects.db.measures.usage`)."""
+    """Connects a member's proposals took this calendar month, net of refunds, captured
+    boosts included (R4, R35; the rule is :func:`connects.db.measures.usage`), and the
+    bids the member's proposals hold, which may yet be captured."""
     since = month_start(book.now, zone(book.timezone))
-    return int(conn.execute(select(measures.used(book.id, since, member_id))).scalar_one())
+    used = measures.used(book.id, since, member_id)
+    bids = measures.held_by_member(book.id, member_id)
+    return int(conn.execute(select(used + bids)).scalar_one())
 
 
 def submit_proposal(cmd: SubmitProposal, uow: UnitOfWork) -> dict[str, Any]:
@@ -152,6 +156,8 @@ def submit_many(
     for i, ask in enumerate(asks):  # refusals that need no database
         try:
             check_price(ask.expected_connects, "expected_connects")
+            if ask.boost is not None:
+                boosts.check_bid(ask.boost, ctx.boost_max_bid)
             if ask.who.kind != "user" or ask.who.id is None:
                 raise Forbidden("proposals are submitted by people")
         except ConnectsError as refusal:
@@ -231,7 +237,7 @@ def _pass(
                 continue
             seen.add((ask.job_id, ask.freelancer_id))
             if ask.freelancer_id in spent:
-                spent[ask.freelancer_id] += job.connects_required
+                spent[ask.freelancer_id] += job.connects_required + (ask.boost or 0)
             row = _proposal_row(ask, job.connects_required, now)
             rows.append(row)
             accepted.append((i, ask, job, row))
@@ -239,6 +245,8 @@ def _pass(
             raise _Late({}, answers)  # every ask refused: roll back, nothing is written
         insert = _INSERT_PROPOSALS[conn.dialect.name]
         inserted = set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
+        placed: dict[int, str] = {}  # ask -> its boost's hold (R35)
+        asks_by = {i: ask for i, ask, _, _ in accepted}
         late: dict[int, BaseException] = {
             i: _already_applied() for i, _, _, row in accepted if row["id"] not in inserted
         }
@@ -247,6 +255,15 @@ def _pass(
         book.sweep_expired()
         for i, ask, job, row in accepted:
             price = row["connects_spent"]
+            if ask.boost and book.available() < price + ask.boost:
+                # R35: price and bid must both be available (a top-up may cover them)
+                have = max(book.available(), 0)
+                late[i] = InsufficientConnects(
+                    f"this needs {price + ask.boost} Connects and {have} are available",
+                    required=price + ask.boost,
+                    available=have,
+                )
+                continue
             if price:
                 try:
                     book.spend(
@@ -261,9 +278,16 @@ def _pass(
                 except InsufficientConnects as refusal:
                     late[i] = refusal
                     continue
-            answers[i] = {**row, "balance": book.balance}
+            answers[i] = {**row, "balance": book.balance, "boost": None}
+            if ask.boost:
+                actor = Actor("user", ask.who.id)
+                placed[i] = boosts.place_bid(book, job, row, ask.boost, actor)
         if late:
             raise _Late(late)
+        for i, hold_id in placed.items():  # its rank in the auction (R35)
+            ask = asks_by[i]
+            boost = new_boost(conn, ask.job_id, hold_id, ask.boost or 0, now)
+            answers[i] = {**dict(answers[i]), "boost": boost}  # type: ignore[arg-type]
         by_slot = {id(slots[i]): i for i, *_ in accepted if i in slots}
         stored = [(slots[i], _render(slots[i], answers[i])) for i, *_ in accepted if i in slots]
         taken = store_answers(conn, stored)
@@ -314,6 +338,8 @@ def _check(
         freelancer_role=Role(assignee.role) if assignee else None,
         submit_on_behalf=plan.submit_on_behalf,
     )
+    if ask.boost is not None:
+        boosts.refuse_closed(job, book.now)
     price = job.connects_required
     if price != ask.expected_connects:
         raise PriceChanged(
@@ -323,16 +349,18 @@ def _check(
         )
     assert assignee is not None
     if assignee.monthly_budget is not None:
+        # R4: a bid counts as if captured, so a member cannot pass the budget by boosting
+        need = price + (ask.boost or 0)
         member = ask.freelancer_id
         if member not in spent:
             spent[member] = member_spent_this_month(conn, book, member)
-        if spent[member] + price > assignee.monthly_budget:
+        if spent[member] + need > assignee.monthly_budget:
             raise MemberBudgetExceeded(
-                f"this proposal would take the member to {spent[member] + price} Connects "
+                f"this proposal would take the member to {spent[member] + need} Connects "
                 f"this month; their budget is {assignee.monthly_budget}",
                 budget=assignee.monthly_budget,
                 spent_this_month=spent[member],
-                required=price,
+                required=need,
             )
     return job
 
@@ -368,3 +396,5 @@ def withdraw(cmd: WithdrawProposal, uow: UnitOfWork) -> None:
         ):
             raise Forbidden("only the submitter, the freelancer, the owner or an admin withdraws")
         set_proposal(tx, prop, ProposalStatus.WITHDRAWN)
+        boosts.record(tx, prop, OutcomeKind.WITHDRAWN, actor.id)
+        boosts.release_on_withdraw(tx, prop, actor)

@@ -40,6 +40,7 @@ class LockedAccount(Protocol):
     now: datetime
     timezone: str
     balance: int
+    held: int
     seq: int
     events: list[Event]
     topup_loaded: bool
@@ -102,9 +103,11 @@ def settings_of(book: LockedAccount) -> TopUpSettings:
 
 
 def on_balance_drop(book: LockedAccount, before: int) -> str | None:
-    """Decide a top-up if the balance fell from ``before`` to the threshold (R20)."""
+    """Decide a top-up if the balance less what holds keep (R34) fell from ``before``
+    to the threshold (R20)."""
     settings = settings_of(book)
-    if not settings.enabled or not crossed(before, book.balance, settings.threshold):
+    free = book.balance - book.held
+    if not settings.enabled or not crossed(before, free, settings.threshold):
         return None
     return decide_in(book, settings, trigger=settings.trigger, key=f"{settings.trigger}:{book.seq}")
 

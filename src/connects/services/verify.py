@@ -5,15 +5,20 @@ left in its lots; its entries are numbered 1..seq with no gap and the last one's
 ``balance_after`` is the balance; every debit or credit entry moved exactly its
 amount through its lots (allocations), and every allocation names an entry and a lot
 of its own account (the database holds no foreign key for this: see migration 0006).
+Holds (R34): the account's ``held`` is the sum of its open holds and at most its
+balance, and every hold ended at most once: an open hold has no ending entry, an
+ended one exactly one (a capture, or a release), and a capture spent what it took.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
-from connects.db.schema import accounts, allocations, entries, lots
+from connects.db import measures
+from connects.db.schema import accounts, allocations, entries, holds, lots
+from connects.domain.vocabulary import EntryKind, HoldStatus
 from connects.services.context import Context
 
 
@@ -119,4 +124,48 @@ def verify(ctx: Context) -> list[Breach]:
                     " names an entry or lot the account does not have",
                 )
             )
+        breaches += _holds(conn)
     return breaches
+
+
+def _holds(conn: Connection) -> list[Breach]:
+    """R34: held is the open holds' sum, at most the balance; each hold ended once."""
+    found: list[Breach] = []
+    for acct, held, balance, open_sum in conn.execute(
+        select(accounts.c.id, accounts.c.held, accounts.c.balance, measures.held(accounts.c.id))
+    ):
+        if held != open_sum:
+            found.append(Breach(acct, f"held {held} != sum of open holds {open_sum}"))
+        if held > balance:
+            found.append(Breach(acct, f"held {held} > balance {balance}"))
+    ending = or_(
+        entries.c.kind == EntryKind.CAPTURE.value, entries.c.kind == EntryKind.RELEASE.value
+    )
+    ends = (
+        select(
+            entries.c.hold_id,
+            func.count().label("n"),
+            func.coalesce(
+                -func.sum(case((entries.c.kind == EntryKind.CAPTURE.value, entries.c.amount))), 0
+            ).label("spent"),
+        )
+        .where(entries.c.hold_id.is_not(None), ending)
+        .group_by(entries.c.hold_id)
+        .subquery()
+    )
+    for acct, hold_id, status, captured, n, spent in conn.execute(
+        select(
+            holds.c.account_id,
+            holds.c.id,
+            holds.c.status,
+            holds.c.captured,
+            func.coalesce(ends.c.n, 0),
+            func.coalesce(ends.c.spent, 0),
+        ).outerjoin(ends, ends.c.hold_id == holds.c.id)
+    ):
+        want = 0 if status == HoldStatus.HELD else 1
+        if n != want:
+            found.append(Breach(acct, f"hold {hold_id} ({status}) ended {n} times"))
+        if spent != captured:
+            found.append(Breach(acct, f"hold {hold_id} captured {captured}, spent {spent}"))
+    return found

@@ -19,6 +19,7 @@ from connects.services.accounts import person_by_email
 from connects.services.context import Context
 from connects.web import auth, pages
 from connects.web.account_settings import router as settings_router
+from connects.web.boosts_page import router as boosts_router
 from connects.web.buy_forms import router as buy_router
 from connects.web.card_forms import router as card_router
 from connects.web.forms import router as forms_router
@@ -39,6 +40,7 @@ router.include_router(forms_router)
 router.include_router(buy_router)
 router.include_router(card_router)
 router.include_router(members_router)
+router.include_router(boosts_router)
 router.include_router(settings_router)
 
 LOGIN_CSRF_COOKIE = "connects_login_csrf"

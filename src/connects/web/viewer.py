@@ -59,6 +59,7 @@ class Pool:
     name: str
     role: str
     available: int
+    held: int = 0  # R34: kept by open holds (boost bids)
 
     @property
     def label(self) -> str:
@@ -119,6 +120,7 @@ def load_viewer(ctx: Context, session: auth.WebSession) -> Viewer:
                     m["name"],
                     m["role"],
                     views.available(conn, m["account_id"], now),
+                    views.held(conn, m["account_id"]),
                 )
             )
     # Agencies first: they are what the switcher is mostly for (seed 001).

@@ -127,6 +127,11 @@ SENTENCES: dict[str, _Sentence] = {
     "monthly_limit_reached": lambda e, d: (
         f"Auto top-up has reached this month's limit of {num(d.get('per_month'))} Connects."
     ),
+    "auction_closed": lambda e, d: (
+        "This job's boost auction is closed: bids can no longer be placed or raised."
+    ),
+    "hold_ended": lambda e, d: "Those Connects are no longer held: the hold already ended.",
+    "freelancer_only": lambda e, d: "The availability badge is for freelancer accounts.",
 }
 
 

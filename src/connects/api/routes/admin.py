@@ -12,9 +12,17 @@ from connects.api.answers import AnsweredRoute
 from connects.api.common import API_PREFIX, WRITE_ERRORS, AccountId, JobId
 from connects.api.deps import CtxDep, IdempotencyKey, OperatorDep
 from connects.api.routes.jobs import job_out
-from connects.api.schemas import ClockMove, ClockState, Earnings, EarningsBalance, Job
+from connects.api.schemas import (
+    BadgePrice,
+    BadgePriceSet,
+    ClockMove,
+    ClockState,
+    Earnings,
+    EarningsBalance,
+    Job,
+)
 from connects.domain.clock import ensure_utc
-from connects.domain.commands import CreditEarnings, EndJob
+from connects.domain.commands import CreditEarnings, EndJob, SetBadgePrice
 from connects.domain.errors import InvalidRequest
 from connects.domain.policy import OPERATOR
 from connects.services import views
@@ -60,6 +68,14 @@ def expire_job(job_id: JobId, ctx: CtxDep, _op: OperatorDep, _key: IdempotencyKe
     """The post expires without a hire: nothing is refunded (R15)."""
     ended = ctx.handle(EndJob(OPERATOR, job_id, "expired"))
     return job_out(ctx, job_id, ended)
+
+
+@router.put("/badge-price", response_model=BadgePriceSet, responses=WRITE_ERRORS)
+def put_badge_price(
+    body: BadgePrice, ctx: CtxDep, _op: OperatorDep, _key: IdempotencyKey
+) -> dict[str, Any]:
+    """The availability badge's weekly price; it applies from the next charge (R37)."""
+    return ctx.handle(SetBadgePrice(body.weekly))
 
 
 @router.post(

@@ -93,6 +93,7 @@ def submit_proposal(
             account_id=body.account_id,
             freelancer_id=body.freelancer_id,
             expected_connects=body.expected_connects,
+            boost=body.boost,
         )
     )
     CONNECTS_SPENT.inc(result["connects_spent"])

@@ -35,6 +35,7 @@ class AutoTopupUsage(Model):
 
 class AutoTopupSettings(AutoTopupUsage):
     """Auto top-up settings (R19-R22) with their status (R40)."""
+
     status: TopUpState = Field(
         description="`blocked` while nothing can be bought; `blocked_reason` says why (R40)"
     )
@@ -60,8 +61,15 @@ class AutoTopupPut(ChangeBody):
     target: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None
 
 
+class NextGrant(Model):
+    at: UtcTime
+    connects: int
+
+
 class Overview(Model):
     available: int
+    held: int = 0  # R34
+    next_grant: NextGrant | None = None
     used_this_month: int
     purchased_this_month: int
     purchased_this_month_manual: int
@@ -83,6 +91,7 @@ class Entry(Model):
     proposal_id: str | None = None
     purchase_id: str | None = None
     topup_id: str | None = None
+    hold_id: str | None = None  # R34
     note: str | None = None
 
 

@@ -74,13 +74,14 @@ CREATE_DUE = """
 """
 
 # Accounts with auto top-up on are left to the per-account path: its balance-drop hook
-# decides top-ups.
+# decides top-ups; so are accounts holding Connects, whose expiry may cut a hold (R34).
 CLAIM_DUE = """
     WITH claimed AS (
         SELECT a.id, a.plan, a.balance, a.seq, a.anchor_day, a.timezone,
                a.next_cycle_at, a.balance
         FROM accounts a
         WHERE a.next_cycle_at <= :now
+          AND a.held = 0
           AND NOT EXISTS (SELECT 1 FROM auto_topup_settings t
                           WHERE t.account_id = a.id AND t.enabled)
         ORDER BY a.next_cycle_at

@@ -11,6 +11,7 @@ of the product's vocabulary (:mod:`connects.domain.vocabulary`), checked by the 
 from __future__ import annotations
 
 from connects.db.schema.base import ID, metadata, one_of
+from connects.db.schema.holds import badges, holds, market_settings, proposal_outcomes
 from connects.db.schema.ledger import (
     accounts,
     allocations,
@@ -51,6 +52,7 @@ __all__ = [
     "accounts",
     "allocations",
     "auto_topup_settings",
+    "badges",
     "balance_alerts",
     "billing_methods",
     "channels",
@@ -60,16 +62,19 @@ __all__ = [
     "events",
     "gateway_charges",
     "grants",
+    "holds",
     "idempotency_keys",
     "invitations",
     "jobs",
     "login_links",
     "lots",
     "low_balance_levels",
+    "market_settings",
     "memberships",
     "metadata",
     "notification_settings",
     "one_of",
+    "proposal_outcomes",
     "proposals",
     "purchases",
     "rate_limit_hits",

@@ -63,6 +63,8 @@ accounts = Table(
     Column("low_balance_threshold", Integer, nullable=False, server_default="0"),
     Column("seq", BigInteger, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
+    # R34: Connects held by open holds (their sum, kept by the book; verify checks it).
+    Column("held", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("balance >= 0", name="balance_nonnegative"),
     CheckConstraint("earnings_cents >= 0", name="earnings_nonnegative"),
     one_of("kind", AccountKind, "kind_known"),
@@ -159,6 +161,7 @@ entries = Table(
     Column("topup_id", ID),
     Column("note", Text),
     Column("dedupe_key", String(120)),
+    Column("hold_id", ID),  # R34: the hold placed, raised, captured or released
     CheckConstraint("balance_after >= 0", name="balance_after_nonnegative"),
     one_of("kind", EntryKind, "kind_known"),
     one_of("actor_kind", ActorKind, "actor_kind_known"),

@@ -28,10 +28,19 @@ jobs = Table(
     Column("hired_proposal_id", ID),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # R35: the boost auction closes at the first hire or at this time, then is stamped.
+    Column("auction_closes_at", UTCDateTime),
+    Column("auction_closed_at", UTCDateTime),
     CheckConstraint("connects_required >= 0", name="price_nonnegative"),
     one_of("status", JobStatus, "status_known"),
 )
 Index("ix_jobs_status_created", jobs.c.status, jobs.c.created_at)
+Index(
+    "ix_jobs_auction_due",
+    jobs.c.auction_closes_at,
+    sqlite_where=jobs.c.auction_closed_at.is_(None),
+    postgresql_where=jobs.c.auction_closed_at.is_(None),
+)
 
 proposals = Table(
     "proposals",

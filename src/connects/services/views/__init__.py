@@ -6,7 +6,15 @@ the ledger, the people, the marketplace); every read is importable from here.
 
 from __future__ import annotations
 
-from connects.services.views.accounts import account, all_accounts, available, me, overview
+from connects.services.views.accounts import account, all_accounts, available, held, me, overview
+from connects.services.views.holds import (
+    account_proposals,
+    auction,
+    hold_dict,
+    holds_of,
+    proposal_detail,
+    proposal_seen_by,
+)
 from connects.services.views.jobs import job, proposal
 from connects.services.views.ledger import CSV_FIELDS, entries_csv, entry_dict, expiring, history
 from connects.services.views.people import (
@@ -23,13 +31,18 @@ from connects.services.views.quotes import purchase_quote
 __all__ = [
     "CSV_FIELDS",
     "account",
+    "account_proposals",
     "all_accounts",
+    "auction",
     "available",
     "billing_methods",
     "entries_csv",
     "entry_dict",
     "expiring",
+    "held",
     "history",
+    "hold_dict",
+    "holds_of",
     "invitations_of",
     "job",
     "me",
@@ -40,5 +53,7 @@ __all__ = [
     "overview",
     "person_id",
     "proposal",
+    "proposal_detail",
+    "proposal_seen_by",
     "purchase_quote",
 ]

@@ -25,6 +25,7 @@ HORIZON = bindparam("horizon", type_=UTCDateTime())  # now + the expiring window
 # Spendable now (R12) and what expires in (now, now+30d], correlated to the account row.
 SPENDABLE = measures.available(accounts.c.id, accounts.c.balance, NOW).label("spendable")
 EXPIRING = measures.expiring(accounts.c.id, NOW, HORIZON).label("expiring")
+HELD = measures.held(accounts.c.id).label("held")  # R34
 
 
 def params(account_id: str, now: datetime) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from connects.services.topups import settings_overview
 from connects.services.views._reads import (
     ACCOUNT_ID,
     EXPIRING,
+    HELD,
     SPENDABLE,
     AccountRead,
     authorized_row,
@@ -38,6 +39,14 @@ _AVAILABLE = select(SPENDABLE).where(accounts.c.id == ACCOUNT_ID)
 def available(conn: Connection, account_id: str, now: datetime) -> int:
     """Spendable Connects now (R12)."""
     return int(conn.execute(_AVAILABLE, params(account_id, now)).scalar_one())
+
+
+_HELD = select(HELD).where(accounts.c.id == ACCOUNT_ID)
+
+
+def held(conn: Connection, account_id: str) -> int:
+    """Connects the account's open holds keep (R34)."""
+    return int(conn.execute(_HELD, {"account_id": account_id}).scalar_one())
 
 
 _ACCOUNT = AccountRead([*accounts.c, SPENDABLE])
@@ -89,8 +98,11 @@ _OVERVIEW = AccountRead(
     [
         accounts.c.id,
         accounts.c.timezone,
+        accounts.c.plan,
+        accounts.c.next_cycle_at,
         SPENDABLE,
         EXPIRING,
+        HELD,
         *[c.label(f"topup_{c.name}") for c in auto_topup_settings.c],
         *_BOUGHT_SUMS.c,
         _USED,
@@ -143,6 +155,11 @@ def overview(ctx: Context, who: Actor, account_id: str) -> dict[str, Any]:
     )
     return {
         "available": int(row.spendable),
+        "held": int(row.held),  # R34
+        "next_grant": {
+            "at": row.next_cycle_at,
+            "connects": ctx.catalog.get(row.plan).monthly_connects,
+        },
         "used_this_month": int(sums.used),
         "purchased_this_month": manual + auto,
         "purchased_this_month_manual": manual,

@@ -124,6 +124,7 @@ def entry_dict(r: Any) -> dict[str, Any]:
         "proposal_id": r.proposal_id,
         "purchase_id": r.purchase_id,
         "topup_id": r.topup_id,
+        "hold_id": r.hold_id,
         "note": r.note,
     }
 
