@@ -101,12 +101,17 @@ def demo(
     database_url: DbUrl = None,
     months: Annotated[int, typer.Option(min=1, max=24, help="Months of history to play.")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed of the story.")] = 7,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Erase this database first and play it anew.")
+    ] = False,
 ) -> None:
     """Create a demo agency, members, a freelancer and a client, then play months of
     activity on the simulated clock up to now."""
     from connects.demo import DEMO_OWNER_EMAIL
 
     settings = _settings(database_url)
+    if reset:
+        _erase_for_demo(settings)
     if _demo_exists(settings, DEMO_OWNER_EMAIL):
         console.print("demo data is already there; nothing to do")
         return
@@ -116,12 +121,12 @@ def demo(
 
 def _play_demo(settings: Settings, months: int, seed: int) -> str:
     """Play the demo story into the database; the demo owner's token."""
-    from connects.demo import play
+    from connects.demo import opening, play
     from connects.services.runtime import remember_demo_token
     from connects.services.views import all_accounts
 
     end = datetime.now(UTC)
-    clock = SimulatedClock(end - timedelta(days=months * 30))
+    clock = SimulatedClock(opening(end, months))
     ctx = build(settings, clock=clock, migrate=True)
     with Progress(
         TextColumn("[bold]playing the demo[/bold] {task.description}"),
@@ -140,6 +145,23 @@ def _play_demo(settings: Settings, months: int, seed: int) -> str:
     remember_demo_token(ctx, cast.owner["token"])  # printed again on every restart
     ctx.db.dispose()
     return cast.owner["token"]
+
+
+def _erase_for_demo(settings: Settings) -> None:
+    """``demo --reset``: drop every table of the database, never in production mode."""
+    from sqlalchemy import MetaData, create_engine
+
+    if settings.mode == "production":
+        err.print("[red]refused[/red]: demo --reset never erases a production database")
+        raise typer.Exit(2)
+    engine = create_engine(settings.database_url)
+    try:
+        found = MetaData()
+        found.reflect(engine)
+        found.drop_all(engine)
+    finally:
+        engine.dispose()
+    console.print("erased the database; playing the demo anew")
 
 
 def _demo_exists(settings: Settings, email: str) -> bool:
@@ -313,7 +335,6 @@ def worker(
     expiring digest, and notification delivery. Run as many as you like on PostgreSQL."""
     import signal
     import threading
-    from datetime import timedelta
 
     from connects.notify.claims import DeliveryPolicy
     from connects.notify.crypto import check_key

@@ -1,8 +1,12 @@
 """Demo data: an agency and a freelancer living through months of Connects.
 
-The story is played on a simulated clock that starts ``months`` ago and stops at the
-real time, so that afterwards the product runs on the real clock with a history behind
-it. Everything goes through the same handlers the API uses.
+The accounts open a year and a fortnight before the real time (:func:`opening`), live
+quietly through their monthly cycles (grants, rollover forfeits above the cap), then the
+last ``months`` are played day by day: proposals, some boosted, interviews, views,
+hires, price changes, purchases, auto top-up with a declined card, the year-old lots
+expiring, and it stops at the real time in the middle of a cycle. Afterwards the
+product runs on the real clock with that history behind it. Everything goes through
+the same handlers the API uses.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from connects.domain.commands import (
     InviteMember,
     OpenAccount,
     PostJob,
+    RecordOutcome,
     SetAutoTopUp,
     SetBudget,
     SetDefaultBillingMethod,
@@ -38,10 +43,16 @@ from connects.domain.commands import (
 from connects.domain.errors import ConnectsError
 from connects.domain.policy import PURCHASE_PERMISSION, Actor
 from connects.domain.topup import TOPUP_MANAGER_ID
-from connects.services import cycles, views
+from connects.services import boosts, cycles, views
 from connects.services.context import Context
 
 DEMO_OWNER_EMAIL = "owner@demo.connects"
+QUIET_DAYS = 380  # before the story: a year and a fortnight, so lots expire mid-story
+
+
+def opening(end: datetime, months: int) -> datetime:
+    """When the demo's accounts open: the simulated clock starts here."""
+    return end - timedelta(days=months * 30 + QUIET_DAYS)
 
 
 @dataclass
@@ -79,6 +90,8 @@ def cast(ctx: Context) -> DemoCast:
     c.freelancer_account_id = ctx.handle(
         OpenAccount(c.people["mia"]["id"], "freelancer", "Mia (freelance)", "freelancer-plus")
     )
+    # Noah's own account, hardly used: its year-old Connects expire during the story.
+    ctx.handle(OpenAccount(c.people["noah"]["id"], "freelancer", "Noah (solo)", "freelancer-basic"))
     c.card_id = str(ctx.handle(AddBillingMethod(boss, c.agency_id, "tok_visa"))["id"])
     ctx.handle(CreditEarnings(c.agency_id, 50_000))
     # Seed 000's three steps: the top-up manager may buy, auto top-up on, its limits.
@@ -120,15 +133,23 @@ def play(
     until: datetime | None = None,
     on_day: Callable[[int, int], None] | None = None,
 ) -> DemoCast:
-    """Create the cast ``months`` before ``until`` and play day by day up to it."""
+    """Open the accounts at :func:`opening` (the clock must be there or before), let
+    their cycles run quietly, then play the last ``months`` day by day up to ``until``."""
     rng = random.Random(seed)
     end = until or datetime.now(UTC)
     days = months * 30
+    clock.set(max(clock.now(), opening(end, months)))
     c = cast(ctx)
+    story = end - timedelta(days=days)
+    while clock.now() < story:  # the quiet months: grants, forfeits above the cap (R8, R9)
+        clock.set(min(clock.now() + timedelta(days=10), story))
+        cycles.run_due_cycles(ctx)
+        cycles.sweep_expired(ctx)
     boss = Actor("user", c.owner["id"])
     client = Actor("user", c.client["id"])
     submitters = [c.people[k]["id"] for k in ("mia", "noah", "manager")] + [c.owner["id"]]
     open_jobs: list[str] = []
+    sent: dict[str, list[str]] = {}  # job -> its proposals
     for day in range(days):
         for _ in range(rng.randint(1, 4)):
             price = rng.choice([2, 4, 6, 8, 10, 12, 16])
@@ -141,16 +162,25 @@ def play(
             account_id = c.agency_id
             if who == c.people["mia"]["id"] and rng.random() < 0.3:
                 account_id = c.freelancer_account_id
+            boost = (
+                rng.choice([2, 3, 5, 8])
+                if account_id == c.agency_id and rng.random() < 0.3
+                else None
+            )
             with suppress(ConnectsError):
-                proposal_id = _submit(ctx, who, job_id, account_id)
-                if rng.random() < 0.12:  # the client interviews some (R16)
+                proposal_id = _submit(ctx, who, job_id, account_id, boost)
+                sent.setdefault(job_id, []).append(proposal_id)
+                if rng.random() < 0.25:  # the client reads some (R38), capturing top bids
+                    ctx.handle(RecordOutcome(c.client["id"], proposal_id, "viewed"))
+                if rng.random() < 0.12:  # and interviews some (R16)
                     ctx.handle(StartInterview(c.client["id"], proposal_id))
-        if open_jobs and rng.random() < 0.15:
+        if open_jobs and rng.random() < 0.2:
             job_id = open_jobs.pop(rng.randrange(len(open_jobs)))
-            outcome = rng.choice(["cancelled", "closed", "expired"])
+            outcome = rng.choice(["cancelled", "closed", "closed", "expired"])
             actor = client if outcome != "expired" else Actor("system")
+            hired = rng.choice(sent[job_id]) if outcome == "closed" and sent.get(job_id) else None
             with suppress(ConnectsError):
-                ctx.handle(EndJob(actor, job_id, outcome))
+                ctx.handle(EndJob(actor, job_id, outcome, hired_proposal_id=hired))
         if open_jobs and rng.random() < 0.1:
             with suppress(ConnectsError):
                 ctx.handle(
@@ -165,12 +195,13 @@ def play(
         clock.set(max(clock.now(), end - timedelta(days=days - day - 1)))
         cycles.run_due_cycles(ctx)
         cycles.sweep_expired(ctx)
+        boosts.close_due(ctx)  # auctions 7 days after posting (R35)
         if on_day:
             on_day(day + 1, days)
     return c
 
 
-def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> str:
+def _submit(ctx: Context, who: str, job_id: str, account_id: str, boost: int | None) -> str:
     with ctx.db.read() as conn:
         price = conn.execute(select(jobs.c.connects_required).where(jobs.c.id == job_id)).scalar()
     made = ctx.handle(
@@ -180,6 +211,7 @@ def _submit(ctx: Context, who: str, job_id: str, account_id: str) -> str:
             account_id=account_id,
             freelancer_id=who,
             expected_connects=int(price or 0),
+            boost=boost,
         )
     )
     return str(made["id"])

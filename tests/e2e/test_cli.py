@@ -185,3 +185,37 @@ def test_demo_shows_auto_top_up_blocked_then_recovered(demo_db: str) -> None:
     assert (status["enabled"], status["status"], status["threshold"]) == (True, "active", 15)
     assert status["card"]["last4"] == "4242"
     ctx.db.dispose()
+
+
+def test_demo_shows_what_the_product_does(demo_db: str) -> None:
+    """Issue 24: a year of quiet cycles (grants, forfeits above the cap), then the story:
+    boosted proposals captured, views, interviews, hires; year-old lots expire; it ends
+    in the middle of a cycle, not on its eve."""
+    engine = create_engine(demo_db)
+    with engine.connect() as conn:
+        kinds = dict(conn.execute(text("SELECT kind, count(*) FROM entries GROUP BY kind")).all())
+        outcomes = {k for (k,) in conn.execute(text("SELECT DISTINCT kind FROM proposal_outcomes"))}
+        captured = conn.execute(
+            text("SELECT count(*) FROM holds WHERE status = 'captured'")
+        ).scalar_one()
+        hired = conn.execute(
+            text("SELECT count(*) FROM proposals WHERE status = 'hired'")
+        ).scalar_one()
+        next_cycle = conn.execute(text("SELECT min(next_cycle_at) FROM accounts")).scalar()
+    engine.dispose()
+    for kind in ("grant", "spend", "purchase", "rollover_forfeit", "expire", "hold", "capture"):
+        assert kinds.get(kind, 0) > 0, (kind, kinds)
+    assert {"viewed", "interviewed"} <= outcomes
+    assert captured > 0 and hired > 0
+    nxt = datetime.fromisoformat(str(next_cycle)).replace(tzinfo=UTC)
+    assert nxt - datetime.now(UTC) > timedelta(days=5)  # mid-cycle
+
+
+def test_demo_reset_plays_it_anew(demo_db: str) -> None:
+    before = {r["name"]: r["id"] for r in accounts_json(demo_db)}
+    again = runner.invoke(app, ["demo", "--months", "1", "--reset", "--database-url", demo_db])
+    assert again.exit_code == 0, again.output
+    assert "playing the demo anew" in again.output
+    after = {r["name"]: r["id"] for r in accounts_json(demo_db)}
+    assert set(after) == set(before) and set(after.values()).isdisjoint(before.values())
+    assert runner.invoke(app, ["verify", "--database-url", demo_db]).exit_code == 0

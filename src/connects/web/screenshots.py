@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +100,14 @@ def launch_chromium() -> Iterator[Any]:
 
 def demo_context(folder: Path) -> tuple[Context, Settings, dict[str, str]]:
     """A fresh database with the demo played into it, auto top-up set up on the agency."""
-    from connects.demo import play
+    from connects.demo import opening, play
     from connects.domain.clock import SimulatedClock
     from connects.domain.policy import PURCHASE_PERMISSION, Actor
     from connects.domain.topup import TOPUP_MANAGER_ID
 
     settings = Settings(database_url=f"sqlite:///{folder / 'connects.db'}")
     end = datetime.now(UTC)
-    clock = SimulatedClock(end - timedelta(days=90))
+    clock = SimulatedClock(opening(end, 3))
     played = build(settings, clock=clock, migrate=True)
     cast = play(played, clock, 3, seed=7, until=end)
     boss = Actor("user", cast.owner["id"])
