@@ -88,7 +88,7 @@ def test_the_proposal_list_shows_boost_status_rank_and_the_auction(
     expect(row).to_have_count(1)
     expect(row.get_by_test_id("boost-status")).to_have_text("held")
     expect(row.get_by_test_id("boost-rank")).to_have_text("5")
-    expect(row).to_contain_text("top 9, 8, 7, 6")
+    expect(row).to_contain_text("top bids 9, 8, 7, 6")
 
 
 def test_the_badge_switch_with_its_weekly_maximum(browser: Browser, cast: Cast) -> None:

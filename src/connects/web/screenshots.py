@@ -27,7 +27,6 @@ import uvicorn
 from connects.api.app import create_app
 from connects.bootstrap import build
 from connects.config import Settings
-from connects.domain.commands import GrantPermissions, PostJob, SetAutoTopUp, SubmitProposal
 from connects.services.context import Context
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,7 +47,9 @@ PAGES = [
     ("topups", "/topups"),
     ("expiry", "/expiry"),
     ("members", "/members"),
+    ("proposals", "/proposals"),
     ("notifications", "/notifications"),
+    ("settings", "/settings"),
     ("login", "/login"),
 ]
 PHONE_PAGES = [("connects", "/connects"), ("members", "/members")]
@@ -99,35 +100,16 @@ def launch_chromium() -> Iterator[Any]:
 
 
 def demo_context(folder: Path) -> tuple[Context, Settings, dict[str, str]]:
-    """A fresh database with the demo played into it, auto top-up set up on the agency."""
+    """A fresh database with the demo played into it (auto top-up on, its top-ups and
+    the declined card among them)."""
     from connects.demo import opening, play
     from connects.domain.clock import SimulatedClock
-    from connects.domain.policy import PURCHASE_PERMISSION, Actor
-    from connects.domain.topup import TOPUP_MANAGER_ID
 
     settings = Settings(database_url=f"sqlite:///{folder / 'connects.db'}")
     end = datetime.now(UTC)
     clock = SimulatedClock(opening(end, 3))
     played = build(settings, clock=clock, migrate=True)
     cast = play(played, clock, 3, seed=7, until=end)
-    boss = Actor("user", cast.owner["id"])
-    played.handle(GrantPermissions(boss, cast.agency_id, TOPUP_MANAGER_ID, [PURCHASE_PERMISSION]))
-    played.handle(SetAutoTopUp(boss, cast.agency_id, {"enabled": True}))
-    # Spend the pool down to zero once, so the pictures show an auto top-up.
-    from connects.services import views
-
-    left = int(views.account(played, boss, cast.agency_id)["balance"])
-    if left > 0:
-        job = played.handle(PostJob(cast.client["id"], "Review a pitch deck", left))
-        played.handle(
-            SubmitProposal(
-                boss,
-                job_id=job,
-                account_id=cast.agency_id,
-                freelancer_id=cast.owner["id"],
-                expected_connects=left,
-            )
-        )
     played.db.dispose()
     ctx = build(settings)
     return ctx, settings, {"owner_email": cast.owner["email"], "agency_id": cast.agency_id}
