@@ -166,6 +166,9 @@ def test_r44_make_a_good_card_default_then_resume_buys_once(page: Page, cast: Ca
     _panel(page, cast)
     expect(page.get_by_test_id("autotopup-state")).to_have_text("On")
     expect(page.get_by_test_id("topbar-topup-warning")).to_have_count(0)
+    # The forecast counts the next cycles' grants and what auto top-up may still buy.
+    counts = page.get_by_test_id("forecast-counts")
+    expect(counts).to_contain_text("each cycle's free Connects and what auto top-up may")
     statuses = [t["status"] for t in topups.history(cast.ctx, cast.owner, cast.agency)["items"]]
     assert statuses == ["succeeded", "failed", "failed", "failed"]  # once (R23)
     # Removing the declined card asks first, then it is gone.

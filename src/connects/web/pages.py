@@ -17,7 +17,7 @@ from connects.domain.topup import DEFAULT_PER_TOPUP, TOPUP_MANAGER_ID
 from connects.domain.vocabulary import BlockedReason, EntryKind
 from connects.services import topup_status, topups, views
 from connects.services.context import Context
-from connects.web import notifications_bridge, queries
+from connects.web import forecast, notifications_bridge, queries
 from connects.web.viewer import Viewer
 
 TOPUP_TRIGGERS = {
@@ -74,7 +74,7 @@ def connects(ctx: Context, viewer: Viewer) -> dict[str, Any]:
     return {
         "account": views.account(ctx, viewer.actor, account_id),
         "overview": views.overview(ctx, viewer.actor, account_id),
-        "forecast": queries.burn_forecast(ctx, viewer.actor, account_id),
+        "forecast": forecast.burn_forecast(ctx, viewer.actor, account_id),
         "series": queries.balance_series(ctx, viewer.actor, account_id),
         "recent_topups": topups.history(ctx, viewer.actor, account_id, limit=5)["items"],
         "triggers": TOPUP_TRIGGERS,

@@ -1,69 +1,22 @@
-"""Reads only the dashboard needs: the balance over time and the run-out forecast.
+"""Reads only the dashboard needs: the balance over time (the run-out forecast is in
+:mod:`connects.web.forecast`).
 
-Plain queries, like :mod:`connects.services.views`; the forecast's arithmetic is a pure
-function so it can be tested without a database.
+Plain queries, like :mod:`connects.services.views`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from connects.db import measures
 from connects.db.schema import accounts, entries
 from connects.domain.calendar import zone
 from connects.domain.policy import Action, Actor
 from connects.services.access import authorize
 from connects.services.context import Context
 from connects.services.views import available
-
-BURN_WINDOW_DAYS = 30
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    """When the pool runs out if the last 30 days' net spending goes on."""
-
-    available: int
-    per_day: float  # average daily net spend (spends less refunds)
-    runs_out_on: date | None  # None: "not at this rate"
-    days_left: int | None
-
-
-def forecast(
-    available_now: int, net_spent: int, today: date, days: int = BURN_WINDOW_DAYS
-) -> Forecast:
-    """The run-out day at ``net_spent / days`` Connects a day.
-
-    No net spending (or refunds outweigh spends) means the pool does not run out at
-    this rate; an empty pool has run out today.
-    """
-    per_day = max(net_spent, 0) / days
-    if available_now <= 0:
-        return Forecast(available_now, per_day, today, 0)
-    if per_day <= 0:
-        return Forecast(available_now, 0.0, None, None)
-    days_left = math.floor(available_now / per_day)
-    return Forecast(available_now, per_day, today + timedelta(days=days_left), days_left)
-
-
-def burn_forecast(ctx: Context, who: Actor, account_id: str) -> Forecast:
-    """:func:`forecast` for an account, from its ledger."""
-    now = ctx.now()
-    with ctx.db.read() as conn:
-        authorize(conn, account_id, who, Action.VIEW, now)
-        tz_name = conn.execute(
-            select(accounts.c.timezone).where(accounts.c.id == account_id)
-        ).scalar_one()
-        net = conn.execute(
-            select(measures.burn(account_id, now - timedelta(days=BURN_WINDOW_DAYS)))
-        ).scalar_one()
-        pool = available(conn, account_id, now)
-    return forecast(pool, int(net), now.astimezone(zone(tz_name)).date())
 
 
 def balance_series(ctx: Context, who: Actor, account_id: str, days: int = 90) -> dict[str, Any]:
