@@ -310,6 +310,12 @@ class AccountBook:
         self._adjust_lots(takes, +1)
         return self._append(kind, total, actor, takes, **refs)
 
+    def taken_by(self, entry_id: str) -> list[Take]:
+        """What an entry took from which lots: what :meth:`restore` gives back (R15)."""
+        a = allocations.c
+        query = select(a.lot_id, a.amount).where(a.entry_id == entry_id).order_by(a.lot_id)
+        return [(r.lot_id, r.amount) for r in self.conn.execute(query)]
+
     def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str:
         """Spend ``amount`` from live lots, soonest-expiring first (R11, R14), never
         what open holds keep (R34)."""

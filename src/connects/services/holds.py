@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, insert, select, update
 
-from connects.db.schema import allocations, holds
+from connects.db.schema import holds
 from connects.db.sql import Prepared
 from connects.domain.errors import HoldEnded, InsufficientConnects, InvalidRequest, NotFound
 from connects.domain.ids import new_id
@@ -39,6 +39,8 @@ class HoldingBook(Protocol):
     def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str: ...
 
     def restore(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str: ...
+
+    def taken_by(self, entry_id: str) -> list[Take]: ...
 
     def note(self, kind: str, *, actor: Actor, **refs: Any) -> str: ...
 
@@ -193,14 +195,7 @@ def give_back(book: HoldingBook, hold: Any, *, actor: Actor, reason: str) -> int
     """A captured hold's Connects back into the lots they came from (R36, as R15)."""
     if hold.status != HoldStatus.CAPTURED or not hold.entry_id:
         return 0
-    takes = [
-        (r.lot_id, r.amount)
-        for r in book.conn.execute(
-            select(allocations.c.lot_id, allocations.c.amount)
-            .where(allocations.c.entry_id == hold.entry_id)
-            .order_by(allocations.c.lot_id)
-        )
-    ]
+    takes = book.taken_by(hold.entry_id)
     book.restore(
         kind=EntryKind.REFUND,
         takes=takes,

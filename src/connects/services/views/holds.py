@@ -15,6 +15,7 @@ from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import HoldStatus, OutcomeKind
 from connects.services.access import authorize
 from connects.services.context import Context
+from connects.services.views.jobs import proposal_fields, proposal_row
 
 _BIDDING = tuple(s.value for s in HoldStatus.bidding())
 
@@ -144,9 +145,7 @@ def boost_of(conn: Connection, proposal_id: str) -> dict[str, Any] | None:
 
 def proposal_detail(conn: Connection, proposal_id: str) -> dict[str, Any]:
     """A proposal with its boost and outcomes (R35, R38); callers check access."""
-    row = conn.execute(select(proposals).where(proposals.c.id == proposal_id)).one_or_none()
-    if row is None:
-        raise NotFound("no such proposal", proposal_id=proposal_id)
+    row = proposal_row(conn, proposal_id)
     found = conn.execute(
         select(proposal_outcomes.c.kind, proposal_outcomes.c.at).where(
             proposal_outcomes.c.proposal_id == proposal_id
@@ -155,14 +154,7 @@ def proposal_detail(conn: Connection, proposal_id: str) -> dict[str, Any]:
     order = list(OutcomeKind)  # at one moment, in the lifecycle's order
     outcomes = sorted(found, key=lambda o: (o.at, order.index(OutcomeKind(o.kind))))
     return {
-        "id": row.id,
-        "status": row.status,
-        "connects_spent": row.connects_spent,
-        "account_id": row.account_id,
-        "job_id": row.job_id,
-        "freelancer_id": row.freelancer_id,
-        "submitted_by": row.submitted_by,
-        "created_at": row.created_at,
+        **proposal_fields(row),
         "boost": boost_of(conn, proposal_id),
         "outcomes": [{"kind": o.kind, "at": o.at} for o in outcomes],
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from connects.db.schema import jobs, proposals
 from connects.domain.errors import NotFound
@@ -29,12 +29,16 @@ def job(ctx: Context, job_id: str) -> dict[str, Any]:
     }
 
 
-def proposal(ctx: Context, proposal_id: str) -> dict[str, Any]:
-    """A proposal's current state (callers check who may see it)."""
-    with ctx.db.read() as conn:
-        row = conn.execute(select(proposals).where(proposals.c.id == proposal_id)).one_or_none()
+def proposal_row(conn: Connection, proposal_id: str) -> Any:
+    """The proposal's row, or ``not_found``."""
+    row = conn.execute(select(proposals).where(proposals.c.id == proposal_id)).one_or_none()
     if row is None:
         raise NotFound("no such proposal", proposal_id=proposal_id)
+    return row
+
+
+def proposal_fields(row: Any) -> dict[str, Any]:
+    """What every answer about a proposal says of it."""
     return {
         "id": row.id,
         "status": row.status,
@@ -46,3 +50,9 @@ def proposal(ctx: Context, proposal_id: str) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
+
+
+def proposal(ctx: Context, proposal_id: str) -> dict[str, Any]:
+    """A proposal's current state (callers check who may see it)."""
+    with ctx.db.read() as conn:
+        return proposal_fields(proposal_row(conn, proposal_id))
