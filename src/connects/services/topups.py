@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 
 from connects.db.schema import auto_topup_settings, grants, topups
 from connects.domain.commands import GrantPermissions, ResumeAutoTopUp, RevokeGrant, SetAutoTopUp
-from connects.domain.cursors import id_cursor
+from connects.domain.cursors import id_cursor, page_limit
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.events import TopUpConditionsChanged
 from connects.domain.ids import new_id
@@ -216,8 +216,7 @@ def history(
     ctx: Context, who: Actor, account_id: str, *, limit: int = 50, cursor: str | None = None
 ) -> dict[str, Any]:
     """Every top-up attempt, newest first: time, quantity, cost, trigger, status, reason."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-        raise InvalidRequest("limit must be from 1 to 1000", field="limit")
+    limit = page_limit(limit, 1000)
     cursor = id_cursor(cursor, "tup")
     now = ctx.now()
     with ctx.db.read() as conn:

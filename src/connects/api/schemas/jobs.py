@@ -56,7 +56,9 @@ class NewProposal(Body):
     boost: Annotated[int, Strict(), Field(ge=1, le=1_000_000)] | None = None  # R35
 
 
-class Proposal(Model):
+class ProposalFields(Model):
+    """What every answer about a proposal says of it."""
+
     id: str
     status: str
     connects_spent: int
@@ -64,6 +66,9 @@ class Proposal(Model):
     job_id: str
     freelancer_id: str
     submitted_by: str | None = None
+
+
+class Proposal(ProposalFields):
     balance: int | None = Field(None, description="The pool's balance after the proposal.")
     reward: int | None = Field(None, description="Connects rewarded for an interview (R16).")
     created_at: UtcTime | None = None
@@ -110,14 +115,7 @@ class Outcome(Model):
     at: UtcTime
 
 
-class ProposalDetail(Model):
-    id: str
-    status: str
-    connects_spent: int
-    account_id: str
-    job_id: str
-    freelancer_id: str
-    submitted_by: str | None = None
+class ProposalDetail(ProposalFields):
     created_at: UtcTime | None = None
     boost: Boost | None = None
     outcomes: list[Outcome] = []

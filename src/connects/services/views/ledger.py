@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from connects.db.schema import accounts, entries, lots
-from connects.domain.cursors import number_cursor
+from connects.domain.cursors import number_cursor, page_limit
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.lots import expires_soon
 from connects.domain.policy import Action, Actor
@@ -86,8 +86,7 @@ def history(
     member_id: str | None = None,
 ) -> dict[str, Any]:
     """Ledger entries, newest first, paged by sequence number (R30)."""
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit must be from 1 to 1000", field="limit")
+    limit = page_limit(limit, 1000)
     if kind is not None and kind not in _KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(EntryKind)}", field="kind")
     before = number_cursor(cursor)  # the sequence number of the last entry shown
