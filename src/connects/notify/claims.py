@@ -119,6 +119,7 @@ def claim(
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_(spent))
+                .execution_options(all_accounts=True)  # the claimed batch spans shards
                 .values(
                     status=DeliveryStatus.DEAD.value,
                     claimed_by=None,
@@ -132,6 +133,7 @@ def claim(
         conn.execute(
             update(deliveries)
             .where(deliveries.c.id.in_(take))
+            .execution_options(all_accounts=True)  # the claimed batch spans shards
             .values(
                 status=DeliveryStatus.SENDING.value,
                 claimed_by=token,
@@ -161,6 +163,7 @@ def claim(
             .join(accounts, accounts.c.id == deliveries.c.account_id)
             .where(deliveries.c.id.in_(take))
             .order_by(deliveries.c.next_attempt_at)
+            .execution_options(all_accounts=True)  # the claimed batch spans shards
         ).all()
     return [_claim_of(ctx, r, token, until) for r in loaded]
 

@@ -86,6 +86,7 @@ def record(
             conn.execute(
                 update(deliveries)
                 .where(
+                    deliveries.c.account_id == c.event.account_id,
                     deliveries.c.id == c.delivery_id,
                     deliveries.c.status.in_(
                         (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
@@ -103,7 +104,11 @@ def record(
         dead = permanent or c.attempts >= policy.max_attempts
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.id == c.delivery_id, deliveries.c.claimed_by == c.token)
+            .where(
+                deliveries.c.account_id == c.event.account_id,
+                deliveries.c.id == c.delivery_id,
+                deliveries.c.claimed_by == c.token,
+            )
             .values(
                 status=(DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING).value,
                 next_attempt_at=now if dead else now + policy.backoff(c.attempts),

@@ -112,6 +112,9 @@ def _fan_out_rows(conn: Connection, rows: Sequence[Any], now: datetime) -> int:
             )
     _insert_ignore_many(conn, deliveries, out)
     conn.execute(
-        update(events).where(events.c.id.in_([r.id for r in rows])).values(fanned_out_at=now)
+        update(events)
+        .where(events.c.id.in_([r.id for r in rows]))
+        .values(fanned_out_at=now)
+        .execution_options(all_accounts=True)  # the batch spans shards
     )
     return len(out)

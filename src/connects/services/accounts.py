@@ -145,9 +145,9 @@ def create_account(cmd: OpenAccount, uow: UnitOfWork) -> str:
             if conn.execute(select(users.c.id).where(users.c.id == owner_id)).first() is None:
                 raise NotFound("no such person", user_id=owner_id)
             taken = conn.execute(
-                select(accounts.c.id).where(
-                    accounts.c.owner_id == owner_id, accounts.c.kind == kind
-                )
+                select(accounts.c.id)
+                .where(accounts.c.owner_id == owner_id, accounts.c.kind == kind)
+                .execution_options(all_accounts=True)  # a person's accounts: every shard
             ).first()
             if taken:
                 raise refusal

@@ -169,7 +169,11 @@ def _stop(book: AccountBook, reason: BadgeStopReason, price: int, weekly_max: in
     )
 
 
-_DUE = select(badges.c.account_id).where(badges.c.enabled, badges.c.next_charge_at.is_not(None))
+_DUE = (
+    select(badges.c.account_id)
+    .where(badges.c.enabled, badges.c.next_charge_at.is_not(None))
+    .execution_options(all_accounts=True)  # the due work's sweep across shards
+)
 
 
 def charge_due(ctx: Context, batch: int = 500) -> int:

@@ -115,9 +115,15 @@ def set_default(cmd: SetDefaultBillingMethod, uow: UnitOfWork) -> dict[str, Any]
                 .where(_bm.account_id == account_id, _bm.is_default)
                 .values(is_default=False)
             )
-            tx.conn.execute(update(billing_methods).where(_bm.id == row.id).values(is_default=True))
+            tx.conn.execute(
+                update(billing_methods)
+                .where(_bm.account_id == account_id, _bm.id == row.id)
+                .values(is_default=True)
+            )
             _new_default(tx, account_id, "card_made_default")
-        saved = tx.conn.execute(select(billing_methods).where(_bm.id == row.id)).one()
+        saved = tx.conn.execute(
+            select(billing_methods).where(_bm.account_id == account_id, _bm.id == row.id)
+        ).one()
     return _method_dict(saved)
 
 
@@ -130,6 +136,6 @@ def remove(cmd: RemoveBillingMethod, uow: UnitOfWork) -> None:
         row = _one(tx, account_id, cmd.billing_method_id)
         tx.conn.execute(
             update(billing_methods)
-            .where(_bm.id == row.id)
+            .where(_bm.account_id == account_id, _bm.id == row.id)
             .values(is_default=False, removed_at=tx.now)
         )

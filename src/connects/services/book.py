@@ -52,7 +52,7 @@ _LOCK = (
 )
 _LOT_ADD = Prepared(
     update(lots)
-    .where(lots.c.id == bindparam("lot_id"))
+    .where(lots.c.account_id == bindparam("b_account_id"), lots.c.id == bindparam("lot_id"))
     .values(remaining=lots.c.remaining + bindparam("delta"))
 )
 _INSERT_EVENTS = Prepared(insert(events))
@@ -149,7 +149,11 @@ class AccountBook:
 
     def flush(self) -> None:
         """Write the held-back lot changes, entries, allocations and events."""
-        deltas = [{"lot_id": k, "delta": d} for k, d in self._lot_deltas.items() if d]
+        deltas = [
+            {"b_account_id": self.id, "lot_id": k, "delta": d}
+            for k, d in self._lot_deltas.items()
+            if d
+        ]
         for statement, rows in (
             (_LOT_ADD, deltas),
             (_INSERT_ENTRY, self._entry_rows),
@@ -191,9 +195,8 @@ class AccountBook:
             for lot_id, take in takes:
                 self._lot_deltas[lot_id] = self._lot_deltas.get(lot_id, 0) + sign * take
         else:
-            _LOT_ADD.execute(
-                self.conn, [{"lot_id": lot_id, "delta": sign * take} for lot_id, take in takes]
-            )
+            rows = [{"b_account_id": self.id, "lot_id": i, "delta": sign * t} for i, t in takes]
+            _LOT_ADD.execute(self.conn, rows)
         if self._lots is not None:
             for lot_id, take in takes:
                 lot = self._lots.get(lot_id)
@@ -313,7 +316,11 @@ class AccountBook:
     def taken_by(self, entry_id: str) -> list[Take]:
         """What an entry took from which lots: what :meth:`restore` gives back (R15)."""
         a = allocations.c
-        query = select(a.lot_id, a.amount).where(a.entry_id == entry_id).order_by(a.lot_id)
+        query = (
+            select(a.lot_id, a.amount)
+            .where(a.account_id == self.id, a.entry_id == entry_id)
+            .order_by(a.lot_id)
+        )
         return [(r.lot_id, r.amount) for r in self.conn.execute(query)]
 
     def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str:

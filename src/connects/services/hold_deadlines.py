@@ -15,6 +15,7 @@ _DUE = (
     select(holds_table.c.id, holds_table.c.account_id)
     .where(holds_table.c.status == HoldStatus.HELD.value, holds_table.c.deadline.is_not(None))
     .order_by(holds_table.c.deadline, holds_table.c.id)
+    .execution_options(all_accounts=True)  # the due work's sweep across shards
 )
 
 

@@ -87,12 +87,17 @@ def _answer(conn: Connection, user_id: str, invitation_id: str, status: str, now
         select(invitations, accounts.c.name.label("account_name"))
         .join(accounts, accounts.c.id == invitations.c.account_id)
         .where(invitations.c.id == invitation_id, invitations.c.user_id == user_id)
+        .execution_options(all_accounts=True)  # a person's invitations: every shard
     ).one_or_none()
     if found is None:  # someone else's invitation looks like none at all
         raise NotFound("no such invitation", invitation_id=invitation_id)
     moved = conn.execute(
         update(invitations)
-        .where(invitations.c.id == invitation_id, invitations.c.status == OPEN)
+        .where(
+            invitations.c.account_id == found.account_id,
+            invitations.c.id == invitation_id,
+            invitations.c.status == OPEN,
+        )
         .values(status=status, answered_at=now)
     ).rowcount
     if not moved:

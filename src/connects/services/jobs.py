@@ -172,13 +172,18 @@ def _live(tx: Transaction, job: Any) -> list[Any]:
             select(proposals)
             .where(proposals.c.job_id == job.id, proposals.c.status.in_(LIVE))
             .order_by(proposals.c.account_id, proposals.c.id)
+            .execution_options(all_accounts=True)  # a job's proposals: every account's
         )
     )
 
 
 def _lock_accounts(tx: Transaction, job: Any, props: list[Any]) -> None:
     """Every account the ending touches, in id order, after the job (no deadlock)."""
-    bidders = tx.conn.execute(select(holds.c.account_id).where(holds.c.job_id == job.id))
+    bidders = tx.conn.execute(
+        select(holds.c.account_id)
+        .where(holds.c.job_id == job.id)
+        .execution_options(all_accounts=True)  # a job's bidders: every account's
+    )
     for account_id in sorted({p.account_id for p in props} | set(bidders.scalars())):
         tx.book(account_id)
 
@@ -245,9 +250,9 @@ def end_job(cmd: EndJob, uow: UnitOfWork) -> dict[str, Any]:
         status = v.end_job(job.status, ending)
         if status is JobStatus.FILLED:
             prop = tx.conn.execute(
-                select(proposals).where(
-                    proposals.c.id == cmd.hired_proposal_id, proposals.c.job_id == cmd.job_id
-                )
+                select(proposals)
+                .where(proposals.c.id == cmd.hired_proposal_id, proposals.c.job_id == cmd.job_id)
+                .execution_options(all_accounts=True)  # the job's client names any bidder's
             ).one_or_none()
             if prop is None:
                 raise NotFound("no such proposal on this job", proposal_id=cmd.hired_proposal_id)

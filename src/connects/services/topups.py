@@ -89,7 +89,9 @@ def create_grant(cmd: GrantPermissions, uow: UnitOfWork) -> dict[str, Any]:
     with uow.begin(now) as tx:
         tx.authorize(account_id, who, Action.MANAGE)
         tx.conn.execute(insert(grants), row)
-        saved = tx.conn.execute(select(grants).where(grants.c.id == row["id"])).one()
+        saved = tx.conn.execute(
+            select(grants).where(grants.c.account_id == account_id, grants.c.id == row["id"])
+        ).one()
         if not _delay(ctx):  # active at once: a waiting top-up may buy (R41)
             tx.raise_event(TopUpConditionsChanged(account_id, "grant_active"))
     return _grant_dict(saved, now)
@@ -111,7 +113,11 @@ def revoke_grant(cmd: RevokeGrant, uow: UnitOfWork) -> None:
         if row is None:
             raise NotFound("no such grant", grant_id=grant_id)
         if row.revoked_at is None:
-            conn.execute(update(grants).where(grants.c.id == grant_id).values(revoked_at=now))
+            conn.execute(
+                update(grants)
+                .where(grants.c.account_id == account_id, grants.c.id == grant_id)
+                .values(revoked_at=now)
+            )
 
 
 def list_grants(ctx: Context, who: Actor, account_id: str) -> list[dict[str, Any]]:

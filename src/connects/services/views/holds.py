@@ -60,9 +60,11 @@ def holds_of(
     }
 
 
-_BIDS = select(holds.c.id, holds.c.amount, holds.c.bid_at).where(
-    holds.c.job_id == bindparam("job_id"),
-    or_(*(holds.c.status == s for s in _BIDDING)),
+# A job's auction holds every account's bids: it runs across shards.
+_BIDS = (
+    select(holds.c.id, holds.c.amount, holds.c.bid_at)
+    .where(holds.c.job_id == bindparam("job_id"), or_(*(holds.c.status == s for s in _BIDDING)))
+    .execution_options(all_accounts=True)
 )
 
 
@@ -71,23 +73,27 @@ def bids(conn: Connection, job_id: str) -> list[boosts.Bid]:
     return [boosts.Bid(r.id, r.amount, r.bid_at) for r in conn.execute(_BIDS, {"job_id": job_id})]
 
 
-_AHEAD = select(func.count()).where(
-    holds.c.job_id == bindparam("job_id"),
-    or_(*(holds.c.status == s for s in _BIDDING)),
-    or_(
-        holds.c.amount > bindparam("amount"),
-        and_(
-            holds.c.amount == bindparam("amount"),
-            or_(
-                holds.c.bid_at < bindparam("bid_at", type_=holds.c.bid_at.type),
-                and_(
-                    holds.c.bid_at == bindparam("bid_at", type_=holds.c.bid_at.type),
-                    holds.c.id < bindparam("hold_id"),
+_AHEAD = (
+    select(func.count())
+    .where(
+        holds.c.job_id == bindparam("job_id"),
+        or_(*(holds.c.status == s for s in _BIDDING)),
+        or_(
+            holds.c.amount > bindparam("amount"),
+            and_(
+                holds.c.amount == bindparam("amount"),
+                or_(
+                    holds.c.bid_at < bindparam("bid_at", type_=holds.c.bid_at.type),
+                    and_(
+                        holds.c.bid_at == bindparam("bid_at", type_=holds.c.bid_at.type),
+                        holds.c.id < bindparam("hold_id"),
+                    ),
                 ),
             ),
         ),
-    ),
-)
+    )
+    .execution_options(all_accounts=True)
+)  # the job's auction, across shards
 
 
 def new_boost(conn: Connection, job_id: str, hold_id: str, bid: int, at: Any) -> dict[str, Any]:
