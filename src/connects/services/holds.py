@@ -128,7 +128,11 @@ def _open(hold: Any) -> None:
 def _end(book: HoldingBook, hold: Any, values: dict[str, Any]) -> None:
     ended = book.conn.execute(
         update(holds)
-        .where(holds.c.id == hold.id, holds.c.status == HoldStatus.HELD.value)
+        .where(
+            holds.c.account_id == hold.account_id,
+            holds.c.id == hold.id,
+            holds.c.status == HoldStatus.HELD.value,
+        )
         .values(ended_at=book.now, **values)
     ).rowcount
     if ended != 1:  # unreachable under the account's lock; never end a hold twice
@@ -153,7 +157,11 @@ def raise_to(book: HoldingBook, hold: Any, amount: int, *, actor: Actor) -> None
         )
     grown = book.conn.execute(
         update(holds)
-        .where(holds.c.id == hold.id, holds.c.status == HoldStatus.HELD.value)
+        .where(
+            holds.c.account_id == hold.account_id,
+            holds.c.id == hold.id,
+            holds.c.status == HoldStatus.HELD.value,
+        )
         .values(amount=amount, bid_at=book.now)
     ).rowcount
     if grown != 1:
@@ -178,7 +186,11 @@ def capture(
     note = f"hold captured: {reason}" + (f" ({rest} released)" if rest else "")
     if take:
         entry_id = book.spend(take, kind=EntryKind.CAPTURE, actor=actor, **_refs(hold), note=note)
-        book.conn.execute(update(holds).where(holds.c.id == hold.id).values(entry_id=entry_id))
+        book.conn.execute(
+            update(holds)
+            .where(holds.c.account_id == book.id, holds.c.id == hold.id)
+            .values(entry_id=entry_id)
+        )
     else:
         book.note(EntryKind.RELEASE, actor=actor, **_refs(hold), note=note)
     return take
@@ -204,7 +216,11 @@ def give_back(book: HoldingBook, hold: Any, *, actor: Actor, reason: str) -> int
         dedupe_key=f"refund:{hold.id}",
         note=reason,
     )
-    book.conn.execute(update(holds).where(holds.c.id == hold.id).values(ended_reason=reason))
+    book.conn.execute(
+        update(holds)
+        .where(holds.c.account_id == book.id, holds.c.id == hold.id)
+        .values(ended_reason=reason)
+    )
     return int(hold.captured)
 
 

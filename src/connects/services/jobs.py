@@ -81,11 +81,19 @@ def set_proposal(tx: Transaction, prop: Any, to: ProposalStatus) -> None:
     v.move_proposal(prop.status, to)
     moved = tx.conn.execute(
         update(proposals)
-        .where(proposals.c.id == prop.id, proposals.c.status == prop.status)
+        .where(
+            proposals.c.account_id == prop.account_id,
+            proposals.c.id == prop.id,
+            proposals.c.status == prop.status,
+        )
         .values(status=to.value, updated_at=tx.now)
     ).rowcount
     if moved != 1:
-        now = tx.conn.execute(select(proposals.c.status).where(proposals.c.id == prop.id))
+        now = tx.conn.execute(
+            select(proposals.c.status).where(
+                proposals.c.account_id == prop.account_id, proposals.c.id == prop.id
+            )
+        )
         status = now.scalar_one()
         raise ProposalNotActive(f"the proposal is {status}", status=status)
 
