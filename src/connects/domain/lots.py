@@ -26,6 +26,7 @@ class Lot:
     issued_at: datetime
     expires_at: datetime
     remaining: int
+    cost_left: int = 0  # R39: cents of cost still in the lot's remaining Connects
 
     def live(self, now: datetime) -> bool:
         """Spendable now: not expired (R12) and not used up."""
@@ -33,6 +34,20 @@ class Lot:
 
 
 Take = tuple[str, int]  # (lot id, Connects taken from it)
+
+
+def cost_share(lot: Lot, take: int) -> int:
+    """The cents of cost that ``take`` of the lot's remaining Connects carry (R39).
+
+    The floor of the lot's cost left, pro rata; the draw that empties the lot takes
+    all that is left, so a lot's cost is never lost nor made up, and is never below
+    zero: ``0 <= share <= cost_left``.
+    """
+    if take <= 0 or lot.remaining <= 0:
+        return 0
+    if take >= lot.remaining:
+        return lot.cost_left
+    return lot.cost_left * take // lot.remaining
 
 
 def spending_order(lot: Lot) -> tuple[datetime, datetime, str]:

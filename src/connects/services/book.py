@@ -53,11 +53,19 @@ _LOCK = (
 _LOT_ADD = Prepared(
     update(lots)
     .where(lots.c.id == bindparam("lot_id"))
-    .values(remaining=lots.c.remaining + bindparam("delta"))
+    .values(
+        remaining=lots.c.remaining + bindparam("delta"),
+        cost_left_cents=lots.c.cost_left_cents + bindparam("cost_delta"),
+    )
 )
 _INSERT_EVENTS = Prepared(insert(events))
 _OPEN_LOTS = select(
-    lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining
+    lots.c.id,
+    lots.c.source,
+    lots.c.issued_at,
+    lots.c.expires_at,
+    lots.c.remaining,
+    lots.c.cost_left_cents,
 ).where(lots.c.account_id == bindparam("account_id"), lots.c.remaining > 0)
 _INSERT_ENTRY = Prepared(insert(entries))
 _INSERT_ALLOCATIONS = Prepared(insert(allocations))
@@ -126,7 +134,7 @@ class AccountBook:
         if self.topup_loaded and row.topup_enabled is not None:
             self.topup_row = {c: getattr(row, f"topup_{c}") for c in _TOPUP_COLUMNS}
         # Writes held back until flush() (buffered books only).
-        self._lot_deltas: dict[str, int] = {}
+        self._lot_deltas: dict[str, tuple[int, int]] = {}  # lot -> (Connects, cents)
         self._entry_rows: list[dict[str, Any]] = []
         self._allocation_rows: list[dict[str, Any]] = []
         self._event_rows: list[dict[str, Any]] = []
@@ -149,7 +157,11 @@ class AccountBook:
 
     def flush(self) -> None:
         """Write the held-back lot changes, entries, allocations and events."""
-        deltas = [{"lot_id": k, "delta": d} for k, d in self._lot_deltas.items() if d]
+        deltas = [
+            {"lot_id": k, "delta": d, "cost_delta": c}
+            for k, (d, c) in self._lot_deltas.items()
+            if d or c
+        ]
         for statement, rows in (
             (_LOT_ADD, deltas),
             (_INSERT_ENTRY, self._entry_rows),
@@ -171,7 +183,8 @@ class AccountBook:
             self.flush()  # a reload must see this transaction's own lot changes
             rows = self.conn.execute(_OPEN_LOTS, {"account_id": self.id}).all()
             self._lots = {
-                r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining) for r in rows
+                r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining, r.cost_left_cents)
+                for r in rows
             }
         return list(self._lots.values())
 
@@ -184,25 +197,54 @@ class AccountBook:
         """The balance less what open holds keep: what auto top-up watches (R20, R34)."""
         return self.balance - self.held
 
-    def _adjust_lots(self, takes: Sequence[Take], sign: int) -> None:
+    def _costs(self, takes: Sequence[Take]) -> list[int]:
+        """The cents each draw carries out of its lot (R39, :func:`lotrules.cost_share`)."""
+        by_id = {lot.id: lot for lot in self.open_lots()}
+        costs: list[int] = []
+        for lot_id, take in takes:
+            lot = by_id[lot_id]
+            cost = lotrules.cost_share(lot, take)
+            costs.append(cost)
+            # a second draw on the same lot in one call sees the first one's effect
+            by_id[lot_id] = Lot(
+                lot.id,
+                lot.source,
+                lot.issued_at,
+                lot.expires_at,
+                lot.remaining - take,
+                lot.cost_left - cost,
+            )
+        return costs
+
+    def _adjust_lots(self, takes: Sequence[Take], costs: Sequence[int], sign: int) -> None:
         if not takes:
             return
         if self.buffered:
-            for lot_id, take in takes:
-                self._lot_deltas[lot_id] = self._lot_deltas.get(lot_id, 0) + sign * take
+            for (lot_id, take), cost in zip(takes, costs, strict=True):
+                d, c = self._lot_deltas.get(lot_id, (0, 0))
+                self._lot_deltas[lot_id] = (d + sign * take, c + sign * cost)
         else:
             _LOT_ADD.execute(
-                self.conn, [{"lot_id": lot_id, "delta": sign * take} for lot_id, take in takes]
+                self.conn,
+                [
+                    {"lot_id": lot_id, "delta": sign * take, "cost_delta": sign * cost}
+                    for (lot_id, take), cost in zip(takes, costs, strict=True)
+                ],
             )
         if self._lots is not None:
-            for lot_id, take in takes:
+            for (lot_id, take), cost in zip(takes, costs, strict=True):
                 lot = self._lots.get(lot_id)
                 if lot is None:
                     continue  # a refund into a lot that was used up: reloaded below
                 left = lot.remaining + sign * take
                 if left:
                     self._lots[lot_id] = Lot(
-                        lot.id, lot.source, lot.issued_at, lot.expires_at, left
+                        lot.id,
+                        lot.source,
+                        lot.issued_at,
+                        lot.expires_at,
+                        left,
+                        lot.cost_left + sign * cost,
                     )
                 else:
                     del self._lots[lot_id]
@@ -217,6 +259,7 @@ class AccountBook:
         amount: int,
         actor: Actor,
         takes: Sequence[Take],
+        costs: Sequence[int],
         **refs: Any,
     ) -> str:
         self.seq += 1
@@ -243,8 +286,14 @@ class AccountBook:
             "hold_id": refs.get("hold_id"),
         }
         shares = [
-            {"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
-            for lot_id, t in takes
+            {
+                "account_id": self.id,
+                "entry_id": entry_id,
+                "lot_id": lot_id,
+                "amount": t,
+                "cost_cents": cost,
+            }
+            for (lot_id, t), cost in zip(takes, costs, strict=True)
         ]
         if self.buffered:
             self._entry_rows.append(row)
@@ -275,13 +324,17 @@ class AccountBook:
         amount: int,
         actor: Actor,
         issued_at: datetime | None = None,
+        cost_cents: int = 0,
         **refs: Any,
     ) -> str:
-        """A new lot of ``amount`` Connects expiring a year after issue (R10)."""
+        """A new lot of ``amount`` Connects expiring a year after issue (R10), costing
+        ``cost_cents`` in all (R39: what a purchase paid; 0 for grants and rewards)."""
         if amount <= 0:
             raise ValueError("a credit is at least 1 Connect")
+        if cost_cents < 0:
+            raise ValueError("a lot's cost is never below zero")
         issued = issued_at or self.now
-        lot = Lot(new_id("lot"), source, issued, lot_expiry(issued), amount)
+        lot = Lot(new_id("lot"), source, issued, lot_expiry(issued), amount, cost_cents)
         self.conn.execute(
             insert(lots),
             {
@@ -292,23 +345,36 @@ class AccountBook:
                 "expires_at": lot.expires_at,
                 "amount": amount,
                 "remaining": amount,
+                "cost_cents": cost_cents,
+                "cost_left_cents": cost_cents,
             },
         )
         if self._lots is not None:
             self._lots[lot.id] = lot
-        return self._append(kind, amount, actor, [(lot.id, amount)], **refs)
+        return self._append(kind, amount, actor, [(lot.id, amount)], [cost_cents], **refs)
 
     def debit(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
-        """Take Connects out of the named lots, as the domain rules decided."""
+        """Take Connects out of the named lots, as the domain rules decided, with
+        their share of each lot's cost (R39)."""
         total = sum(t for _, t in takes)
-        self._adjust_lots(takes, -1)
-        return self._append(kind, -total, actor, takes, **refs)
+        costs = self._costs(takes)
+        self._adjust_lots(takes, costs, -1)
+        return self._append(kind, -total, actor, takes, costs, **refs)
 
-    def restore(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
-        """Put Connects back into the lots they came from, keeping their expiry (R15)."""
+    def give_back(self, entry_id: str, *, kind: str, actor: Actor, **refs: Any) -> str:
+        """Put what entry ``entry_id`` took back into the lots it came from, keeping
+        their expiry (R15, R36), and exactly the cents of cost it took (R39)."""
+        self.flush()  # the entry's allocations may still be held back
+        rows = self.conn.execute(
+            select(allocations.c.lot_id, allocations.c.amount, allocations.c.cost_cents)
+            .where(allocations.c.entry_id == entry_id)
+            .order_by(allocations.c.lot_id)
+        ).all()
+        takes = [(r.lot_id, int(r.amount)) for r in rows]
+        costs = [int(r.cost_cents) for r in rows]
         total = sum(t for _, t in takes)
-        self._adjust_lots(takes, +1)
-        return self._append(kind, total, actor, takes, **refs)
+        self._adjust_lots(takes, costs, +1)
+        return self._append(kind, total, actor, takes, costs, **refs)
 
     def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str:
         """Spend ``amount`` from live lots, soonest-expiring first (R11, R14), never
@@ -318,7 +384,7 @@ class AccountBook:
 
     def note(self, kind: str, *, actor: Actor, **refs: Any) -> str:
         """An entry that moves no Connects: a hold placed, raised or released (R34)."""
-        return self._append(kind, 0, actor, [], **refs)
+        return self._append(kind, 0, actor, [], [], **refs)
 
     def sweep_expired(self, actor: Actor = SYSTEM) -> int:
         """Write ``expire`` entries for lots past their expiry; returns Connects removed."""

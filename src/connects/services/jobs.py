@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from connects.db.schema import allocations, holds, jobs, proposals
+from connects.db.schema import holds, jobs, proposals
 from connects.domain import boosts as boost_rules
 from connects.domain import vocabulary as v
 from connects.domain.commands import ChangeJobPrice, EndJob, PostJob, StartInterview
@@ -189,17 +189,9 @@ def _refund_all(tx: Transaction, job: Any, props: list[Any], reason: str, actor:
     for prop in props:
         book = tx.book(prop.account_id)  # accounts in id order, after the job
         if prop.entry_id is not None:
-            takes = [
-                (r.lot_id, r.amount)
-                for r in tx.conn.execute(
-                    select(allocations.c.lot_id, allocations.c.amount)
-                    .where(allocations.c.entry_id == prop.entry_id)
-                    .order_by(allocations.c.lot_id)
-                )
-            ]
-            book.restore(
+            book.give_back(
+                prop.entry_id,
                 kind=EntryKind.REFUND,
-                takes=takes,
                 actor=actor,
                 member_id=prop.freelancer_id,
                 proposal_id=prop.id,
