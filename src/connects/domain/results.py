@@ -89,4 +89,4 @@ def results(sent: Iterable[Sent], group_by: GroupBy | None, currency: str) -> di
         for s in rows:
             by.setdefault(key(s), []).append(s)
         groups = [{"key": k, **summarize(by[k], currency)} for k in sorted(by)]
-    return {"totals": summarize(rows, currency), "groups": groups}
+    return {"totals": summarize(rows, currency), "groups": groups, "currency": currency}
