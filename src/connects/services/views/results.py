@@ -61,8 +61,10 @@ def sent_in(
     until: datetime,
     tz: str,
     member_id: str | None = None,
+    months: bool = True,
 ) -> list[Sent]:
-    """One :class:`Sent` per proposal of the account sent in ``[since, until)``."""
+    """One :class:`Sent` per proposal of the account sent in ``[since, until)``
+    (``months`` False: their ``month`` left empty, for groupings that need none)."""
     # Every entry of a proposal is written at or after it was sent: ``at >= since``
     # lets the account's entries index bound the scan.
     usage = and_(
@@ -144,7 +146,7 @@ def sent_in(
     return [
         Sent(
             member_id=member,
-            month=_utc(at).astimezone(local).strftime("%Y-%m"),
+            month=_utc(at).astimezone(local).strftime("%Y-%m") if months else "",
             boosted=bool(was_boosted),
             connects=int(price),
             boost_connects=int(boost),
@@ -179,7 +181,7 @@ def account_results(
             raise NotFound("no such account", account_id=account_id)
         actor = authorize(conn, account_id, who, Action.VIEW, now)
         own = None if actor.kind != "user" or actor.role in SEES_ALL else actor.id
-        sent = sent_in(conn, account_id, start, end, row.timezone, own)
+        sent = sent_in(conn, account_id, start, end, row.timezone, own, months=by is GroupBy.MONTH)
     currency = ctx.catalog.get(row.plan).currency
     return {"from": start, "to": end, **results(sent, by, currency)}
 
