@@ -15,7 +15,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, select
+from sqlalchemy import Connection, and_, case, exists, func, literal, select
 
 from connects.db.schema import accounts, allocations, entries, holds, proposal_outcomes, proposals
 from connects.domain.calendar import zone
@@ -121,7 +121,8 @@ def sent_in(
     query = (
         select(
             proposals.c.freelancer_id,
-            proposals.c.created_at,
+            # the month only when asked: reading a time back costs more than its sums
+            proposals.c.created_at if months else literal(None),
             boosted.label("boosted"),
             func.coalesce(money.c.price, 0),
             func.coalesce(money.c.boost, 0),
@@ -145,15 +146,15 @@ def sent_in(
     rows = conn.execute(query).all()
     return [
         Sent(
-            member_id=member,
-            month=_utc(at).astimezone(local).strftime("%Y-%m") if months else "",
-            boosted=bool(was_boosted),
-            connects=int(price),
-            boost_connects=int(boost),
-            cost_cents=int(cents),
-            viewed=bool(viewed),
-            interviewed=bool(interviewed),
-            hired=bool(hired),
+            member,
+            _utc(at).astimezone(local).strftime("%Y-%m") if months else "",
+            bool(was_boosted),
+            int(price),
+            int(boost),
+            int(cents),
+            bool(viewed),
+            bool(interviewed),
+            bool(hired),
         )
         for member, at, was_boosted, price, boost, cents, viewed, interviewed, hired in rows
     ]
