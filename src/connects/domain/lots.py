@@ -50,6 +50,26 @@ def cost_share(lot: Lot, take: int) -> int:
     return lot.cost_left * take // lot.remaining
 
 
+def draw_costs(lots: Iterable[Lot], takes: Sequence[Take]) -> list[int]:
+    """The cents each of ``takes`` carries out of its lot (:func:`cost_share`), in
+    order; a second draw on the same lot sees the first one's effect."""
+    by_id = {lot.id: lot for lot in lots}
+    costs: list[int] = []
+    for lot_id, take in takes:
+        lot = by_id[lot_id]
+        cost = cost_share(lot, take)
+        costs.append(cost)
+        by_id[lot_id] = Lot(
+            lot.id,
+            lot.source,
+            lot.issued_at,
+            lot.expires_at,
+            lot.remaining - take,
+            lot.cost_left - cost,
+        )
+    return costs
+
+
 def spending_order(lot: Lot) -> tuple[datetime, datetime, str]:
     """Soonest expiry first, then the oldest (R11)."""
     return (lot.expires_at, lot.issued_at, lot.id)

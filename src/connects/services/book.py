@@ -197,25 +197,6 @@ class AccountBook:
         """The balance less what open holds keep: what auto top-up watches (R20, R34)."""
         return self.balance - self.held
 
-    def _costs(self, takes: Sequence[Take]) -> list[int]:
-        """The cents each draw carries out of its lot (R39, :func:`lotrules.cost_share`)."""
-        by_id = {lot.id: lot for lot in self.open_lots()}
-        costs: list[int] = []
-        for lot_id, take in takes:
-            lot = by_id[lot_id]
-            cost = lotrules.cost_share(lot, take)
-            costs.append(cost)
-            # a second draw on the same lot in one call sees the first one's effect
-            by_id[lot_id] = Lot(
-                lot.id,
-                lot.source,
-                lot.issued_at,
-                lot.expires_at,
-                lot.remaining - take,
-                lot.cost_left - cost,
-            )
-        return costs
-
     def _adjust_lots(self, takes: Sequence[Take], costs: Sequence[int], sign: int) -> None:
         if not takes:
             return
@@ -357,7 +338,7 @@ class AccountBook:
         """Take Connects out of the named lots, as the domain rules decided, with
         their share of each lot's cost (R39)."""
         total = sum(t for _, t in takes)
-        costs = self._costs(takes)
+        costs = lotrules.draw_costs(self.open_lots(), takes)
         self._adjust_lots(takes, costs, -1)
         return self._append(kind, -total, actor, takes, costs, **refs)
 
