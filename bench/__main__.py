@@ -29,6 +29,7 @@ SUITE: list[tuple[str, list[str]]] = [
     ("topup", ["topup.py", "--rounds", "200"]),
     ("cycle", ["cycle.py", "--accounts", "100000"]),
     ("reads", ["reads.py", "--lots", "1000000"]),
+    ("results", ["results.py", "--proposals", "20000", "--reads", "40"]),
     ("memory", ["memory.py", "--seconds", "60"]),
 ]
 
@@ -37,6 +38,7 @@ FULL: dict[str, list[str]] = {
     "cycle": ["cycle.py", "--accounts", "1000000", "--per-account", "0"],
     "reads": ["reads.py", "--lots", "10000000", "--reads", "5000"],
     "memory": ["memory.py", "--seconds", "300"],
+    "results": ["results.py", "--proposals", "100000", "--reads", "200"],
 }
 
 

@@ -229,6 +229,46 @@ def history(
         tables.print_history(rows)
 
 
+def _when(value: str | None, name: str) -> datetime | None:
+    try:
+        return None if value is None else datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+@app.command()
+def results(
+    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    database_url: DbUrl = None,
+    since: Annotated[str | None, typer.Option("--from", help="Sent at or after (date).")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Sent before (date).")] = None,
+    group_by: Annotated[str, typer.Option(help="member, boost or month.")] = "member",
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
+) -> None:
+    """What the Connects bought (R39): proposals sent, spent, views, interviews, hires."""
+    from connects.services import views
+    from connects.services.views import results as results_view
+
+    ctx = build(_settings(database_url))
+    try:
+        answer = results_view.account_results(
+            ctx,
+            OPERATOR,
+            account_id,
+            since=_when(since, "--from"),
+            until=_when(until, "--to"),
+            group_by=group_by,
+        )
+    except ConnectsError as exc:
+        _fail(exc)
+        return
+    if as_csv:
+        sys.stdout.write(results_view.results_csv(answer))
+        return
+    names = views.names(ctx, [g["key"] for g in answer["groups"]]) if group_by == "member" else {}
+    tables.print_results(answer, names)
+
+
 @app.command()
 def verify(database_url: DbUrl = None) -> None:
     """Check every account's invariants (R30); exit 1 naming any account that breaks one."""

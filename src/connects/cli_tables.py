@@ -104,3 +104,48 @@ def print_history(rows: list[dict[str, Any]]) -> None:
             e["note"] or "",
         )
     console().print(out)
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def _money(value: dict[str, Any] | None) -> str:
+    if value is None:
+        return ""
+    return f"{value['amount'] / 100:,.2f} {value['currency']}"
+
+
+def print_results(answer: dict[str, Any], names: dict[str, str]) -> None:
+    """Results (R39): a line per group (a member's name beside their id), then the total."""
+    out = table(
+        "group",
+        "sent",
+        "spent",
+        "boosts",
+        "viewed",
+        "interviews",
+        "hires",
+        "per interview",
+        "per hire",
+        "cost per hire",
+        ids=("group",),
+    )
+    lines = [*answer["groups"], {**answer["totals"], "key": "total"}]
+    for r in lines:
+        key = r["key"]
+        label = f"{names[key]} ({key})" if key in names else key
+        out.add_row(
+            label,
+            grouped(r["proposals"]),
+            grouped(r["connects_spent"]),
+            grouped(r["boost_connects_spent"]),
+            grouped(r["views"]),
+            grouped(r["interviews"]),
+            grouped(r["hires"]),
+            _ratio(r["connects_per_interview"]),
+            _ratio(r["connects_per_hire"]),
+            _money(r["cost_per_hire"]),
+        )
+    out.title = f"Results {answer['from']:%Y-%m-%d} to {answer['to']:%Y-%m-%d}"
+    console().print(out)

@@ -332,6 +332,13 @@ MATRIX: list[tuple[str, str, Setup, str]] = [
         lambda w, r: (f"/v1/proposals/{w.fresh_proposal('olga')}/decline", None),
         "200 404 404 404 403 404 403 401",
     ),
+    # R39: results: owner and admins see all, a manager or member their own line
+    (
+        "get_results",
+        "GET",
+        lambda w, r: (f"{A}/results?group_by=member", None),
+        "200 200 200 200 403 404 403 401",
+    ),
     # R37: the badge is the owner's, on freelancer accounts (this one is an agency)
     (
         "get_badge",

@@ -408,3 +408,20 @@ def test_generated_bad_input(api_sqlite: Api, mode: GenerationMode) -> None:
     if not accepted:
         assert ledger_state(api.ctx) == before
     assert_ledger_sound(api.ctx)
+
+
+def test_hostile_result_periods_are_refused(api: Api, world: TwoAccounts) -> None:
+    # R39, R32: a period at the calendar's edge, NUL, garbage: 422, never a 500
+    url = f"/v1/accounts/{world.a.agency}/results"
+    for params in (
+        {"to": "0001-01-01T00:00:00Z"},  # 30 days before it is no date at all
+        {"from": "0001-01-01T00:00:00+01:00"},
+        {"from": "9999-12-31T23:59:59Z"},
+        {"from": "\x00"},
+        {"to": "2026-01-01T00:00:00Z" * 50},
+        {"group_by": "member\x00"},
+        {"format": "csv", "group_by": "' OR 1=1 --"},
+    ):
+        r = api.call("GET", url, world.a.people["owner"], params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["error"]["code"] == "invalid_request"

@@ -21,8 +21,10 @@ from connects.domain.commands import (
     BuyConnects,
     CreateUser,
     CreditEarnings,
+    EndJob,
     OpenAccount,
     PostJob,
+    StartInterview,
     SubmitProposal,
 )
 from connects.domain.policy import Actor
@@ -101,3 +103,33 @@ def test_an_unknown_member_is_refused(cast: Cast, who: str) -> None:
 def test_history_json_has_whole_ids(cast: Cast) -> None:
     rows = json.loads(cli(cast, "history", cast.agency, "--json").stdout)  # type: ignore[attr-defined]
     assert {r["actor_name"] for r in rows} == {"system", "Olga Owner", "Mia Member"}
+
+
+def test_results_by_member_with_names_and_money_at_cost(cast: Cast) -> None:
+    # R39: 74 granted Connects at 0 and 6 bought at $1.00 pay for an 80-Connect
+    # proposal that is hired: $6.00 per hire; with the 6 of the first proposal, 86 spent
+    ctx = build(Settings(database_url=cast.url))
+    client = str(ctx.handle(CreateUser("Hana Hirer", "hana@cli.test"))["id"])
+    job = ctx.handle(PostJob(client, "Build it", 80))
+    proposal = ctx.handle(SubmitProposal(Actor("user", cast.mia), job, cast.agency, cast.mia, 80))
+    ctx.handle(StartInterview(client, proposal["id"]))
+    ctx.handle(EndJob(Actor("user", client), job, "closed", hired_proposal_id=proposal["id"]))
+    ctx.db.dispose()
+    result = cli(cast, "results", cast.agency)
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    lines = result.stdout.splitlines()  # type: ignore[attr-defined]
+    mia = next(line for line in lines if "Mia Member" in line)
+    assert cast.mia in mia and "…" not in mia
+    for cell in ("86", "86.00", "6.00 USD"):  # 2 sent, 1 interview, 1 hire
+        assert cell in mia, (cell, mia)
+    total = next(line for line in lines if "total" in line)
+    assert "6.00 USD" in total
+    as_csv = cli(cast, "results", cast.agency, "--group-by", "boost", "--csv")
+    assert as_csv.stdout.splitlines()[1:] == [  # type: ignore[attr-defined]
+        "not_boosted,2,86,0,1,1,1,86.0,86.0,600,USD",
+        "total,2,86,0,1,1,1,86.0,86.0,600,USD",
+    ]
+    bad = runner.invoke(app, ["results", cast.agency, "--from", "soon", "--database-url", cast.url])
+    assert bad.exit_code == 2 and "not a date" in bad.output
+    wrong = cli(cast, "results", cast.agency, "--group-by", "planet")
+    assert wrong.exit_code == 2  # type: ignore[attr-defined]

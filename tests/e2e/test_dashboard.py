@@ -260,7 +260,16 @@ def test_member_budget_edit_and_spend_chart(browser: Browser, cast: Cast) -> Non
     expect(page.get_by_test_id(f"member-{cast.ids['mia']}")).to_contain_text("/ 50")
 
 
-PAGES = ["/connects", "/buy", "/history", "/topups", "/expiry", "/members", "/notifications"]
+PAGES = [
+    "/connects",
+    "/buy",
+    "/history",
+    "/topups",
+    "/expiry",
+    "/members",
+    "/notifications",
+    "/results",
+]
 
 
 def test_phone_width_has_no_horizontal_overflow(browser: Browser, cast: Cast) -> None:

@@ -207,7 +207,7 @@ SPLIT_WORDS = """(root) => {
   return split;
 }"""
 
-PHONE_PAGES = ["/connects", "/history", "/topups", "/expiry", "/members", "/settings"]
+PHONE_PAGES = ["/connects", "/history", "/topups", "/expiry", "/members", "/settings", "/results"]
 
 
 def test_phone_width_words_never_split_and_tables_scroll(browser: Browser, cast: Cast) -> None:

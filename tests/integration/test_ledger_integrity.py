@@ -95,6 +95,13 @@ def test_verify_finds_nothing_on_a_sound_ledger(world: World, clock: SimulatedCl
             "AND seq = (SELECT seq FROM accounts WHERE id = :a)",
             "last balance_after",
         ),
+        # R39: cost is neither lost nor made up
+        (
+            "UPDATE lots SET cost_left_cents = cost_left_cents - 1 "
+            "WHERE account_id = :a AND cost_left_cents > 0",
+            "by its allocations",
+        ),
+        ("UPDATE allocations SET cost_cents = cost_cents + 1 WHERE account_id = :a", "credited"),
     ],
 )
 def test_verify_names_a_corrupted_account(

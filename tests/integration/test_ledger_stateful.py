@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from connects.bootstrap import build
 from connects.config import Settings
-from connects.db.schema import accounts, holds, lots
+from connects.db.schema import accounts, allocations, entries, holds, lots, purchases
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import (
     AddBillingMethod,
@@ -508,6 +508,42 @@ class LedgerMachine(RuleBasedStateMachine):
                 ).all()
             )
             assert statuses == {p: b.status for p, b in self.boosts.items()}  # R35 R36
+
+    @invariant()
+    def cost_is_kept(self) -> None:
+        """R39: cost is made only by purchases and never lost: what the lots cost =
+        the cost still in them + the cost spent (net of returns) + the cost expired or
+        forfeited, each part never below zero."""
+        signed = case(
+            (entries.c.amount > 0, -allocations.c.cost_cents), else_=allocations.c.cost_cents
+        )
+        with self.ctx.db.read() as conn:
+            for account_id in self.account.values():
+                cost, left = conn.execute(
+                    select(
+                        func.coalesce(func.sum(lots.c.cost_cents), 0),
+                        func.coalesce(func.sum(lots.c.cost_left_cents), 0),
+                    ).where(lots.c.account_id == account_id)
+                ).one()
+                paid = conn.execute(
+                    select(func.coalesce(func.sum(purchases.c.amount_cents), 0)).where(
+                        purchases.c.account_id == account_id,
+                        purchases.c.status == "succeeded",
+                    )
+                ).scalar_one()
+                by_kind = dict(
+                    conn.execute(
+                        select(entries.c.kind, func.sum(signed))
+                        .join(allocations, allocations.c.entry_id == entries.c.id)
+                        .where(entries.c.account_id == account_id)
+                        .group_by(entries.c.kind)
+                    ).all()
+                )
+                spent = sum(by_kind.get(k, 0) for k in ("spend", "capture", "refund", "badge"))
+                gone = sum(by_kind.get(k, 0) for k in ("expire", "rollover_forfeit"))
+                assert cost == paid
+                assert min(left, spent, gone) >= 0
+                assert cost == left + spent + gone
 
     @invariant()
     def ledger_is_sound(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connects.domain.calendar import lot_expiry
 from connects.domain.errors import InsufficientConnects
@@ -12,6 +14,7 @@ from connects.domain.lots import (
     Lot,
     allocate,
     available,
+    cost_share,
     expired,
     expiring_soon,
     rollover_forfeit,
@@ -191,3 +194,46 @@ def test_badge_instalments_put_the_remainder_on_the_last_days() -> None:
     assert instalments(10) == [1, 1, 1, 1, 2, 2, 2]
     assert instalments(3) == [0, 0, 0, 0, 1, 1, 1]
     assert all(sum(instalments(w)) == w for w in range(0, 60))
+
+
+# -- the cost basis (R39) ----------------------------------------------------------
+
+
+def test_a_draw_takes_the_floor_of_its_share_and_the_last_draw_the_rest() -> None:
+    bought = Lot("p", "purchase", NOW, lot_expiry(NOW), 3, 100)  # 3 Connects for $1.00
+    assert cost_share(bought, 1) == 33
+    after = Lot("p", "purchase", NOW, lot_expiry(NOW), 2, 67)
+    assert cost_share(after, 1) == 33
+    last = Lot("p", "purchase", NOW, lot_expiry(NOW), 1, 34)
+    assert cost_share(last, 1) == 34  # 33 + 33 + 34: the dollar, all of it
+    assert cost_share(Lot("g", "grant", NOW, lot_expiry(NOW), 5), 5) == 0
+
+
+@given(
+    amount=st.integers(1, 200),
+    cost=st.integers(0, 10**6),
+    steps=st.lists(st.tuples(st.booleans(), st.integers(1, 200)), max_size=40),
+)
+def test_a_lots_cost_is_never_lost_nor_made_up(
+    amount: int, cost: int, steps: list[tuple[bool, int]]
+) -> None:
+    """Any draws and returns of earlier draws: cost left + the cost of the draws not
+    returned = the lot's cost, to the cent; the cost left never goes below zero and
+    an empty lot carries none."""
+    remaining, left = amount, cost
+    out: list[tuple[int, int]] = []  # draws not returned: (Connects, cents)
+    for give_back, n in steps:
+        if give_back and out:
+            took, cents = out.pop(n % len(out))
+            remaining, left = remaining + took, left + cents
+        elif remaining:
+            take = 1 + (n - 1) % remaining
+            share = cost_share(Lot("l", "purchase", NOW, lot_expiry(NOW), remaining, left), take)
+            assert 0 <= share <= left
+            out.append((take, share))
+            remaining, left = remaining - take, left - share
+        assert 0 <= left <= cost
+        assert left + sum(c for _, c in out) == cost
+        assert remaining + sum(t for t, _ in out) == amount
+        if remaining == 0:
+            assert left == 0

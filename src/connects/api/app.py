@@ -23,7 +23,7 @@ from connects.api import docs, errors, routes_notifications
 from connects.api.background import BackgroundWork
 from connects.api.common import API_PREFIX
 from connects.api.idempotency import IdempotencyMiddleware
-from connects.api.routes import accounts, admin, boosts, connects, jobs, people, system
+from connects.api.routes import accounts, admin, boosts, connects, jobs, people, results, system
 from connects.bootstrap import build
 from connects.config import Settings
 from connects.metrics import LATENCY, REQUESTS
@@ -107,7 +107,7 @@ def create_app(ctx: Context, settings: Settings, *, owns_ctx: bool = False) -> F
 
     # Routers carry their full prefix, so route templates (metrics) read as served.
     routers = [system.router, people.router, accounts.router, connects.router, jobs.router]
-    routers.append(boosts.router)
+    routers += [boosts.router, results.router]
     routers += [admin.router, *_optional_routers(), routes_notifications.router]
     if ctx.clock.simulated:  # R33: /admin/clock exists only on the simulated clock
         routers.append(admin.clock_router)

@@ -26,6 +26,7 @@ class Lot:
     issued_at: datetime
     expires_at: datetime
     remaining: int
+    cost_left: int = 0  # R39: cents of cost still in the lot's remaining Connects
 
     def live(self, now: datetime) -> bool:
         """Spendable now: not expired (R12) and not used up."""
@@ -33,6 +34,40 @@ class Lot:
 
 
 Take = tuple[str, int]  # (lot id, Connects taken from it)
+
+
+def cost_share(lot: Lot, take: int) -> int:
+    """The cents of cost that ``take`` of the lot's remaining Connects carry (R39).
+
+    The floor of the lot's cost left, pro rata; the draw that empties the lot takes
+    all that is left, so a lot's cost is never lost nor made up, and is never below
+    zero: ``0 <= share <= cost_left``.
+    """
+    if take <= 0 or lot.remaining <= 0:
+        return 0
+    if take >= lot.remaining:
+        return lot.cost_left
+    return lot.cost_left * take // lot.remaining
+
+
+def draw_costs(lots: Iterable[Lot], takes: Sequence[Take]) -> list[int]:
+    """The cents each of ``takes`` carries out of its lot (:func:`cost_share`), in
+    order; a second draw on the same lot sees the first one's effect."""
+    by_id = {lot.id: lot for lot in lots}
+    costs: list[int] = []
+    for lot_id, take in takes:
+        lot = by_id[lot_id]
+        cost = cost_share(lot, take)
+        costs.append(cost)
+        by_id[lot_id] = Lot(
+            lot.id,
+            lot.source,
+            lot.issued_at,
+            lot.expires_at,
+            lot.remaining - take,
+            lot.cost_left - cost,
+        )
+    return costs
 
 
 def spending_order(lot: Lot) -> tuple[datetime, datetime, str]:

@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select
 
-from connects.db.schema import accounts, allocations, auto_topup_settings, entries, events, lots
-from connects.db.sql import Prepared
+from connects.db.schema import allocations, entries, events, lots
 from connects.domain import lots as lotrules
 from connects.domain.calendar import lot_expiry
 from connects.domain.errors import NotFound
@@ -33,57 +32,7 @@ from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
 from connects.domain.vocabulary import EntryKind
 from connects.services import balance_alerts, holds, topup_trigger
-
-_TOPUP_COLUMNS = (
-    "enabled",
-    "per_topup",
-    "per_month",
-    "threshold",
-    "just_in_time",
-    "mode",
-    "target",
-)
-# The account row, locked, with its auto top-up settings (read at save) in one round trip.
-_LOCK = (
-    select(accounts, *(auto_topup_settings.c[c].label(f"topup_{c}") for c in _TOPUP_COLUMNS))
-    .select_from(accounts.outerjoin(auto_topup_settings))
-    .where(accounts.c.id == bindparam("account_id"))
-    .with_for_update(of=accounts)
-)
-_LOT_ADD = Prepared(
-    update(lots)
-    .where(lots.c.account_id == bindparam("b_account_id"), lots.c.id == bindparam("lot_id"))
-    .values(remaining=lots.c.remaining + bindparam("delta"))
-)
-_INSERT_EVENTS = Prepared(insert(events))
-_OPEN_LOTS = select(
-    lots.c.id, lots.c.source, lots.c.issued_at, lots.c.expires_at, lots.c.remaining
-).where(lots.c.account_id == bindparam("account_id"), lots.c.remaining > 0)
-_INSERT_ENTRY = Prepared(insert(entries))
-_INSERT_ALLOCATIONS = Prepared(insert(allocations))
-# The account row's columns a book writes back, by their bind names in _save().
-_SAVED = {
-    "balance": "balance_",
-    "seq": "seq_",
-    "earnings_cents": "earnings_",
-    "next_cycle_at": "next_cycle_at_",
-    "held": "held_",
-}
-_SAVES: dict[tuple[str, ...], Prepared] = {}
-
-
-def _save(changed: tuple[str, ...]) -> Prepared:
-    """``UPDATE accounts`` of just the ``changed`` columns, built once per combination.
-    A spend changes balance and seq; leaving the cycle date out spares SQLite a delete
-    and an insert in its index (SQLite rewrites every index on a column that is SET)."""
-    statement = _SAVES.get(changed)
-    if statement is None:
-        statement = _SAVES[changed] = Prepared(
-            update(accounts)
-            .where(accounts.c.id == bindparam("account_id_"))
-            .values({c: bindparam(_SAVED[c]) for c in changed})
-        )
-    return statement
+from connects.services import book_sql as sql
 
 
 class AccountBook:
@@ -124,9 +73,9 @@ class AccountBook:
         self.topup_loaded = "topup_enabled" in row._mapping
         self.topup_row: dict[str, Any] | None = None
         if self.topup_loaded and row.topup_enabled is not None:
-            self.topup_row = {c: getattr(row, f"topup_{c}") for c in _TOPUP_COLUMNS}
+            self.topup_row = {c: getattr(row, f"topup_{c}") for c in sql.TOPUP_COLUMNS}
         # Writes held back until flush() (buffered books only).
-        self._lot_deltas: dict[str, int] = {}
+        self._lot_deltas: dict[str, tuple[int, int]] = {}  # lot -> (Connects, cents)
         self._entry_rows: list[dict[str, Any]] = []
         self._allocation_rows: list[dict[str, Any]] = []
         self._event_rows: list[dict[str, Any]] = []
@@ -142,7 +91,7 @@ class AccountBook:
         events: list[Event] | None = None,
     ) -> AccountBook:
         """Lock the account row and load it; ``not_found`` if there is none."""
-        row = conn.execute(_LOCK, {"account_id": account_id}).one_or_none()
+        row = conn.execute(sql.LOCK, {"account_id": account_id}).one_or_none()
         if row is None:
             raise NotFound("no such account", account_id=account_id)
         return cls(conn, row, now, buffered=buffered, events=events)
@@ -150,15 +99,15 @@ class AccountBook:
     def flush(self) -> None:
         """Write the held-back lot changes, entries, allocations and events."""
         deltas = [
-            {"b_account_id": self.id, "lot_id": k, "delta": d}
-            for k, d in self._lot_deltas.items()
-            if d
+            {"b_account_id": self.id, "lot_id": k, "delta": d, "cost_delta": c}
+            for k, (d, c) in self._lot_deltas.items()
+            if d or c
         ]
         for statement, rows in (
-            (_LOT_ADD, deltas),
-            (_INSERT_ENTRY, self._entry_rows),
-            (_INSERT_ALLOCATIONS, self._allocation_rows),
-            (_INSERT_EVENTS, self._event_rows),
+            (sql.LOT_ADD, deltas),
+            (sql.INSERT_ENTRY, self._entry_rows),
+            (sql.INSERT_ALLOCATIONS, self._allocation_rows),
+            (sql.INSERT_EVENTS, self._event_rows),
         ):
             if rows:  # one row: a plain execute, cheaper than the executemany path
                 statement.execute(self.conn, rows[0] if len(rows) == 1 else rows)
@@ -173,9 +122,10 @@ class AccountBook:
         """Lots with Connects left (expired ones included until swept)."""
         if self._lots is None:
             self.flush()  # a reload must see this transaction's own lot changes
-            rows = self.conn.execute(_OPEN_LOTS, {"account_id": self.id}).all()
+            rows = self.conn.execute(sql.OPEN_LOTS, {"account_id": self.id}).all()
             self._lots = {
-                r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining) for r in rows
+                r.id: Lot(r.id, r.source, r.issued_at, r.expires_at, r.remaining, r.cost_left_cents)
+                for r in rows
             }
         return list(self._lots.values())
 
@@ -188,24 +138,40 @@ class AccountBook:
         """The balance less what open holds keep: what auto top-up watches (R20, R34)."""
         return self.balance - self.held
 
-    def _adjust_lots(self, takes: Sequence[Take], sign: int) -> None:
+    def _adjust_lots(self, takes: Sequence[Take], costs: Sequence[int], sign: int) -> None:
         if not takes:
             return
         if self.buffered:
-            for lot_id, take in takes:
-                self._lot_deltas[lot_id] = self._lot_deltas.get(lot_id, 0) + sign * take
+            for (lot_id, take), cost in zip(takes, costs, strict=True):
+                d, c = self._lot_deltas.get(lot_id, (0, 0))
+                self._lot_deltas[lot_id] = (d + sign * take, c + sign * cost)
         else:
-            rows = [{"b_account_id": self.id, "lot_id": i, "delta": sign * t} for i, t in takes]
-            _LOT_ADD.execute(self.conn, rows)
+            sql.LOT_ADD.execute(
+                self.conn,
+                [
+                    {
+                        "b_account_id": self.id,
+                        "lot_id": lot_id,
+                        "delta": sign * take,
+                        "cost_delta": sign * cost,
+                    }
+                    for (lot_id, take), cost in zip(takes, costs, strict=True)
+                ],
+            )
         if self._lots is not None:
-            for lot_id, take in takes:
+            for (lot_id, take), cost in zip(takes, costs, strict=True):
                 lot = self._lots.get(lot_id)
                 if lot is None:
                     continue  # a refund into a lot that was used up: reloaded below
                 left = lot.remaining + sign * take
                 if left:
                     self._lots[lot_id] = Lot(
-                        lot.id, lot.source, lot.issued_at, lot.expires_at, left
+                        lot.id,
+                        lot.source,
+                        lot.issued_at,
+                        lot.expires_at,
+                        left,
+                        lot.cost_left + sign * cost,
                     )
                 else:
                     del self._lots[lot_id]
@@ -220,6 +186,7 @@ class AccountBook:
         amount: int,
         actor: Actor,
         takes: Sequence[Take],
+        costs: Sequence[int],
         **refs: Any,
     ) -> str:
         self.seq += 1
@@ -246,16 +213,22 @@ class AccountBook:
             "hold_id": refs.get("hold_id"),
         }
         shares = [
-            {"account_id": self.id, "entry_id": entry_id, "lot_id": lot_id, "amount": t}
-            for lot_id, t in takes
+            {
+                "account_id": self.id,
+                "entry_id": entry_id,
+                "lot_id": lot_id,
+                "amount": t,
+                "cost_cents": cost,
+            }
+            for (lot_id, t), cost in zip(takes, costs, strict=True)
         ]
         if self.buffered:
             self._entry_rows.append(row)
             self._allocation_rows.extend(shares)
             return entry_id
-        _INSERT_ENTRY.execute(self.conn, row)
+        sql.INSERT_ENTRY.execute(self.conn, row)
         if shares:
-            _INSERT_ALLOCATIONS.execute(self.conn, shares)
+            sql.INSERT_ALLOCATIONS.execute(self.conn, shares)
         return entry_id
 
     def has_entry(self, dedupe_key: str) -> bool:
@@ -278,13 +251,17 @@ class AccountBook:
         amount: int,
         actor: Actor,
         issued_at: datetime | None = None,
+        cost_cents: int = 0,
         **refs: Any,
     ) -> str:
-        """A new lot of ``amount`` Connects expiring a year after issue (R10)."""
+        """A new lot of ``amount`` Connects expiring a year after issue (R10), costing
+        ``cost_cents`` in all (R39: what a purchase paid; 0 for grants and rewards)."""
         if amount <= 0:
             raise ValueError("a credit is at least 1 Connect")
+        if cost_cents < 0:
+            raise ValueError("a lot's cost is never below zero")
         issued = issued_at or self.now
-        lot = Lot(new_id("lot"), source, issued, lot_expiry(issued), amount)
+        lot = Lot(new_id("lot"), source, issued, lot_expiry(issued), amount, cost_cents)
         self.conn.execute(
             insert(lots),
             {
@@ -295,33 +272,36 @@ class AccountBook:
                 "expires_at": lot.expires_at,
                 "amount": amount,
                 "remaining": amount,
+                "cost_cents": cost_cents,
+                "cost_left_cents": cost_cents,
             },
         )
         if self._lots is not None:
             self._lots[lot.id] = lot
-        return self._append(kind, amount, actor, [(lot.id, amount)], **refs)
+        return self._append(kind, amount, actor, [(lot.id, amount)], [cost_cents], **refs)
 
     def debit(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
-        """Take Connects out of the named lots, as the domain rules decided."""
+        """Take Connects out of the named lots, as the domain rules decided, with
+        their share of each lot's cost (R39)."""
         total = sum(t for _, t in takes)
-        self._adjust_lots(takes, -1)
-        return self._append(kind, -total, actor, takes, **refs)
+        costs = lotrules.draw_costs(self.open_lots(), takes)
+        self._adjust_lots(takes, costs, -1)
+        return self._append(kind, -total, actor, takes, costs, **refs)
 
-    def restore(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str:
-        """Put Connects back into the lots they came from, keeping their expiry (R15)."""
+    def give_back(self, entry_id: str, *, kind: str, actor: Actor, **refs: Any) -> str:
+        """Put what entry ``entry_id`` took back into the lots it came from, keeping
+        their expiry (R15, R36), and exactly the cents of cost it took (R39)."""
+        self.flush()  # the entry's allocations may still be held back
+        rows = self.conn.execute(
+            select(allocations.c.lot_id, allocations.c.amount, allocations.c.cost_cents)
+            .where(allocations.c.account_id == self.id, allocations.c.entry_id == entry_id)
+            .order_by(allocations.c.lot_id)
+        ).all()
+        takes = [(r.lot_id, int(r.amount)) for r in rows]
+        costs = [int(r.cost_cents) for r in rows]
         total = sum(t for _, t in takes)
-        self._adjust_lots(takes, +1)
-        return self._append(kind, total, actor, takes, **refs)
-
-    def taken_by(self, entry_id: str) -> list[Take]:
-        """What an entry took from which lots: what :meth:`restore` gives back (R15)."""
-        a = allocations.c
-        query = (
-            select(a.lot_id, a.amount)
-            .where(a.account_id == self.id, a.entry_id == entry_id)
-            .order_by(a.lot_id)
-        )
-        return [(r.lot_id, r.amount) for r in self.conn.execute(query)]
+        self._adjust_lots(takes, costs, +1)
+        return self._append(kind, total, actor, takes, costs, **refs)
 
     def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str:
         """Spend ``amount`` from live lots, soonest-expiring first (R11, R14), never
@@ -331,7 +311,7 @@ class AccountBook:
 
     def note(self, kind: str, *, actor: Actor, **refs: Any) -> str:
         """An entry that moves no Connects: a hold placed, raised or released (R34)."""
-        return self._append(kind, 0, actor, [], **refs)
+        return self._append(kind, 0, actor, [], [], **refs)
 
     def sweep_expired(self, actor: Actor = SYSTEM) -> int:
         """Write ``expire`` entries for lots past their expiry; returns Connects removed."""
@@ -375,7 +355,7 @@ class AccountBook:
         if self.buffered:
             self._event_rows.append(row)
         else:
-            _INSERT_EVENTS.execute(self.conn, row)
+            sql.INSERT_EVENTS.execute(self.conn, row)
 
     # -- writing back ---------------------------------------------------------------
 
@@ -398,7 +378,7 @@ class AccountBook:
         now = self._state()
         if now == self._start:
             return
-        changed = {c: v for c, was, v in zip(_SAVED, self._start, now, strict=True) if was != v}
-        values = {_SAVED[c]: v for c, v in changed.items()}
-        _save(tuple(changed)).execute(self.conn, {"account_id_": self.id, **values})
+        changed = {c: v for c, was, v in zip(sql.SAVED, self._start, now, strict=True) if was != v}
+        values = {sql.SAVED[c]: v for c, v in changed.items()}
+        sql.save_statement(tuple(changed)).execute(self.conn, {"account_id_": self.id, **values})
         self._start = now

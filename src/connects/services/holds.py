@@ -10,7 +10,6 @@ takes. The update that ends a hold names ``held``, so a hold ends at most once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,7 +19,6 @@ from connects.db.schema import holds
 from connects.db.sql import Prepared
 from connects.domain.errors import HoldEnded, InsufficientConnects, InvalidRequest, NotFound
 from connects.domain.ids import new_id
-from connects.domain.lots import Take
 from connects.domain.policy import SYSTEM, Actor
 from connects.domain.vocabulary import EntryKind, HoldStatus
 
@@ -38,9 +36,7 @@ class HoldingBook(Protocol):
 
     def spend(self, amount: int, *, kind: str, actor: Actor, **refs: Any) -> str: ...
 
-    def restore(self, *, kind: str, takes: Sequence[Take], actor: Actor, **refs: Any) -> str: ...
-
-    def taken_by(self, entry_id: str) -> list[Take]: ...
+    def give_back(self, entry_id: str, *, kind: str, actor: Actor, **refs: Any) -> str: ...
 
     def note(self, kind: str, *, actor: Actor, **refs: Any) -> str: ...
 
@@ -207,10 +203,9 @@ def give_back(book: HoldingBook, hold: Any, *, actor: Actor, reason: str) -> int
     """A captured hold's Connects back into the lots they came from (R36, as R15)."""
     if hold.status != HoldStatus.CAPTURED or not hold.entry_id:
         return 0
-    takes = book.taken_by(hold.entry_id)
-    book.restore(
+    book.give_back(
+        hold.entry_id,
         kind=EntryKind.REFUND,
-        takes=takes,
         actor=actor,
         **_refs(hold),
         dedupe_key=f"refund:{hold.id}",

@@ -202,10 +202,9 @@ def _refund_all(tx: Transaction, job: Any, props: list[Any], reason: str, actor:
     for prop in props:
         book = tx.book(prop.account_id)  # accounts in id order, after the job
         if prop.entry_id is not None:
-            takes = book.taken_by(prop.entry_id)
-            book.restore(
+            book.give_back(
+                prop.entry_id,
                 kind=EntryKind.REFUND,
-                takes=takes,
                 actor=actor,
                 member_id=prop.freelancer_id,
                 proposal_id=prop.id,

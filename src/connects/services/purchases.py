@@ -283,6 +283,7 @@ def _credit(
         kind=EntryKind.PURCHASE,
         source=LotSource.PURCHASE,
         amount=quantity,
+        cost_cents=amount,  # R39: the lot's Connects carry what was paid
         actor=actor,
         purchase_id=purchase_id,
         topup_id=topup_id,

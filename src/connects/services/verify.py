@@ -8,6 +8,8 @@ of its own account (the database holds no foreign key for this: see migration 00
 Holds (R34): the account's ``held`` is the sum of its open holds and at most its
 balance, and every hold ended at most once: an open hold has no ending entry, an
 ended one exactly one (a capture, or a release), and a capture spent what it took.
+Cost (R39): every lot's cost is what its credit carried in, and the cost left in it is
+that less what its debits carried out plus what refunds carried back, to the cent.
 """
 
 from __future__ import annotations
@@ -125,7 +127,53 @@ def verify(ctx: Context) -> list[Breach]:
                 )
             )
         breaches += _holds(conn)
+        breaches += _costs(conn)
     return breaches
+
+
+def _costs(conn: Connection) -> list[Breach]:
+    """R39: no lot's cost is lost or made up: cost = what its credit brought, cost
+    left = the signed sum of the cost its allocations moved."""
+    credit = entries.c.kind.in_(
+        [EntryKind.PURCHASE.value, EntryKind.GRANT.value, EntryKind.REWARD.value]
+    )
+    signed = case((entries.c.amount > 0, allocations.c.cost_cents), else_=-allocations.c.cost_cents)
+    moved = (
+        select(
+            allocations.c.lot_id,
+            func.sum(case((credit, allocations.c.cost_cents), else_=0)).label("brought"),
+            func.sum(signed).label("left"),
+        )
+        .join(entries, entries.c.id == allocations.c.entry_id)
+        .group_by(allocations.c.lot_id)
+        .subquery()
+    )
+    found: list[Breach] = []
+    for acct, lot_id, cost, left, brought, moved_left in conn.execute(
+        select(
+            lots.c.account_id,
+            lots.c.id,
+            lots.c.cost_cents,
+            lots.c.cost_left_cents,
+            func.coalesce(moved.c.brought, 0),
+            func.coalesce(moved.c.left, 0),
+        )
+        .outerjoin(moved, moved.c.lot_id == lots.c.id)
+        .where(
+            or_(
+                lots.c.cost_cents != func.coalesce(moved.c.brought, 0),
+                lots.c.cost_left_cents != func.coalesce(moved.c.left, 0),
+            )
+        )
+    ):
+        found.append(
+            Breach(
+                acct,
+                f"lot {lot_id} cost {cost} (credited {brought}), {left} left"
+                f" != {moved_left} by its allocations",
+            )
+        )
+    return found
 
 
 def _holds(conn: Connection) -> list[Breach]:

@@ -24,6 +24,7 @@ from connects.web.buy_forms import router as buy_router
 from connects.web.card_forms import router as card_router
 from connects.web.forms import router as forms_router
 from connects.web.members import router as members_router
+from connects.web.results_page import router as results_router
 from connects.web.viewer import (
     CheckedViewerDep,
     CtxDep,
@@ -41,6 +42,7 @@ router.include_router(buy_router)
 router.include_router(card_router)
 router.include_router(members_router)
 router.include_router(boosts_router)
+router.include_router(results_router)
 router.include_router(settings_router)
 
 LOGIN_CSRF_COOKIE = "connects_login_csrf"

@@ -79,6 +79,7 @@ from connects.api.schemas.people import (
     NewUser,
     OwnedAccount,
 )
+from connects.api.schemas.results import MoneyAmount, ResultFigures, ResultGroup, Results
 
 __all__ = [
     "INT32",
@@ -124,6 +125,7 @@ __all__ = [
     "MemberPatch",
     "Membership",
     "Model",
+    "MoneyAmount",
     "NewAccount",
     "NewBillingMethod",
     "NewGrant",
@@ -139,6 +141,9 @@ __all__ = [
     "Proposal",
     "ProposalDetail",
     "Purchase",
+    "ResultFigures",
+    "ResultGroup",
+    "Results",
     "T",
     "Text",
     "Topup",

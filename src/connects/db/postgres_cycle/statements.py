@@ -118,7 +118,7 @@ def settle(settled: str) -> str:
 # A due account's open lots past their expiry: the measure's own condition
 # (db.measures.lots_expired), correlated to the batch's account ``d``.
 _EXPIRED_LOTS = str(
-    select(lots.c.id, lots.c.remaining, lots.c.issued_at, lots.c.expires_at)
+    select(lots.c.id, lots.c.remaining, lots.c.cost_left_cents, lots.c.issued_at, lots.c.expires_at)
     .where(*lots_expired(literal_column("d.id"), literal_column(":now")))
     .compile(dialect=DefaultDialect(), compile_kwargs={"literal_binds": True})
 )
@@ -135,8 +135,8 @@ def expired_lots() -> str:
         CREATE TEMP TABLE bulk_exp ON COMMIT DROP AS
         SELECT {new_ids("ent")} AS entry_id, x.*
         FROM (
-            SELECT l.id AS lot_id, d.id AS account_id, l.remaining, l.issued_at,
-                   l.expires_at,
+            SELECT l.id AS lot_id, d.id AS account_id, l.remaining, l.cost_left_cents,
+                   l.issued_at, l.expires_at,
                    d.seq + row_number() OVER w AS seq,
                    d.balance - sum(l.remaining) OVER w AS balance_after
             FROM bulk_due d
@@ -156,10 +156,15 @@ INSERT_EXPIRE_ENTRIES = f"""
     FROM bulk_exp ORDER BY account_id, seq
 """
 INSERT_EXPIRE_ALLOCATIONS = """
-    INSERT INTO allocations (account_id, entry_id, lot_id, amount)
-    SELECT account_id, entry_id, lot_id, remaining FROM bulk_exp
+    INSERT INTO allocations (account_id, entry_id, lot_id, amount, cost_cents)
+    SELECT account_id, entry_id, lot_id, remaining, cost_left_cents FROM bulk_exp
 """
-EMPTY_EXPIRED_LOTS = "UPDATE lots l SET remaining = 0 FROM bulk_exp e WHERE l.id = e.lot_id"
+# An expired lot's cost goes with its last Connects (R39: the draw that empties a lot
+# takes all its cost left, domain.lots.cost_share); grant lots cost 0, so a forfeit
+# or a grant carries none and leaves the columns at their default.
+EMPTY_EXPIRED_LOTS = (
+    "UPDATE lots l SET remaining = 0, cost_left_cents = 0 FROM bulk_exp e WHERE l.id = e.lot_id"
+)
 
 # --- A round: one cycle for every account still due (R8, R9) ------------------------
 

@@ -124,7 +124,15 @@ lots = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("amount", Integer, nullable=False),
     Column("remaining", Integer, nullable=False),
+    # R39: what the lot cost in all (a purchase: what was paid; else 0), and the cents
+    # of it its remaining Connects still carry (domain.lots.cost_share).
+    Column("cost_cents", BigInteger, nullable=False, server_default="0"),
+    Column("cost_left_cents", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
+    CheckConstraint(
+        "cost_left_cents >= 0 AND cost_left_cents <= cost_cents", name="cost_left_in_range"
+    ),
+    CheckConstraint("remaining > 0 OR cost_left_cents = 0", name="cost_leaves_with_connects"),
     CheckConstraint("amount > 0", name="amount_positive"),
     one_of("source", LotSource, "source_known"),
 )
@@ -204,7 +212,10 @@ allocations = Table(
     Column("entry_id", ID, primary_key=True),
     Column("lot_id", ID, primary_key=True),
     Column("amount", Integer, nullable=False),
+    # R39: the cents of cost these Connects carried out of (or back into) the lot.
+    Column("cost_cents", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("cost_cents >= 0", name="cost_nonnegative"),
 )
 
 # The outbox: events written in the same transaction as the change that caused them.

@@ -114,7 +114,28 @@
     });
   }
 
-  var KINDS = { balance: balanceChart, members: membersChart };
+  // Results (R39): proposals sent, viewed, interviewed, hired, as falling bars.
+  function funnelChart(canvas, data) {
+    var pool = css("--pool", "#108a00");
+    return new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.labels,
+        datasets: [{ label: "Proposals", data: data.counts, backgroundColor: pool, borderRadius: 4, maxBarThickness: 56 }],
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        plugins: { legend: { display: false } },
+        scales: {
+          x: { grid: { display: false } },
+          y: { beginAtZero: true, ticks: { precision: 0 }, grid: { color: "#eef0f3" } },
+        },
+      },
+    });
+  }
+
+  var KINDS = { balance: balanceChart, members: membersChart, funnel: funnelChart };
 
   function draw(root) {
     if (typeof Chart === "undefined") return;

@@ -1,0 +1,225 @@
+"""Results (R39) for an agency with many proposals, on PostgreSQL, beside a raw query.
+
+Seeds, with set-based SQL, one agency of ``--members`` members and ``--proposals``
+proposals sent over the 90 days before ``NOW`` (one job each), then times the
+library's read, the one ``GET /v1/accounts/{id}/results?group_by=member`` serves
+(``services/views/results.py: account_results``, as the owner, the last 30 days),
+beside a raw baseline: the same sums in one SQL statement through the bare driver.
+The first timed read checks that both give the same figures. Prints JSON.
+
+The data set: proposal i (1..P) is member ``i % M``'s, priced ``1 + i % 20``,
+sent ``90 * i / P`` days before ``NOW``; one spend entry and one allocation each,
+at 100 cents a Connect when ``i % 3 = 0`` (bought), else 0 (granted); every 4th is
+boosted by ``1 + i % 5`` and captured (a capture entry and its allocation); every
+20th (``i % 20 = 7``) was refunded; every 2nd viewed, every 10th interviewed, every
+40th hired. Not a ``verify``-clean ledger (no lots, no balance), only one the
+schema's constraints accept.
+
+    python bench/results.py [--proposals 100000] [--members 50] [--reads 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench.common import machine, percentile, pg_available, pg_database  # noqa: E402
+from connects.bootstrap import build  # noqa: E402
+from connects.config import Settings  # noqa: E402
+from connects.domain.clock import SimulatedClock  # noqa: E402
+from connects.domain.policy import Actor  # noqa: E402
+from connects.services.views.results import account_results  # noqa: E402
+
+NOW = datetime(2027, 3, 15, 10, 0, tzinfo=UTC)
+PERIOD = timedelta(days=30)
+ACCOUNT, OWNER = "acct_res", "usr_res_owner"
+
+_SENT = "(:now - (g * interval '90 days') / :p)"
+SEED = [
+    "INSERT INTO users (id, name, email, created_at) SELECT 'usr_res_' || m, 'Member ' || m,"
+    " 'm' || m || '@bench.test', :now - interval '1 year' FROM generate_series(0, :m - 1) m",
+    "INSERT INTO users (id, name, email, created_at) VALUES"
+    " ('usr_res_owner', 'Owner', 'o@bench.test', :now - interval '1 year'),"
+    " ('usr_res_client', 'Client', 'c@bench.test', :now - interval '1 year')",
+    "INSERT INTO accounts (id, kind, name, owner_id, plan, timezone, anchor_day,"
+    " next_cycle_at, balance, seq, created_at) VALUES ('acct_res', 'agency', 'Agency',"
+    " 'usr_res_owner', 'agency-plus', 'UTC', 1, :now, 0, 3 * :p, :now - interval '1 year')",
+    "INSERT INTO memberships (account_id, user_id, role, created_at) SELECT 'acct_res',"
+    " 'usr_res_' || m, 'member', :now - interval '1 year' FROM generate_series(0, :m - 1) m",
+    "INSERT INTO memberships (account_id, user_id, role, created_at)"
+    " VALUES ('acct_res', 'usr_res_owner', 'owner', :now - interval '1 year')",
+    f"INSERT INTO jobs (id, client_id, title, connects_required, status, created_at,"
+    f" updated_at) SELECT 'job_res_' || g, 'usr_res_client', 'Job', 1 + g % 20, 'open',"
+    f" {_SENT}, {_SENT} FROM generate_series(1, :p) g",
+    f"INSERT INTO proposals (id, account_id, job_id, freelancer_id, submitted_by,"
+    f" connects_spent, status, entry_id, created_at, updated_at) SELECT 'prp_res_' || g,"
+    f" 'acct_res', 'job_res_' || g, 'usr_res_' || (g % :m), 'usr_res_' || (g % :m),"
+    f" 1 + g % 20, 'active', 'ent_res_s' || g, {_SENT}, {_SENT} FROM generate_series(1, :p) g",
+    f"INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, actor_kind,"
+    f" member_id, proposal_id) SELECT 'ent_res_s' || g, 'acct_res', g, {_SENT}, 'spend',"
+    f" -(1 + g % 20), 0, 'system', 'usr_res_' || (g % :m), 'prp_res_' || g"
+    f" FROM generate_series(1, :p) g",
+    "INSERT INTO allocations (account_id, entry_id, lot_id, amount, cost_cents)"
+    " SELECT 'acct_res', 'ent_res_s' || g, 'lot_res', 1 + g % 20,"
+    " CASE WHEN g % 3 = 0 THEN 100 * (1 + g % 20) ELSE 0 END FROM generate_series(1, :p) g",
+    f"INSERT INTO holds (id, account_id, amount, captured, status, reason, proposal_id,"
+    f" job_id, member_id, entry_id, bid_at, created_at) SELECT 'hld_res_' || g, 'acct_res',"
+    f" 1 + g % 5, 1 + g % 5, 'captured', 'boost', 'prp_res_' || g, 'job_res_' || g,"
+    f" 'usr_res_' || (g % :m), 'ent_res_c' || g, {_SENT}, {_SENT}"
+    f" FROM generate_series(4, :p, 4) g",
+    f"INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, actor_kind,"
+    f" member_id, proposal_id, hold_id) SELECT 'ent_res_c' || g, 'acct_res', :p + g,"
+    f" {_SENT} + interval '1 hour', 'capture', -(1 + g % 5), 0, 'system',"
+    f" 'usr_res_' || (g % :m), 'prp_res_' || g, 'hld_res_' || g"
+    f" FROM generate_series(4, :p, 4) g",
+    "INSERT INTO allocations (account_id, entry_id, lot_id, amount, cost_cents)"
+    " SELECT 'acct_res', 'ent_res_c' || g, 'lot_res', 1 + g % 5,"
+    " CASE WHEN g % 3 = 0 THEN 100 * (1 + g % 5) ELSE 0 END FROM generate_series(4, :p, 4) g",
+    f"INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, actor_kind,"
+    f" member_id, proposal_id) SELECT 'ent_res_r' || g, 'acct_res', 2 * :p + g,"
+    f" {_SENT} + interval '2 hours', 'refund', 1 + g % 20, 0, 'system',"
+    f" 'usr_res_' || (g % :m), 'prp_res_' || g FROM generate_series(7, :p, 20) g",
+    "INSERT INTO allocations (account_id, entry_id, lot_id, amount, cost_cents)"
+    " SELECT 'acct_res', 'ent_res_r' || g, 'lot_res', 1 + g % 20,"
+    " CASE WHEN g % 3 = 0 THEN 100 * (1 + g % 20) ELSE 0 END"
+    " FROM generate_series(7, :p, 20) g",
+    *(
+        f"INSERT INTO proposal_outcomes (proposal_id, kind, account_id, actor_id, at)"
+        f" SELECT 'prp_res_' || g, '{kind}', 'acct_res', 'usr_res_client',"
+        f" {_SENT} + interval '3 hours' FROM generate_series({step}, :p, {step}) g"
+        for kind, step in (("viewed", 2), ("interviewed", 10), ("hired", 40))
+    ),
+    "ANALYZE",
+]
+
+RAW = """
+SELECT p.freelancer_id, count(*), sum(coalesce(m.price, 0)), sum(coalesce(m.boost, 0)),
+       sum(coalesce(c.cents, 0)), sum(coalesce(o.viewed, 0)), sum(coalesce(o.interviewed, 0)),
+       sum(coalesce(o.hired, 0))
+FROM proposals p
+LEFT JOIN (SELECT proposal_id,
+                  sum(CASE WHEN hold_id IS NULL THEN -amount ELSE 0 END) AS price,
+                  sum(CASE WHEN hold_id IS NOT NULL THEN -amount ELSE 0 END) AS boost
+           FROM entries WHERE account_id = %(a)s AND at >= %(f)s AND proposal_id IS NOT NULL
+             AND kind IN ('spend', 'refund', 'capture') GROUP BY proposal_id) m
+       ON m.proposal_id = p.id
+LEFT JOIN (SELECT e.proposal_id,
+                  sum(CASE WHEN e.amount < 0 THEN al.cost_cents ELSE -al.cost_cents END) AS cents
+           FROM entries e JOIN allocations al ON al.entry_id = e.id
+           WHERE e.account_id = %(a)s AND e.at >= %(f)s AND e.proposal_id IS NOT NULL
+             AND e.kind IN ('spend', 'refund', 'capture') GROUP BY e.proposal_id) c
+       ON c.proposal_id = p.id
+LEFT JOIN (SELECT proposal_id,
+                  max(CASE WHEN kind IN ('viewed', 'interviewed', 'declined', 'hired')
+                      THEN 1 ELSE 0 END) AS viewed,
+                  max(CASE WHEN kind = 'interviewed' THEN 1 ELSE 0 END) AS interviewed,
+                  max(CASE WHEN kind = 'hired' THEN 1 ELSE 0 END) AS hired
+           FROM proposal_outcomes WHERE account_id = %(a)s AND at >= %(f)s
+           GROUP BY proposal_id) o
+       ON o.proposal_id = p.id
+WHERE p.account_id = %(a)s AND p.created_at >= %(f)s AND p.created_at < %(t)s
+GROUP BY p.freelancer_id ORDER BY p.freelancer_id
+"""
+
+
+def seed(url: str, proposals: int, members: int) -> float:
+    started = time.perf_counter()
+    ctx = build(Settings(database_url=url), clock=SimulatedClock(NOW), migrate=True)
+    params = {"now": NOW.replace(tzinfo=None), "p": proposals, "m": members}
+    with ctx.db.begin() as conn:
+        for sql in SEED[:-1]:
+            conn.execute(text(sql), params)
+    with ctx.db.begin() as conn:
+        conn.execute(text(SEED[-1]))
+    ctx.db.dispose()
+    return round(time.perf_counter() - started, 2)
+
+
+def check(answer: dict[str, Any], rows: list[Any]) -> None:
+    """The library's groups are the raw query's sums."""
+    got = [
+        (
+            g["key"],
+            g["proposals"],
+            g["connects_spent"],
+            g["boost_connects_spent"],
+            g["cost_cents"],
+            g["views"],
+            g["interviews"],
+            g["hires"],
+        )
+        for g in answer["groups"]
+    ]
+    assert got == [tuple(int(v) if i else v for i, v in enumerate(r)) for r in rows], (
+        got[:2],
+        rows[:2],
+    )
+
+
+def measure(url: str, reads: int) -> dict[str, Any]:
+    ctx = build(Settings(database_url=url), clock=SimulatedClock(NOW))
+    owner = Actor("user", OWNER)
+    since, until = NOW - PERIOD, NOW
+    lib: list[float] = []
+    raw_t: list[float] = []
+    params = {"a": ACCOUNT, "f": since.replace(tzinfo=None), "t": until.replace(tzinfo=None)}
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as raw:
+        for i in range(reads + 5):
+            t0 = time.perf_counter()
+            answer = account_results(
+                ctx, owner, ACCOUNT, since=since, until=until, group_by="member"
+            )
+            t1 = time.perf_counter()
+            rows = raw.execute(RAW, params).fetchall()
+            t2 = time.perf_counter()
+            if i == 0:
+                check(answer, rows)
+            if i >= 5:  # warm-up
+                lib.append(t1 - t0)
+                raw_t.append(t2 - t1)
+    ctx.db.dispose()
+
+    def figures(samples: list[float]) -> dict[str, float]:
+        return {
+            "p50_ms": round(percentile(samples, 50) * 1000, 2),
+            "p99_ms": round(percentile(samples, 99) * 1000, 2),
+        }
+
+    return {
+        "proposals_in_period": answer["totals"]["proposals"],
+        "library": figures(lib),
+        "raw": figures(raw_t),
+        "ratio_p50": round(percentile(raw_t, 50) / percentile(lib, 50), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--proposals", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--reads", type=int, default=200)
+    args = parser.parse_args()
+    out: dict[str, Any] = {"bench": "results", "machine": machine(), "proposals": args.proposals}
+    reason = pg_available()
+    if reason:
+        out["skipped"] = reason
+        print(json.dumps(out, indent=2))
+        return
+    with pg_database() as url:
+        out["seed_s"] = seed(url, args.proposals, args.members)
+        out["reads"] = measure(url, args.reads)
+    print(json.dumps(out, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
