@@ -175,7 +175,9 @@ def play(
                 if rng.random() < 0.12:  # and interviews some (R16)
                     ctx.handle(StartInterview(c.client["id"], proposal_id))
         if open_jobs and rng.random() < 0.2:
-            job_id = open_jobs.pop(rng.randrange(len(open_jobs)))
+            answered = [i for i, j in enumerate(open_jobs) if sent.get(j)]
+            pick = rng.choice(answered) if answered and rng.random() < 0.7 else None
+            job_id = open_jobs.pop(rng.randrange(len(open_jobs)) if pick is None else pick)
             outcome = rng.choice(["cancelled", "closed", "closed", "expired"])
             actor = client if outcome != "expired" else Actor("system")
             hired = rng.choice(sent[job_id]) if outcome == "closed" and sent.get(job_id) else None

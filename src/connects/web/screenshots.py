@@ -48,6 +48,7 @@ PAGES = [
     ("expiry", "/expiry"),
     ("members", "/members"),
     ("proposals", "/proposals"),
+    ("results", "/results"),
     ("notifications", "/notifications"),
     ("settings", "/settings"),
     ("login", "/login"),
