@@ -107,12 +107,12 @@ def demo(
 ) -> None:
     """Create a demo agency, members, a freelancer and a client, then play months of
     activity on the simulated clock up to now."""
-    from connects.demo import DEMO_OWNER_EMAIL
+    from connects.demo import DEMO_OWNER_EMAIL, demo_exists
 
     settings = _settings(database_url)
     if reset:
         _erase_for_demo(settings)
-    if _demo_exists(settings, DEMO_OWNER_EMAIL):
+    if demo_exists(settings, DEMO_OWNER_EMAIL):
         console.print("demo data is already there; nothing to do")
         return
     token = _play_demo(settings, months, seed)
@@ -149,34 +149,13 @@ def _play_demo(settings: Settings, months: int, seed: int) -> str:
 
 def _erase_for_demo(settings: Settings) -> None:
     """``demo --reset``: drop every table of the database, never in production mode."""
-    from sqlalchemy import MetaData, create_engine
+    from connects.demo import erase
 
     if settings.mode == "production":
         err.print("[red]refused[/red]: demo --reset never erases a production database")
         raise typer.Exit(2)
-    engine = create_engine(settings.database_url)
-    try:
-        found = MetaData()
-        found.reflect(engine)
-        found.drop_all(engine)
-    finally:
-        engine.dispose()
+    erase(settings.database_url)
     console.print("erased the database; playing the demo anew")
-
-
-def _demo_exists(settings: Settings, email: str) -> bool:
-    from sqlalchemy import select
-
-    from connects.db.migrate import current_heads
-    from connects.db.schema import users
-
-    if not current_heads(settings.database_url):
-        return False
-    ctx = build(settings)
-    with ctx.db.read() as conn:
-        found = conn.execute(select(users.c.id).where(users.c.email == email)).first()
-    ctx.db.dispose()
-    return found is not None
 
 
 @app.command()
@@ -315,7 +294,7 @@ def serve(
 
     from connects import supervisor
     from connects.db.migrate import upgrade
-    from connects.demo import DEMO_OWNER_EMAIL
+    from connects.demo import DEMO_OWNER_EMAIL, demo_exists
     from connects.services import runtime
 
     settings = _settings(database_url)
@@ -328,7 +307,7 @@ def serve(
     _wait_for_database(settings, wait)
     upgrade(settings.database_url)
     base = runtime.serving_base_url(settings, host, port)
-    if load_demo and not _demo_exists(settings, DEMO_OWNER_EMAIL):
+    if load_demo and not demo_exists(settings, DEMO_OWNER_EMAIL):
         token = _play_demo(settings, 3, 7)
     else:
         token = None

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from connects.config import Settings
 from connects.db.schema import jobs
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import (
@@ -239,3 +240,32 @@ JOB_OBJECTS = [
 
 def _title(rng: random.Random) -> str:
     return f"{rng.choice(JOB_VERBS)} {rng.choice(JOB_OBJECTS)}"
+
+
+def demo_exists(settings: Settings, email: str = DEMO_OWNER_EMAIL) -> bool:
+    """Whether the database holds the demo already (its owner's address)."""
+    from connects.bootstrap import build
+    from connects.db.migrate import current_heads
+    from connects.db.schema import users
+
+    if not current_heads(settings.database_url):
+        return False
+    ctx = build(settings)
+    with ctx.db.read() as conn:
+        found = conn.execute(select(users.c.id).where(users.c.email == email)).first()
+    ctx.db.dispose()
+    return found is not None
+
+
+def erase(database_url: str) -> None:
+    """Drop every table of the database (``connects demo --reset``; the CLI refuses it
+    in production mode)."""
+    from sqlalchemy import MetaData, create_engine
+
+    engine = create_engine(database_url)
+    try:
+        found = MetaData()
+        found.reflect(engine)
+        found.drop_all(engine)
+    finally:
+        engine.dispose()
