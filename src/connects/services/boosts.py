@@ -87,7 +87,7 @@ def on_interaction(tx: Transaction, job: Any, prop: Any, kind: OutcomeKind, acto
     book = tx.book(prop.account_id)
     if kind.captures and is_open(job, tx.now) and hold.id in _top_ids(tx, job.id):
         book.sweep_expired()
-        hold = holds.load(tx.conn, hold.id)
+        hold = holds.load(tx.conn, hold.id, book.id)
         if hold.status == HoldStatus.HELD:
             holds.capture(book, hold, actor=actor, reason=f"the client {kind.value} the proposal")
     elif kind is OutcomeKind.DECLINED:
@@ -112,7 +112,7 @@ def close_auction(tx: Transaction, job: Any, actor: Actor = SYSTEM) -> int:
         book = tx.book(hold.account_id)
         if hold.id in top:
             book.sweep_expired()
-            hold = holds.load(tx.conn, hold.id)
+            hold = holds.load(tx.conn, hold.id, book.id)
             if hold.status == HoldStatus.HELD:
                 captured += holds.capture(book, hold, actor=actor, reason="the auction closed")
         else:

@@ -31,7 +31,7 @@ def release_due(ctx: Context, batch: int = 500) -> int:
         for hold_id, account_id in due:
             with uow.begin(now) as tx:
                 book = tx.book(account_id)
-                hold = holds.load(tx.conn, hold_id)
+                hold = holds.load(tx.conn, hold_id, account_id)
                 if hold.status == HoldStatus.HELD:
                     holds.release(book, hold, actor=SYSTEM, reason="its deadline passed")
                     released += 1

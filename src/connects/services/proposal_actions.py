@@ -43,7 +43,7 @@ def raise_boost(cmd: RaiseBoost, uow: UnitOfWork) -> dict[str, Any]:
             raise InvalidRequest("the proposal has no boost", field="bid")
         book = tx.book(prop.account_id)
         book.sweep_expired()
-        hold = holds.load(tx.conn, hold.id)
+        hold = holds.load(tx.conn, hold.id, book.id)
         if hold.status != HoldStatus.HELD:
             raise InvalidRequest(f"the boost is {hold.status}: it cannot grow", field="bid")
         holds.raise_to(book, hold, bid, actor=Actor("user", cmd.who.id))
