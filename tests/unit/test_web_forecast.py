@@ -64,3 +64,8 @@ def test_enough_coming_in_does_not_run_out_within_a_year() -> None:
     monthly = tuple((date(y, m, 5), 400) for y, m in months)  # 400 a month, 300 spent
     f = forecast(100, 300, TODAY, inflows=Inflows(grants=monthly))
     assert f.runs_out_on is None and f.per_day == 10.0
+
+
+def test_a_grant_due_later_today_counts() -> None:
+    f = forecast(100, 300, TODAY, inflows=Inflows(grants=((TODAY, 80),)))
+    assert f.runs_out_on == date(2026, 3, 19)

@@ -86,7 +86,7 @@ def forecast(
         grants[at] = grants.get(at, 0) + connects
     plan = inflows.topup
     left = plan.left if plan else 0
-    balance = float(available_now)
+    balance = float(available_now) + grants.get(today, 0)  # a cycle due later today
     for d in range(HORIZON_DAYS):
         day = today + timedelta(days=d + 1)
         balance += grants.get(day, 0)
