@@ -23,7 +23,7 @@ token                                  brand       last4  charging it
 does not answer in time. The first charge with an idempotency key is recorded as taken
 and raises :class:`GatewayUnavailable`; every later call with that key answers
 ``succeeded`` with the same charge, as a real gateway's idempotent retry would. It
-exercises the pending purchase that :func:`connects.services.purchases.resume_pending`
+exercises the pending purchase that :func:`connects.services.purchase_steps.resume_pending`
 (and the top-up runner) finish with the same key.
 """
 

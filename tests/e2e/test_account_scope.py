@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from connects.domain.clock import SimulatedClock
-from connects.services import purchases
+from connects.services import purchase_steps
 from tests.account_scope import report, watching
 from tests.e2e.conftest import Api
 
@@ -35,7 +35,7 @@ def test_purchases_name_their_account_in_every_statement(api: Api, clock: Simula
         pending = api.ok("POST", url, "olga", {"quantity": 4, "pay_with": slow["id"]})
         assert pending["status"] == "pending"
         clock.advance(timedelta(minutes=1))
-        assert purchases.resume_pending(api.ctx) == 1
+        assert purchase_steps.resume_pending(api.ctx) == 1
     ours = [(t, sql) for t, sql in found if PURCHASE_TABLES & set(t)]
     assert not ours, report(ours)
     topups = api.ok("GET", f"/v1/accounts/{agency}/topups", "olga")["items"]

@@ -24,7 +24,7 @@ from connects.domain.errors import (
 )
 from connects.domain.policy import Actor
 from connects.gateway import ChargeResult, GatewayUnavailable, SimulatedGateway
-from connects.services import purchases
+from connects.services import purchase_steps
 from connects.services.uow import UnitOfWork
 from connects.services.verify import verify
 from tests.integration.ledger_support import (
@@ -209,13 +209,13 @@ def test_gateway_outage_leaves_purchase_pending_then_resumed_once(
     out = ctx.handle(BuyConnects(world.actor("olga"), agency, 20, "default"))
     assert out["status"] == "pending"
     assert available(ctx, agency) == 80
-    assert purchases.resume_pending(ctx) == 0  # too recent
+    assert purchase_steps.resume_pending(ctx) == 0  # too recent
     clock.advance(timedelta(minutes=1))
-    assert purchases.resume_pending(ctx) == 0  # the gateway is still down
+    assert purchase_steps.resume_pending(ctx) == 0  # the gateway is still down
     assert available(ctx, agency) == 80
     clock.advance(timedelta(minutes=1))
-    assert purchases.resume_pending(ctx) == 1
-    assert purchases.resume_pending(ctx) == 0
+    assert purchase_steps.resume_pending(ctx) == 1
+    assert purchase_steps.resume_pending(ctx) == 0
     assert available(ctx, agency) == 100
     assert len(entries_of(ctx, agency, "purchase")) == 1
     assert inner.charges_for(str(out["id"])) == 1
@@ -226,7 +226,7 @@ def test_gateway_outage_leaves_purchase_pending_then_resumed_once(
         ).scalar_one()
     assert status == "succeeded"
     # completing again (a second worker) credits nothing more
-    again = purchases.complete(
+    again = purchase_steps.complete(
         UnitOfWork(ctx), agency, str(out["id"]), ChargeResult(ok=True, charge_id="x")
     )
     assert again["status"] == "succeeded"

@@ -15,7 +15,7 @@ from connects.db.schema import accounts, gateway_charges
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import AddBillingMethod, BuyConnects
 from connects.gateway import GatewayUnavailable, SimulatedGateway
-from connects.services import purchases
+from connects.services import purchase_steps
 from connects.services.context import Context
 from connects.services.uow import UnitOfWork
 from connects.services.verify import verify
@@ -58,11 +58,11 @@ def test_a_timed_out_card_purchase_is_resumed_once(ctx: Context, clock: Simulate
     bought = ctx.handle(BuyConnects(owner, agency, 5, card["id"]))
     assert bought["status"] == "pending"
     assert _balance(ctx, agency) == before  # nothing credited while unknown
-    assert purchases.resume_pending(ctx) == 0  # not yet 30 s old
+    assert purchase_steps.resume_pending(ctx) == 0  # not yet 30 s old
     clock.advance(timedelta(seconds=31))
-    assert purchases.resume_pending(ctx) == 1
-    assert purchases.resume_pending(ctx) == 0
-    assert purchases.resume(UnitOfWork(ctx), agency, bought["id"])["status"] == "succeeded"
+    assert purchase_steps.resume_pending(ctx) == 1
+    assert purchase_steps.resume_pending(ctx) == 0
+    assert purchase_steps.resume(UnitOfWork(ctx), agency, bought["id"])["status"] == "succeeded"
     assert _charges(ctx) == 1
     assert _balance(ctx, agency) == before + 5
     assert verify(ctx) == []

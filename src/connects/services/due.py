@@ -33,7 +33,7 @@ from connects.services import (
     boosts,
     cycles,
     hold_deadlines,
-    purchases,
+    purchase_steps,
     retention,
     topup_recovery,
     topup_runner,
@@ -73,7 +73,7 @@ def _deliver(ctx: Context, run: DueRun) -> Mapping[str, int]:
 DUE_WORK: tuple[DueJob, ...] = (
     DueJob("cycles", lambda ctx, _: cycles.run_cycles_bulk(ctx)),  # R8, R9
     DueJob("expired", lambda ctx, _: cycles.sweep_expired(ctx)),  # R10, R12
-    DueJob("purchases_resumed", lambda ctx, _: purchases.resume_pending(ctx)),  # R17
+    DueJob("purchases_resumed", lambda ctx, _: purchase_steps.resume_pending(ctx)),  # R17
     DueJob("topups", lambda ctx, _: topup_runner.run_pending(ctx)),  # R23
     # What could not be bought, tried again once time removed its cause (R41, R42).
     DueJob("topups_recovered", lambda ctx, _: topup_recovery.run_due(ctx)),

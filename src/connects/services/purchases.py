@@ -9,7 +9,7 @@ gateway is called and no charge is ever taken twice:
 3. complete it: ``succeeded`` credits a lot, ``failed`` credits nothing.
 
 A crash or gateway time-out between 1 and 3 leaves a pending purchase that
-:func:`resume_pending` finishes with the same idempotency key. In a keyed request,
+(connects.services.purchase_steps) finishes with the same idempotency key. In a keyed request,
 step 1 commits on its own and step 3 commits with the request's answer (R31).
 """
 
@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import nullcontext
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import billing_methods, purchases
@@ -29,7 +28,6 @@ from connects.domain.errors import (
     InsufficientEarnings,
     InvalidRequest,
     NoBillingMethod,
-    NotFound,
     PaymentDeclined,
 )
 from connects.domain.ids import new_id
@@ -37,35 +35,12 @@ from connects.domain.policy import Action, Actor
 from connects.domain.topup import check_manager_purchase
 from connects.domain.vocabulary import (
     ActorKind,
-    EntryKind,
-    EventType,
-    LotSource,
     PurchaseStatus,
 )
-from connects.gateway import ChargeResult, GatewayUnavailable
 from connects.services import billing, topup_trigger
 from connects.services.access import authorize
-from connects.services.book import AccountBook
-from connects.services.context import Context
+from connects.services.purchase_steps import charge, complete, credit, load, resume
 from connects.services.uow import UnitOfWork
-
-PURCHASE_FIELDS = (
-    "id",
-    "account_id",
-    "quantity",
-    "amount_cents",
-    "currency",
-    "pay_with",
-    "billing_method_id",
-    "status",
-    "failure_code",
-    "topup_id",
-    "created_at",
-)
-
-
-def _summary(row: Any) -> dict[str, Any]:
-    return {k: getattr(row, k) for k in PURCHASE_FIELDS}
 
 
 def buy(cmd: BuyConnects, uow: UnitOfWork) -> dict[str, Any]:
@@ -105,7 +80,7 @@ def _buy(
     ``monthly_limit_reached`` (R48).
     A caller may name the purchase (auto top-up derives it from the top-up, so a retry
     reuses the gateway key); a second buy with a used id fails on the primary key:
-    finish that one with :func:`resume`.
+    finish that one with ``purchase_steps.resume``.
     """
     check_pay_with(pay_with)
     ctx = uow.ctx
@@ -162,7 +137,7 @@ def _buy(
                     "completed_at": now,
                 },
             )
-            _credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
+            credit(book, purchase_id, quantity, amount, plan.currency, actor, topup_id)
             return {**row, "pay_with": "earnings", "status": PurchaseStatus.SUCCEEDED.value}
         method = method_for(conn, account_id, pay_with)
         conn.execute(
@@ -175,11 +150,11 @@ def _buy(
                 "completed_at": None,
             },
         )
-    result = _charge(ctx, purchase_id, method.gateway_ref, amount, plan.currency)
+    result = charge(ctx, purchase_id, method.gateway_ref, amount, plan.currency)
     final = (
         complete(uow, account_id, purchase_id, result)
         if result
-        else _load(ctx, account_id, purchase_id)
+        else load(ctx, account_id, purchase_id)
     )
     if final["status"] == PurchaseStatus.FAILED:
         raise PaymentDeclined(
@@ -253,152 +228,3 @@ def method_for(conn: Any, account_id: str, pay_with: str) -> Any:
     if method is None:
         raise NoBillingMethod("the account has no such billing method", pay_with=pay_with)
     return method
-
-
-def _charge(
-    ctx: Context, purchase_id: str, method_ref: str, amount: int, currency: str
-) -> ChargeResult | None:
-    try:
-        return ctx.gateway.charge(
-            method_ref=method_ref,
-            amount_cents=amount,
-            currency=currency,
-            idempotency_key=purchase_id,
-        )
-    except GatewayUnavailable:
-        return None  # stays pending; resume_pending retries with the same key
-
-
-def _credit(
-    book: AccountBook,
-    purchase_id: str,
-    quantity: int,
-    amount: int,
-    currency: str,
-    actor: Actor,
-    topup_id: str | None,
-) -> None:
-    book.sweep_expired()
-    book.credit(
-        kind=EntryKind.PURCHASE,
-        source=LotSource.PURCHASE,
-        amount=quantity,
-        cost_cents=amount,  # R39: the lot's Connects carry what was paid
-        actor=actor,
-        purchase_id=purchase_id,
-        topup_id=topup_id,
-        dedupe_key=f"purchase:{purchase_id}",
-    )
-    if topup_id is not None:
-        return  # an auto top-up's one message is its ``topup_succeeded`` (R45)
-    book.emit(
-        EventType.CONNECTS_PURCHASED,
-        {
-            "purchase_id": purchase_id,
-            "quantity": quantity,
-            "amount_cents": amount,
-            "currency": currency,
-            "auto": False,
-        },
-        dedupe_key=f"purchase:{purchase_id}",
-    )
-
-
-def _one(account_id: str, purchase_id: str) -> Any:
-    """The purchase's row, by its account and id (one shard, ready to distribute)."""
-    return select(purchases).where(
-        purchases.c.account_id == account_id, purchases.c.id == purchase_id
-    )
-
-
-def complete(
-    uow: UnitOfWork, account_id: str, purchase_id: str, result: ChargeResult
-) -> dict[str, Any]:
-    """Step 3: record the gateway's answer; credit Connects once, only on success."""
-    with uow.begin() as tx:
-        conn, now = tx.conn, tx.now
-        book = tx.book(account_id)
-        row = conn.execute(_one(account_id, purchase_id)).one()
-        if row.status != PurchaseStatus.PENDING:
-            return _summary(row)  # a retry found it done
-        status = PurchaseStatus.SUCCEEDED if result.ok else PurchaseStatus.FAILED
-        conn.execute(
-            update(purchases)
-            .where(purchases.c.account_id == account_id, purchases.c.id == purchase_id)
-            .values(
-                status=status,
-                charge_id=result.charge_id,
-                failure_code=result.decline_code,
-                completed_at=now,
-            )
-        )
-        if result.ok:
-            _credit(
-                book,
-                purchase_id,
-                row.quantity,
-                row.amount_cents,
-                row.currency,
-                Actor(row.actor_kind, row.actor_id),
-                row.topup_id,
-            )
-        row = conn.execute(_one(account_id, purchase_id)).one()
-        return _summary(row)
-
-
-def _load(ctx: Context, account_id: str, purchase_id: str) -> dict[str, Any]:
-    with ctx.db.read() as conn:
-        row = conn.execute(_one(account_id, purchase_id)).one_or_none()
-    if row is None:
-        raise NotFound("no such purchase", purchase_id=purchase_id)
-    return _summary(row)
-
-
-def resume(uow: UnitOfWork, account_id: str, purchase_id: str) -> dict[str, Any]:
-    """Finish one purchase: a pending card charge is retried with the same key."""
-    with uow.read() as conn:
-        row = conn.execute(
-            select(purchases, billing_methods.c.gateway_ref)
-            .outerjoin(billing_methods, _its_method())
-            .where(purchases.c.account_id == account_id, purchases.c.id == purchase_id)
-        ).one_or_none()
-    if row is None:
-        raise NotFound("no such purchase", purchase_id=purchase_id)
-    if row.status != PurchaseStatus.PENDING:
-        return _summary(row)
-    result = _charge(uow.ctx, row.id, row.gateway_ref, row.amount_cents, row.currency)
-    return complete(uow, account_id, purchase_id, result) if result else _summary(row)
-
-
-def _its_method() -> Any:
-    """A purchase's billing method, joined on the account too (co-located shards)."""
-    return (billing_methods.c.account_id == purchases.c.account_id) & (
-        billing_methods.c.id == purchases.c.billing_method_id
-    )
-
-
-def resume_pending(ctx: Context, older_than: timedelta = timedelta(seconds=30)) -> int:
-    """Finish card purchases left pending by a crash or a gateway time-out."""
-    cutoff = ctx.now() - older_than
-    with ctx.db.read() as conn:
-        # The worker's sweep of every account: it runs across shards (architecture.md).
-        pending = conn.execute(
-            select(
-                purchases.c.id,
-                purchases.c.account_id,
-                purchases.c.amount_cents,
-                purchases.c.currency,
-                billing_methods.c.gateway_ref,
-            )
-            .join(billing_methods, _its_method())
-            .where(purchases.c.status == PurchaseStatus.PENDING, purchases.c.created_at <= cutoff)
-            .execution_options(all_accounts=True)
-        ).all()
-    done = 0
-    uow = UnitOfWork(ctx)
-    for p in pending:
-        result = _charge(ctx, p.id, p.gateway_ref, p.amount_cents, p.currency)
-        if result is not None:
-            complete(uow, p.account_id, p.id, result)
-            done += 1
-    return done

@@ -45,7 +45,7 @@ from connects.domain.topup import TOPUP_MANAGER_ID
 from connects.domain.topup_status import PAUSE_AFTER_DECLINES
 from connects.domain.vocabulary import EventType, PurchaseStatus, TopUpStatus
 from connects.metrics import TOPUPS
-from connects.services import purchases, topup_state, topup_status
+from connects.services import purchase_steps, purchases, topup_state, topup_status
 from connects.services.context import Context
 from connects.services.topup_trigger import decide_in, load_settings
 from connects.services.uow import Transaction, UnitOfWork
@@ -115,7 +115,7 @@ def _buy_once(uow: UnitOfWork, row: Any, purchase_id: str) -> dict[str, Any]:
             )
     except IntegrityError:  # a twin recorded it between our read and our insert
         pass
-    bought = purchases.resume(uow, row.account_id, purchase_id)
+    bought = purchase_steps.resume(uow, row.account_id, purchase_id)
     if bought["status"] == "failed":
         raise PaymentDeclined("the card was declined", decline_code=bought["failure_code"])
     return bought
