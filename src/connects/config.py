@@ -126,9 +126,9 @@ class Settings(BaseSettings):
         return self
 
     def catalog(self) -> Catalog:
-        """The plan catalog: ``plans_file`` (TOML ``[plans.<id>]`` tables) or R7's defaults."""
+        """The plan catalog: ``plans_file`` (TOML, see :meth:`Catalog.from_file_tables`)
+        or R7's defaults."""
         if self.plans_file is None:
             return Catalog.from_mapping(DEFAULT_PLANS)
         with self.plans_file.open("rb") as fh:
-            raw = tomllib.load(fh)
-        return Catalog.from_mapping(raw.get("plans", raw))
+            return Catalog.from_file_tables(tomllib.load(fh))

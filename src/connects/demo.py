@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -49,6 +50,16 @@ from connects.services.context import Context
 
 DEMO_OWNER_EMAIL = "owner@demo.connects"
 QUIET_DAYS = 380  # before the story: a year and a fortnight, so lots expire mid-story
+# R7's plans with an interview reward (R16), so the demo shows rewarded Connects.
+DEMO_PLANS_FILE = Path(__file__).with_name("demo_plans.toml")
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The settings the demo plays and is served with: the demo's plan catalog, unless
+    the operator names one (``CONNECTS_PLANS_FILE``)."""
+    if settings.plans_file is not None:
+        return settings
+    return settings.model_copy(update={"plans_file": DEMO_PLANS_FILE})
 
 
 def opening(end: datetime, months: int) -> datetime:

@@ -189,8 +189,8 @@ def test_demo_shows_auto_top_up_blocked_then_recovered(demo_db: str) -> None:
 
 def test_demo_shows_what_the_product_does(demo_db: str) -> None:
     """Issue 24: a year of quiet cycles (grants, forfeits above the cap), then the story:
-    boosted proposals captured, views, interviews, hires; year-old lots expire; it ends
-    in the middle of a cycle, not on its eve."""
+    boosted proposals captured, views, interviews (rewarded: the demo's plans, R16),
+    hires; year-old lots expire; it ends in the middle of a cycle, not on its eve."""
     engine = create_engine(demo_db)
     with engine.connect() as conn:
         kinds = dict(conn.execute(text("SELECT kind, count(*) FROM entries GROUP BY kind")).all())
@@ -203,7 +203,8 @@ def test_demo_shows_what_the_product_does(demo_db: str) -> None:
         ).scalar_one()
         next_cycle = conn.execute(text("SELECT min(next_cycle_at) FROM accounts")).scalar()
     engine.dispose()
-    for kind in ("grant", "spend", "purchase", "rollover_forfeit", "expire", "hold", "capture"):
+    story = ("grant", "spend", "purchase", "rollover_forfeit", "expire", "hold", "capture")
+    for kind in (*story, "reward"):
         assert kinds.get(kind, 0) > 0, (kind, kinds)
     assert {"viewed", "interviewed"} <= outcomes
     assert captured > 0 and hired > 0

@@ -109,6 +109,28 @@ def test_members_invite_accept_change_role_and_remove(browser: Browser, cast: Ca
     expect(mine.get_by_role("button")).to_have_text(["Save"])  # the budget only
 
 
+def test_a_member_who_may_not_invite_learns_nothing_of_who_signed_up(
+    browser: Browser, cast: Cast
+) -> None:
+    """R3, R49: the address is looked up only once the caller may invite: a member's
+    hand-made invite is refused the same way for a registered and an unknown address."""
+    page = sign_in(browser, cast, "mia")
+    page.goto(f"{cast.url}/members")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    answers = [
+        page.request.post(
+            f"{cast.url}/members/invite",
+            form={"csrf_token": token or "", "email": email, "role": "member"},
+            headers={"HX-Request": "true"},
+        )
+        for email in (cast.emails["owner"], "nobody-at-all@test.connects")
+    ]
+    texts = [re.sub(r'value="[\w-]{20,}"', "", a.text()) for a in answers]  # csrf
+    assert [a.status for a in answers] == [422, 422]
+    assert texts[0] == texts[1]  # the same page: nothing tells the two addresses apart
+    assert "invited" not in texts[0]
+
+
 def test_the_owner_cannot_be_removed_even_by_a_hand_made_post(browser: Browser, cast: Cast) -> None:
     """R3: the engine refuses; the dashboard shows it and the owner stays."""
     page = sign_in(browser, cast)
@@ -140,10 +162,11 @@ def test_settings_name_time_zone_and_plan(browser: Browser, cast: Cast) -> None:
             "160",
             re.compile(r"\$20\.00\s*/ month"),
             "$1.00",
+            "none",  # R16: no interview reward in R7's defaults
         ]
     )
     expect(page.get_by_test_id("plan-agency-basic").locator("td")).to_have_text(
-        [re.compile("agency-basic"), "0", "no cap", "free", "not sold"]
+        [re.compile("agency-basic"), "0", "no cap", "free", "not sold", "none"]
     )
 
     page.get_by_label("Account name").fill("Northwind Studio Ltd")

@@ -125,6 +125,33 @@ def test_only_owner_and_admins_manage_members(world: World) -> None:
     )
 
 
+def test_invite_by_email_looks_the_address_up_only_for_who_may_invite(world: World) -> None:
+    # R3, R49: a member is refused alike for a registered and an unknown address; the
+    # owner or an admin finds the first person who signed up with it, case aside
+    ctx = world.ctx
+    agency = world.agency("olga", ada="admin", mo="member")
+    newcomer = world.person("newcomer")
+    for email in ("newcomer@test.connects", "nobody@test.connects"):
+        refused(
+            lambda email=email: ctx.handle(
+                InviteMember(world.actor("mo"), agency, "", "member", email=email)
+            ),
+            ctx,
+            Forbidden,
+        )
+    refused(
+        lambda: ctx.handle(
+            InviteMember(world.actor("ada"), agency, "", "member", email="nobody@test.connects")
+        ),
+        ctx,
+        NotFound,
+    )
+    made = ctx.handle(
+        InviteMember(world.actor("ada"), agency, "", "member", email=" NewComer@test.connects")
+    )
+    assert made["user_id"] == newcomer
+
+
 def test_owner_is_permanent(world: World) -> None:
     # R3: exactly one owner
     ctx = world.ctx

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from connects.domain.errors import (
@@ -187,3 +189,41 @@ def test_plan_that_cannot_purchase() -> None:
     with pytest.raises(PlanCannotPurchase) as info:
         Catalog.default().get("agency-basic").check_quantity(10)
     assert info.value.code == "plan_cannot_purchase"
+
+
+def test_a_plans_file_without_extends_replaces_the_defaults() -> None:
+    catalog = Catalog.from_file_tables({"plans": {"solo": {"kind": "freelancer"}}})
+    assert sorted(catalog.plans) == ["solo"]
+
+
+def test_extends_defaults_changes_only_the_fields_a_table_names() -> None:
+    raw = {
+        "extends": "defaults",
+        "plans": {"agency-plus": {"interview_reward": 2}, "solo": {"kind": "freelancer"}},
+    }
+    catalog = Catalog.from_file_tables(raw)
+    plus = catalog.get("agency-plus")
+    assert (plus.interview_reward, plus.monthly_connects, plus.rollover_cap) == (2, 80, 160)
+    assert plus.unit_price_cents == 100 and plus.submit_on_behalf
+    assert set(catalog.plans) == {*DEFAULT_PLANS, "solo"}
+    assert catalog.get("freelancer-basic").interview_reward == 0
+
+
+def test_extends_names_only_the_defaults() -> None:
+    with pytest.raises(ValueError, match="extends"):
+        Catalog.from_file_tables({"extends": "other", "plans": {}})
+    with pytest.raises(ValueError, match="table"):
+        Catalog.from_file_tables({"extends": "defaults", "plans": {"agency-plus": 3}})
+
+
+def test_the_demo_plans_reward_interviews_and_keep_r7_otherwise() -> None:
+    import tomllib
+
+    from connects.demo import DEMO_PLANS_FILE
+
+    demo = Catalog.from_file_tables(tomllib.loads(DEMO_PLANS_FILE.read_text()))
+    default = Catalog.default()
+    assert set(demo.plans) == set(default.plans)
+    for plan_id, plan in demo.plans.items():
+        assert replace(plan, interview_reward=0) == default.get(plan_id)
+    assert demo.get("agency-plus").interview_reward > 0

@@ -26,9 +26,9 @@ def demo(
 ) -> None:
     """Create a demo agency, members, a freelancer and a client, then play months of
     activity on the simulated clock up to now."""
-    from connects.demo import DEMO_OWNER_EMAIL, demo_exists
+    from connects.demo import DEMO_OWNER_EMAIL, demo_exists, demo_settings
 
-    settings = settings_for(database_url)
+    settings = demo_settings(settings_for(database_url))
     if reset:
         _erase_for_demo(settings)
     if demo_exists(settings, DEMO_OWNER_EMAIL):

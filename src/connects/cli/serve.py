@@ -31,7 +31,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     load_demo: Annotated[
-        bool, typer.Option("--demo", help="Load the demo data first (once) and print a token.")
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load the demo data first (once), serve it with the demo's plans "
+            "(interview rewards) and print a token.",
+        ),
     ] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn worker processes.")] = 1,
     every: Annotated[
@@ -48,10 +53,12 @@ def serve(
 
     from connects import supervisor
     from connects.db.migrate import upgrade
-    from connects.demo import DEMO_OWNER_EMAIL, demo_exists
+    from connects.demo import DEMO_OWNER_EMAIL, demo_exists, demo_settings
     from connects.services import runtime
 
     settings = settings_for(database_url)
+    if load_demo:
+        settings = demo_settings(settings)
     try:  # first: a taken port fails before anything is written
         supervisor.check_port(host, port)
     except supervisor.PortUnavailable as exc:
@@ -80,6 +87,8 @@ def serve(
     os.environ["CONNECTS_DATABASE_URL"] = settings.database_url
     os.environ["CONNECTS_BACKGROUND_INTERVAL_SECONDS"] = str(every)
     os.environ["CONNECTS_BASE_URL"] = base
+    if settings.plans_file is not None:  # the demo's catalog reaches every worker
+        os.environ["CONNECTS_PLANS_FILE"] = str(settings.plans_file)
     console.print(f"serving on {base} (docs at {base}/docs)", soft_wrap=True)
     if workers == 1:
         supervisor.run(host, port, workers, settings.log_level)  # the app runs in this process

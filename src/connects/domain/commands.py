@@ -59,12 +59,14 @@ class UpdateAccount(Command[None]):
 
 @dataclass(frozen=True, slots=True)
 class InviteMember(Command[dict[str, Any]]):
-    """Invite a person to an agency with a role; they join only if they accept (R49)."""
+    """Invite a person to an agency with a role; they join only if they accept (R49).
+    The dashboard names the person by ``email`` (then ``user_id`` is ignored)."""
 
     who: Actor
     account_id: str
     user_id: str
     role: str
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

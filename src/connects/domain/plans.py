@@ -101,6 +101,24 @@ class Catalog:
         return cls(plans)
 
     @classmethod
+    def from_file_tables(cls, raw: Mapping[str, Any]) -> Catalog:
+        """A catalog from a plans file's TOML: ``[plans.<id>]`` tables (or the plan
+        tables at the top), replacing R7's defaults; with ``extends = "defaults"`` each
+        table changes only the fields it names of a default plan (or adds a plan)."""
+        tables = raw.get("plans", raw)
+        extends = raw.get("extends")
+        if extends is None:
+            return cls.from_mapping(tables)
+        if extends != "defaults":
+            raise ValueError(f'extends must be "defaults", not {extends!r}')
+        merged = {pid: dict(spec) for pid, spec in DEFAULT_PLANS.items()}
+        for plan_id, spec in tables.items():
+            if not isinstance(spec, Mapping):
+                raise ValueError(f"plan {plan_id}: expected a table of fields")
+            merged[plan_id] = {**merged.get(plan_id, {}), **spec}
+        return cls.from_mapping(merged)
+
+    @classmethod
     def default(cls) -> Catalog:
         return cls.from_mapping(DEFAULT_PLANS)
 

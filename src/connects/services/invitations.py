@@ -18,7 +18,7 @@ from connects.domain.errors import AlreadyInvited, AlreadyMember, InvitationClos
 from connects.domain.ids import new_id
 from connects.domain.policy import Action
 from connects.domain.vocabulary import InvitationStatus
-from connects.services.accounts import assignable_role, require_agency
+from connects.services.accounts import assignable_role, person_by_email, require_agency
 from connects.services.uow import UnitOfWork
 
 OPEN = InvitationStatus.INVITED.value
@@ -48,6 +48,10 @@ def invite_member(cmd: InviteMember, uow: UnitOfWork) -> dict[str, Any]:
         conn, now, book = tx.conn, tx.now, tx.book(account_id)
         tx.authorize(account_id, cmd.who, Action.MANAGE)
         require_agency(book)
+        if cmd.email is not None:  # looked up only once the caller may invite
+            user_id = person_by_email(conn, cmd.email) or ""
+            if not user_id:
+                raise NotFound(f"no person has the e-mail {cmd.email.strip()}", email=cmd.email)
         if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
             raise NotFound("no such person", user_id=user_id)
         member = select(memberships.c.user_id).where(

@@ -66,10 +66,12 @@ def invite(
     """Invite the person who signed up with ``email``; they join once they accept (R49)."""
 
     def act() -> str:
-        user_id = views.person_id(ctx, email) if email.strip() else ""
-        ctx.handle(InviteMember(viewer.actor, viewer.account_id, user_id, role))
+        # The address is looked up after the caller's right to invite is checked: a
+        # member who may not invite learns nothing of who has signed up.
+        named = email if email.strip() else None
+        made = ctx.handle(InviteMember(viewer.actor, viewer.account_id, "", role, email=named))
         return (
-            f"{_name(ctx, user_id)} is invited as {role}. They join once they accept, "
+            f"{_name(ctx, made['user_id'])} is invited as {role}. They join once they accept, "
             "on their Invitations page."
         )
 

@@ -103,10 +103,10 @@ def launch_chromium() -> Iterator[Any]:
 def demo_context(folder: Path) -> tuple[Context, Settings, dict[str, str]]:
     """A fresh database with the demo played into it (auto top-up on, its top-ups and
     the declined card among them)."""
-    from connects.demo import opening, play
+    from connects.demo import demo_settings, opening, play
     from connects.domain.clock import SimulatedClock
 
-    settings = Settings(database_url=f"sqlite:///{folder / 'connects.db'}")
+    settings = demo_settings(Settings(database_url=f"sqlite:///{folder / 'connects.db'}"))
     end = datetime.now(UTC)
     clock = SimulatedClock(opening(end, 3))
     played = build(settings, clock=clock, migrate=True)
