@@ -1,15 +1,16 @@
-"""Results (R39): what the Connects bought, summed over proposals.
+"""Results (R39): what the Connects bought, from the sums over proposals.
 
-Plain Python over one :class:`Sent` per proposal (what the read side loads): totals
-and groups by member, by boosted or not, by month. Connects and cents stay integers;
-a ratio is a number rounded to 2 places, and money per hire is whole cents rounded
-half up, ``None`` where there is nothing to divide by.
+The database sums the proposals of each group (``services/views/results.py``: one
+``GROUP BY`` statement); this turns those integer sums into R: the totals are the sum
+of the groups' sums, and a ratio is taken from sums, never averaged. Connects and
+cents stay integers; a ratio is a number rounded to 2 places, and money per hire is
+whole cents rounded half up, ``None`` where there is nothing to divide by.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -24,18 +25,19 @@ BOOSTED, NOT_BOOSTED = "boosted", "not_boosted"
 
 
 @dataclass(frozen=True, slots=True)
-class Sent:
-    """One proposal sent in the period, and what it came to."""
+class Sums:
+    """What the proposals of one group came to, summed."""
 
-    member_id: str
-    month: str  # YYYY-MM of when it was sent, in the account's time zone
-    boosted: bool
-    connects: int  # its price, net of returns
-    boost_connects: int  # its captured bid, net of returns
-    cost_cents: int  # the cost of both, net of returns (R39 cost basis)
-    viewed: bool
-    interviewed: bool
-    hired: bool
+    proposals: int = 0
+    connects: int = 0  # their prices, net of returns
+    boost_connects: int = 0  # their captured bids, net of returns
+    cost_cents: int = 0  # the cost of both, net of returns (R39 cost basis)
+    views: int = 0  # proposals the client looked at
+    interviews: int = 0
+    hires: int = 0
+
+    def __add__(self, other: Sums) -> Sums:
+        return Sums(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Sums)))
 
 
 def _ratio(top: int, bottom: int) -> float | None:
@@ -46,47 +48,36 @@ def _cents(top: int, bottom: int) -> int | None:
     return None if bottom == 0 else (2 * top + bottom) // (2 * bottom)  # half up
 
 
-def summarize(sent: Iterable[Sent], currency: str) -> dict[str, Any]:
-    """R for these proposals: counts, Connects spent (price and boosts apart), the
-    outcomes, Connects per interview and per hire, and money per hire at cost."""
-    rows = list(sent)
-    connects = sum(s.connects for s in rows)
-    boost = sum(s.boost_connects for s in rows)
-    cost = sum(s.cost_cents for s in rows)
-    interviews = sum(s.interviewed for s in rows)
-    hires = sum(s.hired for s in rows)
-    per_hire = _cents(cost, hires)
+def summarize(s: Sums, currency: str) -> dict[str, Any]:
+    """R for these sums: counts, Connects spent (price and boosts apart), the outcomes,
+    Connects per interview and per hire, and money per hire at cost."""
+    spent = s.connects + s.boost_connects
+    per_hire = _cents(s.cost_cents, s.hires)
     return {
-        "proposals": len(rows),
-        "connects_spent": connects,
-        "boost_connects_spent": boost,
-        "views": sum(s.viewed for s in rows),
-        "interviews": interviews,
-        "hires": hires,
-        "connects_per_interview": _ratio(connects + boost, interviews),
-        "connects_per_hire": _ratio(connects + boost, hires),
+        "proposals": s.proposals,
+        "connects_spent": s.connects,
+        "boost_connects_spent": s.boost_connects,
+        "views": s.views,
+        "interviews": s.interviews,
+        "hires": s.hires,
+        "connects_per_interview": _ratio(spent, s.interviews),
+        "connects_per_hire": _ratio(spent, s.hires),
         "cost_per_hire": None if per_hire is None else {"amount": per_hire, "currency": currency},
         # beside R, for the dashboard: what was spent at cost, and per interview
-        "cost_cents": cost,
-        "cost_per_interview_cents": _cents(cost, interviews),
+        "cost_cents": s.cost_cents,
+        "cost_per_interview_cents": _cents(s.cost_cents, s.interviews),
     }
 
 
-_KEYS: dict[GroupBy, Callable[[Sent], str]] = {
-    GroupBy.MEMBER: lambda s: s.member_id,
-    GroupBy.BOOST: lambda s: BOOSTED if s.boosted else NOT_BOOSTED,
-    GroupBy.MONTH: lambda s: s.month,
-}
-
-
-def results(sent: Iterable[Sent], group_by: GroupBy | None, currency: str) -> dict[str, Any]:
-    """``{totals: R, groups: [{key, ...R}]}``, groups in key order (none unless asked)."""
-    rows = list(sent)
-    groups: list[dict[str, Any]] = []
-    if group_by is not None:
-        key = _KEYS[group_by]
-        by: dict[str, list[Sent]] = {}
-        for s in rows:
-            by.setdefault(key(s), []).append(s)
-        groups = [{"key": k, **summarize(by[k], currency)} for k in sorted(by)]
-    return {"totals": summarize(rows, currency), "groups": groups, "currency": currency}
+def results(
+    groups: Iterable[tuple[str, Sums]], currency: str, listed: bool = True
+) -> dict[str, Any]:
+    """``{totals: R, groups: [{key, ...R}]}`` from each group's sums (keys distinct):
+    the totals from all of them, the groups in key order (none unless ``listed``)."""
+    rows = sorted(groups, key=lambda g: g[0])
+    total = sum((s for _, s in rows), Sums())
+    return {
+        "totals": summarize(total, currency),
+        "groups": [{"key": k, **summarize(s, currency)} for k, s in rows] if listed else [],
+        "currency": currency,
+    }

@@ -6,6 +6,10 @@ The period is a cohort: the proposals *sent* in ``[since, until)``, with everyth
 that happened to them since, whenever it happened (a hire next month counts for the
 proposal sent this month). Who sees what (R3): the owner and admins see every
 member; a manager or a member sees their own proposals only.
+
+The database does the sums: one ``GROUP BY`` statement over a row per proposal (and,
+by month, a first one for the months the period's proposals span), whatever the
+number of proposals; ``domain/results.py`` turns the groups' sums into R.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from connects.db.schema import accounts, allocations, entries, holds, proposal_o
 from connects.domain.calendar import zone
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.policy import Action, Actor, Role
-from connects.domain.results import GroupBy, Sent, results
+from connects.domain.results import BOOSTED, NOT_BOOSTED, GroupBy, Sums, results
 from connects.domain.vocabulary import EntryKind, OutcomeKind
 from connects.services.access import authorize
 from connects.services.context import Context
@@ -54,17 +58,10 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def sent_in(
-    conn: Connection,
-    account_id: str,
-    since: datetime,
-    until: datetime,
-    tz: str,
-    member_id: str | None = None,
-    months: bool = True,
-) -> list[Sent]:
-    """One :class:`Sent` per proposal of the account sent in ``[since, until)``
-    (``months`` False: their ``month`` left empty, for groupings that need none)."""
+def _per_proposal(account_id: str, since: datetime, until: datetime, member_id: str | None) -> Any:
+    """One row per proposal of the account sent in ``[since, until)``: who sent it,
+    when, boosted or not, its price and boost net of returns, their cost, and whether
+    the client viewed, interviewed, hired (0 or 1)."""
     # Every entry of a proposal is written at or after it was sent: ``at >= since``
     # lets the account's entries index bound the scan.
     usage = and_(
@@ -120,16 +117,15 @@ def sent_in(
     boosted = exists().where(holds.c.proposal_id == proposals.c.id)
     query = (
         select(
-            proposals.c.freelancer_id,
-            # the month only when asked: reading a time back costs more than its sums
-            proposals.c.created_at if months else literal(None),
-            boosted.label("boosted"),
-            func.coalesce(money.c.price, 0),
-            func.coalesce(money.c.boost, 0),
-            func.coalesce(cost.c.cents, 0),
-            func.coalesce(outs.c.viewed, 0),
-            func.coalesce(outs.c.interviewed, 0),
-            func.coalesce(outs.c.hired, 0),
+            proposals.c.freelancer_id.label("member"),
+            proposals.c.created_at.label("sent_at"),
+            case((boosted, BOOSTED), else_=NOT_BOOSTED).label("boost_key"),
+            func.coalesce(money.c.price, 0).label("price"),
+            func.coalesce(money.c.boost, 0).label("boost"),
+            func.coalesce(cost.c.cents, 0).label("cents"),
+            func.coalesce(outs.c.viewed, 0).label("viewed"),
+            func.coalesce(outs.c.interviewed, 0).label("interviewed"),
+            func.coalesce(outs.c.hired, 0).label("hired"),
         )
         .outerjoin(money, money.c.proposal_id == proposals.c.id)
         .outerjoin(cost, cost.c.proposal_id == proposals.c.id)
@@ -142,22 +138,82 @@ def sent_in(
     )
     if member_id is not None:
         query = query.where(proposals.c.freelancer_id == member_id)
+    return query.subquery("sent")
+
+
+def month_starts(first: datetime, last: datetime, tz: str) -> list[tuple[str, datetime]]:
+    """``(YYYY-MM, its first instant in UTC)`` for each month of the zone ``tz`` from
+    the one ``first`` falls in to the one ``last`` falls in (a month starts at local
+    midnight on the 1st; where the clocks skip that hour, when they come back)."""
     local = zone(tz)
-    rows = conn.execute(query).all()
-    return [
-        Sent(
-            member,
-            _utc(at).astimezone(local).strftime("%Y-%m") if months else "",
-            bool(was_boosted),
-            int(price),
-            int(boost),
-            int(cents),
-            bool(viewed),
-            bool(interviewed),
-            bool(hired),
+    at = _utc(first).astimezone(local)
+    y, m = at.year, at.month
+    end = _utc(last).astimezone(local)
+    out: list[tuple[str, datetime]] = []
+    while (y, m) <= (end.year, end.month):
+        out.append((f"{y:04d}-{m:02d}", datetime(y, m, 1, tzinfo=local).astimezone(UTC)))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def sums(
+    conn: Connection,
+    account_id: str,
+    since: datetime,
+    until: datetime,
+    tz: str,
+    group_by: GroupBy | None,
+    member_id: str | None = None,
+) -> list[tuple[str, Sums]]:
+    """Each group's :class:`Sums` over the account's proposals sent in ``[since,
+    until)`` (no ``group_by``: one group keyed ``""``), summed by the database in one
+    ``GROUP BY`` statement; by month, in the account's zone ``tz``."""
+    sent = _per_proposal(account_id, since, until, member_id)
+    key: Any = literal("")
+    if group_by is GroupBy.MEMBER:
+        key = sent.c.member
+    elif group_by is GroupBy.BOOST:
+        key = sent.c.boost_key
+    elif group_by is GroupBy.MONTH:
+        key = _month_key(conn, sent.c.sent_at, account_id, since, until, tz)
+        if key is None:  # nothing sent
+            return []
+    summed = [sent.c[name] for name in _SUMMED]
+    keyed = select(key.label("key"), *summed).subquery("keyed")
+    query = select(
+        keyed.c.key if group_by is not None else literal(""),
+        func.count(),
+        *(func.sum(keyed.c[name]) for name in _SUMMED),
+    )
+    if group_by is not None:
+        query = query.group_by(keyed.c.key)
+    return [(str(k), Sums(*(int(v or 0) for v in row))) for k, *row in conn.execute(query).all()]
+
+
+# in the order of Sums' fields after ``proposals``
+_SUMMED = ("price", "boost", "cents", "viewed", "interviewed", "hired")
+
+
+def _month_key(
+    conn: Connection, sent_at: Any, account_id: str, since: datetime, until: datetime, tz: str
+) -> Any:
+    """``YYYY-MM`` of ``sent_at`` in the zone ``tz``, as SQL: the last month whose start
+    it is at or after, among the months the account's proposals in the period were
+    sent in (``None``: there are none)."""
+    first, last = conn.execute(
+        select(func.min(proposals.c.created_at), func.max(proposals.c.created_at)).where(
+            proposals.c.account_id == account_id,
+            proposals.c.created_at >= since,
+            proposals.c.created_at < until,
         )
-        for member, at, was_boosted, price, boost, cents, viewed, interviewed, hired in rows
-    ]
+    ).one()
+    if first is None:
+        return None
+    months = month_starts(first, last, tz)
+    if len(months) == 1:
+        return literal(months[0][0])
+    later = [(sent_at >= start, name) for name, start in reversed(months[1:])]
+    return case(*later, else_=months[0][0])
 
 
 def account_results(
@@ -182,9 +238,9 @@ def account_results(
             raise NotFound("no such account", account_id=account_id)
         actor = authorize(conn, account_id, who, Action.VIEW, now)
         own = None if actor.kind != "user" or actor.role in SEES_ALL else actor.id
-        sent = sent_in(conn, account_id, start, end, row.timezone, own, months=by is GroupBy.MONTH)
+        groups = sums(conn, account_id, start, end, row.timezone, by, own)
     currency = ctx.catalog.get(row.plan).currency
-    return {"from": start, "to": end, **results(sent, by, currency)}
+    return {"from": start, "to": end, **results(groups, currency, listed=by is not None)}
 
 
 def _group_by(value: str | None) -> GroupBy | None:
