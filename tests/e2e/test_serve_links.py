@@ -38,8 +38,9 @@ def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     # serve exports these for its workers: put back whatever was there after the test
     monkeypatch.setenv("CONNECTS_DATABASE_URL", db)
     monkeypatch.setenv("CONNECTS_BACKGROUND_INTERVAL_SECONDS", "0")
-    monkeypatch.setenv("CONNECTS_BASE_URL", "")
-    monkeypatch.delenv("CONNECTS_BASE_URL")
+    for name in ("CONNECTS_BASE_URL", "CONNECTS_PLANS_FILE"):  # --demo exports the plans
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setattr("connects.logs.configure", lambda level="info": None)
     return db
 
@@ -168,3 +169,21 @@ def test_a_server_listening_everywhere_is_linked_on_loopback() -> None:
 
 def test_login_link_without_any_server_yet_uses_the_default(url: str, demo_owner: str) -> None:
     assert login_link(url).startswith(f"{runtime.DEFAULT_BASE_URL}/login/")
+
+
+def test_serve_demo_serves_the_demo_plans_unless_the_operator_names_some(
+    url: str, demo_owner: str, served: list[object], tmp_path: Path
+) -> None:
+    """The demo's catalog (interview rewards) reaches every worker; an operator's wins."""
+    import os
+
+    from connects.demo import DEMO_PLANS_FILE
+
+    assert serve(url, free_port()).exit_code == 0  # type: ignore[attr-defined]
+    assert os.environ["CONNECTS_PLANS_FILE"] == str(DEMO_PLANS_FILE)
+    assert Settings().catalog().get("agency-plus").interview_reward > 0
+    own = tmp_path / "plans.toml"
+    own.write_text('[plans.solo]\nkind = "freelancer"\n')
+    os.environ["CONNECTS_PLANS_FILE"] = str(own)
+    assert serve(url, free_port()).exit_code == 0  # type: ignore[attr-defined]
+    assert os.environ["CONNECTS_PLANS_FILE"] == str(own)
