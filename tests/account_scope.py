@@ -27,7 +27,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, event
 
@@ -78,38 +78,54 @@ def unscoped(statement: str) -> list[str]:
     return found
 
 
-def _from_the_product() -> bool:
-    """Whether the statement was sent by the product (``src/connects``, migrations
-    aside), not by a test reading whole tables to check them."""
+_ROOTS = (f"{os.sep}src{os.sep}connects{os.sep}", f"{os.sep}site-packages{os.sep}connects{os.sep}")
+_MIGRATIONS = f"{os.sep}connects{os.sep}migrations{os.sep}"
+_LIBRARIES = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}alembic{os.sep}")
+
+
+def _sender() -> str | None:
+    """Where in the product (``src/connects``, migrations aside) the statement was
+    sent from: its innermost three frames there, ``module.py:line`` each; None when a
+    test sent it (reading whole tables to check them)."""
     frame = sys._getframe(2)
-    while frame is not None:
-        path = frame.f_code.co_filename
-        if f"{os.sep}sqlalchemy{os.sep}" not in path and f"{os.sep}alembic{os.sep}" not in path:
-            if f"{os.sep}connects{os.sep}migrations{os.sep}" in path:
-                return False
-            return f"{os.sep}src{os.sep}connects{os.sep}" in path or (
-                f"{os.sep}site-packages{os.sep}connects{os.sep}" in path
-            )
+    while frame is not None and any(lib in frame.f_code.co_filename for lib in _LIBRARIES):
         frame = frame.f_back  # type: ignore[assignment]
-    return False
+    where: list[str] = []
+    while frame is not None and len(where) < 3:
+        path = frame.f_code.co_filename
+        root = next((r for r in _ROOTS if r in path), None)
+        if root is None or _MIGRATIONS in path:
+            break
+        where.append(f"{path.split(root, 1)[1]}:{frame.f_lineno}")
+        frame = frame.f_back  # type: ignore[assignment]
+    return " < ".join(where) or None
+
+
+class Unscoped(NamedTuple):
+    tables: list[str]
+    statement: str
+    sender: str
 
 
 @contextmanager
-def watching() -> Iterator[list[tuple[list[str], str]]]:
+def watching() -> Iterator[list[Unscoped]]:
     """Collect every statement any engine runs on an account-owned table without its
     account, with the tables (see the module's docstring). Collected, not raised: a
     background job would log an exception and go on, hiding it."""
-    found: list[tuple[list[str], str]] = []
+    found: list[Unscoped] = []
 
     def check(
         conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
     ) -> None:
         options = context.execution_options if context is not None else {}
-        if options.get("all_accounts") or not _from_the_product():
+        if options.get("all_accounts"):
+            return
+        sender = _sender()
+        if sender is None:
             return
         tables = unscoped(statement)
         if tables:
-            found.append((tables, statement))
+            found.append(Unscoped(tables, statement, sender))
 
     event.listen(Engine, "before_cursor_execute", check)
     try:
@@ -118,7 +134,8 @@ def watching() -> Iterator[list[tuple[list[str], str]]]:
         event.remove(Engine, "before_cursor_execute", check)
 
 
-def report(found: list[tuple[list[str], str]]) -> str:
-    """The distinct offending statements, for a failure message."""
-    distinct = {" ".join(sql.split()): tables for tables, sql in found}
-    return "\n\n".join(f"{', '.join(t)}: {sql}" for sql, t in distinct.items())
+def report(found: list[Unscoped]) -> str:
+    """The distinct offending statements with where they were sent, for a failure
+    message."""
+    distinct = {(" ".join(f.statement.split()), f.sender): f.tables for f in found}
+    return "\n\n".join(f"{', '.join(t)} (at {at}): {sql}" for (sql, at), t in distinct.items())
