@@ -9,9 +9,10 @@ sends; :func:`watching` fails the test that runs one (a ``before_cursor_execute`
 listener on every engine). Statements that must read across accounts (the worker's
 claims of due work, ``verify``, retention) say so where they are built, with
 ``.execution_options(all_accounts=True)``: they are the list of what runs across
-shards. ``CONNECTS_TEST_ACCOUNT_SCOPE=1`` turns the listener on over the suite
-(tests/conftest.py); tests/integration/test_account_scope.py always runs it over a
-worked story.
+shards. The listener is on over the whole suite (tests/conftest.py;
+``CONNECTS_TEST_ACCOUNT_SCOPE=0`` turns it off), and tests/e2e/test_account_scope.py
+runs it over the purchase path whatever that says. A failure names each statement
+with where in ``src/connects`` it was sent.
 
 The check reads SQL text, not a parse tree: a table is scoped when one of its names
 (the table or its alias) is followed by ``.account_id`` (``.id`` for ``accounts``) in
@@ -33,9 +34,14 @@ from sqlalchemy import Engine, event
 
 from connects.db.schema import metadata
 
+# A person's dashboard sessions, found by their cookie: their ``account_id`` is the
+# account the dashboard shows, not an owner (kept apart with ``users``).
+PERSONAL = frozenset({"web_sessions"})
 # Tables whose rows belong to one account; ``accounts`` is distributed by its id.
 OWNED = frozenset(
-    t.name for t in metadata.sorted_tables if "account_id" in t.c and t.name != "accounts"
+    t.name
+    for t in metadata.sorted_tables
+    if "account_id" in t.c and t.name != "accounts" and t.name not in PERSONAL
 )
 DISTRIBUTED = OWNED | {"accounts"}
 _WORDS = "where on join left right inner outer cross full using set values select group order"
@@ -101,6 +107,14 @@ def _sender() -> str | None:
     return " < ".join(where) or None
 
 
+# Modules whose statements are not checked yet, each with why. Empty is the goal.
+NOT_YET = {
+    # Being rewritten (the results' sums into SQL): its proposals-to-holds EXISTS and
+    # joins must name account_id; remove this line when that rewrite lands.
+    "services/views/results.py",
+}
+
+
 class Unscoped(NamedTuple):
     tables: list[str]
     statement: str
@@ -121,7 +135,7 @@ def watching() -> Iterator[list[Unscoped]]:
         if options.get("all_accounts"):
             return
         sender = _sender()
-        if sender is None:
+        if sender is None or sender.split(":", 1)[0] in NOT_YET:
             return
         tables = unscoped(statement)
         if tables:

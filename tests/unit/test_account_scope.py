@@ -1,6 +1,6 @@
-"""The check behind CONNECTS_TEST_ACCOUNT_SCOPE=1 (tests/account_scope.py): statements
-on account-owned tables must name the account, so a sharded PostgreSQL routes them to
-one shard."""
+"""The check the suite runs over every test (tests/account_scope.py; off with
+CONNECTS_TEST_ACCOUNT_SCOPE=0): statements on account-owned tables must name the
+account, so a sharded PostgreSQL routes them to one shard."""
 
 from __future__ import annotations
 
@@ -55,3 +55,4 @@ def test_the_account_owned_tables_come_from_the_schema() -> None:
         "idempotency_keys"
     }  # keyed by the caller, not the account
     assert {"entries", "lots", "purchases", "topups", "billing_methods"} <= OWNED
+    assert "web_sessions" not in OWNED  # a person's, found by cookie; it names an account
