@@ -47,6 +47,7 @@ DISTRIBUTED = OWNED | {"accounts"}
 _WORDS = "where on join left right inner outer cross full using set values select group order"
 KEYWORDS = frozenset(f"{_WORDS} limit for returning union as natural lateral having".split(" "))
 _REF = re.compile(r"\b(from|join|update|into)\s+([a-z_][a-z0-9_]*)(?:\s+(?:as\s+)?([a-z_]\w*))?")
+_CREATE_AS = re.compile(r"^create (?:temp |temporary )?table \w+ .*?\bas \(?(?=select|with)")
 _PREDICATES = re.compile(r"\b(where|on)\b(.*?)(?=\b(join|where|group|order|limit|returning)\b|$)")
 
 
@@ -58,6 +59,7 @@ def _scoped_names(sql: str) -> str:
 def unscoped(statement: str) -> list[str]:
     """The account-owned tables ``statement`` reads or writes without their account."""
     sql = " ".join(statement.lower().split())
+    sql = _CREATE_AS.sub("", sql, count=1)  # a table made from a query: the query
     if not sql.startswith(("select", "update", "delete", "insert", "with")):
         return []  # DDL, SET LOCAL, transaction control
     refs: dict[str, set[str]] = {}

@@ -20,6 +20,8 @@ from tests.account_scope import OWNED, unscoped
         "INSERT INTO entries (id, account_id, seq) VALUES (%(id)s, %(a)s, 1)",
         "DELETE FROM lots WHERE account_id = ?",
         "CREATE TEMP TABLE bulk_due (id varchar(40)) ON COMMIT DROP",
+        "CREATE TEMP TABLE t ON COMMIT DROP AS SELECT l.id FROM lots l JOIN bulk_due d"
+        " ON d.id = l.account_id",
         "SELECT jobs.id FROM jobs WHERE jobs.id = ?",  # not account-owned
     ],
 )
@@ -38,6 +40,7 @@ def test_statements_that_name_their_account_pass(sql: str) -> None:
             ["billing_methods"],
         ),
         ("SELECT count(*) FROM events", ["events"]),
+        ("CREATE TEMP TABLE t ON COMMIT DROP AS SELECT lots.id FROM lots", ["lots"]),
         ("SELECT accounts.id FROM accounts WHERE accounts.owner_id = ?", ["accounts"]),
         (
             "INSERT INTO balance_alerts (account_id, level) SELECT l.account_id, l.level "
