@@ -40,6 +40,11 @@ def test_statements_that_name_their_account_pass(sql: str) -> None:
             ["billing_methods"],
         ),
         ("SELECT count(*) FROM events", ["events"]),
+        (
+            "SELECT e.id FROM entries e JOIN allocations ON allocations.entry_id = e.id"
+            " WHERE e.account_id = ?",
+            ["allocations"],
+        ),
         ("CREATE TEMP TABLE t ON COMMIT DROP AS SELECT lots.id FROM lots", ["lots"]),
         ("SELECT accounts.id FROM accounts WHERE accounts.owner_id = ?", ["accounts"]),
         (

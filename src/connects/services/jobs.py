@@ -37,7 +37,7 @@ from connects.domain.vocabulary import (
 )
 from connects.services import boosts
 from connects.services.uow import Transaction, UnitOfWork
-from connects.services.views.jobs import proposal_row as load_proposal
+from connects.services.views.jobs import proposal_row
 
 MAX_PRICE = 1000
 LIVE = tuple(s.value for s in ProposalStatus if s.live)
@@ -64,6 +64,9 @@ def load_job(conn: Connection, job_id: str, *, lock: str | None = None) -> Any:
     if row is None:
         raise NotFound("no such job", job_id=job_id)
     return row
+
+
+load_proposal = proposal_row  # the proposal row, by its id (and account)
 
 
 def set_proposal(tx: Transaction, prop: Any, to: ProposalStatus) -> None:
