@@ -31,13 +31,14 @@ PG_SKIP_REASON = "PostgreSQL tests need CONNECTS_TEST_DATABASE_URL (set by .ci/r
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
 requires_pg = pytest.mark.skipif(not PG_URL, reason=PG_SKIP_REASON)
-ACCOUNT_SCOPE = os.environ.get("CONNECTS_TEST_ACCOUNT_SCOPE") == "1"
+ACCOUNT_SCOPE = os.environ.get("CONNECTS_TEST_ACCOUNT_SCOPE", "1") != "0"
 
 
 @pytest.fixture(autouse=ACCOUNT_SCOPE)
 def account_scoped() -> Iterator[None]:
     """Every statement the test runs on an account-owned table is constrained by
-    account_id (tests/account_scope.py); over the suite with CONNECTS_TEST_ACCOUNT_SCOPE=1."""
+    account_id (tests/account_scope.py): on over the suite, off with
+    CONNECTS_TEST_ACCOUNT_SCOPE=0."""
     from tests.account_scope import report, watching
 
     with watching() as found:

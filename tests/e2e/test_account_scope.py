@@ -36,7 +36,7 @@ def test_purchases_name_their_account_in_every_statement(api: Api, clock: Simula
         assert pending["status"] == "pending"
         clock.advance(timedelta(minutes=1))
         assert purchase_steps.resume_pending(api.ctx) == 1
-    ours = [(t, sql) for t, sql in found if PURCHASE_TABLES & set(t)]
+    ours = [f for f in found if PURCHASE_TABLES & set(f.tables)]
     assert not ours, report(ours)
     topups = api.ok("GET", f"/v1/accounts/{agency}/topups", "olga")["items"]
     assert [t["status"] for t in topups] == ["succeeded"]  # the top-up's purchase ran

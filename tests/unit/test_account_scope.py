@@ -1,6 +1,6 @@
-"""The check behind CONNECTS_TEST_ACCOUNT_SCOPE=1 (tests/account_scope.py): statements
-on account-owned tables must name the account, so a sharded PostgreSQL routes them to
-one shard."""
+"""The check the suite runs over every test (tests/account_scope.py; off with
+CONNECTS_TEST_ACCOUNT_SCOPE=0): statements on account-owned tables must name the
+account, so a sharded PostgreSQL routes them to one shard."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from tests.account_scope import OWNED, unscoped
         "INSERT INTO entries (id, account_id, seq) VALUES (%(id)s, %(a)s, 1)",
         "DELETE FROM lots WHERE account_id = ?",
         "CREATE TEMP TABLE bulk_due (id varchar(40)) ON COMMIT DROP",
+        "CREATE TEMP TABLE t ON COMMIT DROP AS SELECT l.id FROM lots l JOIN bulk_due d"
+        " ON d.id = l.account_id",
         "SELECT jobs.id FROM jobs WHERE jobs.id = ?",  # not account-owned
     ],
 )
@@ -38,6 +40,12 @@ def test_statements_that_name_their_account_pass(sql: str) -> None:
             ["billing_methods"],
         ),
         ("SELECT count(*) FROM events", ["events"]),
+        (
+            "SELECT e.id FROM entries e JOIN allocations ON allocations.entry_id = e.id"
+            " WHERE e.account_id = ?",
+            ["allocations"],
+        ),
+        ("CREATE TEMP TABLE t ON COMMIT DROP AS SELECT lots.id FROM lots", ["lots"]),
         ("SELECT accounts.id FROM accounts WHERE accounts.owner_id = ?", ["accounts"]),
         (
             "INSERT INTO balance_alerts (account_id, level) SELECT l.account_id, l.level "
@@ -55,3 +63,4 @@ def test_the_account_owned_tables_come_from_the_schema() -> None:
         "idempotency_keys"
     }  # keyed by the caller, not the account
     assert {"entries", "lots", "purchases", "topups", "billing_methods"} <= OWNED
+    assert "web_sessions" not in OWNED  # a person's, found by cookie; it names an account

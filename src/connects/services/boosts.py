@@ -81,7 +81,7 @@ def _top_ids(tx: Transaction, job_id: str) -> set[str]:
 def on_interaction(tx: Transaction, job: Any, prop: Any, kind: OutcomeKind, actor: Actor) -> None:
     """A client interaction (R35): in the top 4 of an open auction the bid is captured
     at once; a decline releases a bid that is not (R36). The job is locked for update."""
-    hold = holds.of_proposal(tx.conn, prop.id)
+    hold = holds.of_proposal(tx.conn, prop.account_id, prop.id)
     if hold is None or hold.status != HoldStatus.HELD:
         return
     book = tx.book(prop.account_id)
@@ -95,7 +95,11 @@ def on_interaction(tx: Transaction, job: Any, prop: Any, kind: OutcomeKind, acto
 
 
 def _job_holds(tx: Transaction, job_id: str, status: HoldStatus | None = None) -> list[Any]:
-    query = select(holds_table).where(holds_table.c.job_id == job_id)
+    query = (
+        select(holds_table)
+        .where(holds_table.c.job_id == job_id)
+        .execution_options(all_accounts=True)  # a job's bids: every account's
+    )
     if status is not None:
         query = query.where(holds_table.c.status == status.value)
     return list(tx.conn.execute(query.order_by(holds_table.c.account_id, holds_table.c.id)))
@@ -148,7 +152,7 @@ def settle_ending(
 
 def release_on_withdraw(tx: Transaction, prop: Any, actor: Actor) -> None:
     """Withdrawing releases a held bid; a captured one stays spent (R36)."""
-    hold = holds.of_proposal(tx.conn, prop.id)
+    hold = holds.of_proposal(tx.conn, prop.account_id, prop.id)
     if hold is not None and hold.status == HoldStatus.HELD:
         holds.release(tx.book(prop.account_id), hold, actor=actor, reason="withdrawn")
 

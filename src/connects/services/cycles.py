@@ -65,7 +65,11 @@ def refunded_into_lots(book: AccountBook) -> dict[str, int]:
     """Connects refunded into each of the account's lots (R15), by lot id."""
     rows = book.conn.execute(
         select(allocations.c.lot_id, func.sum(allocations.c.amount))
-        .join(entries, entries.c.id == allocations.c.entry_id)
+        .join(
+            entries,
+            (entries.c.account_id == allocations.c.account_id)
+            & (entries.c.id == allocations.c.entry_id),
+        )
         .where(entries.c.account_id == book.id, entries.c.kind == "refund")
         .group_by(allocations.c.lot_id)
     ).all()

@@ -100,20 +100,21 @@ def place(
     return hold_id
 
 
-def load(conn: Connection, hold_id: str, account_id: str | None = None) -> Any:
+def load(conn: Connection, hold_id: str, account_id: str) -> Any:
     """The hold row (``not_found`` if none, or not of ``account_id``)."""
-    query = select(holds).where(holds.c.id == hold_id)
-    if account_id is not None:
-        query = query.where(holds.c.account_id == account_id)
+    query = select(holds).where(holds.c.account_id == account_id, holds.c.id == hold_id)
     row = conn.execute(query).one_or_none()
     if row is None:
         raise NotFound("no such hold", hold_id=hold_id)
     return row
 
 
-def of_proposal(conn: Connection, proposal_id: str) -> Any | None:
-    """The proposal's boost hold, if it has one (R35)."""
-    return conn.execute(select(holds).where(holds.c.proposal_id == proposal_id)).one_or_none()
+def of_proposal(conn: Connection, account_id: str, proposal_id: str) -> Any | None:
+    """The boost hold of ``account_id``'s proposal, if it has one (R35)."""
+    query = select(holds).where(
+        holds.c.account_id == account_id, holds.c.proposal_id == proposal_id
+    )
+    return conn.execute(query).one_or_none()
 
 
 def _open(hold: Any) -> None:

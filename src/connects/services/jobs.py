@@ -37,6 +37,7 @@ from connects.domain.vocabulary import (
 )
 from connects.services import boosts
 from connects.services.uow import Transaction, UnitOfWork
+from connects.services.views.jobs import proposal_row
 
 MAX_PRICE = 1000
 LIVE = tuple(s.value for s in ProposalStatus if s.live)
@@ -65,12 +66,7 @@ def load_job(conn: Connection, job_id: str, *, lock: str | None = None) -> Any:
     return row
 
 
-def load_proposal(conn: Connection, proposal_id: str) -> Any:
-    """The proposal row (``not_found`` if none)."""
-    row = conn.execute(select(proposals).where(proposals.c.id == proposal_id)).one_or_none()
-    if row is None:
-        raise NotFound("no such proposal", proposal_id=proposal_id)
-    return row
+load_proposal = proposal_row  # the proposal row, by its id (and account)
 
 
 def set_proposal(tx: Transaction, prop: Any, to: ProposalStatus) -> None:
@@ -152,7 +148,7 @@ def start_interview(cmd: StartInterview, uow: UnitOfWork) -> int:
         if job.client_id != cmd.client_id:
             raise NotFound("no such proposal", proposal_id=cmd.proposal_id)
         book = tx.book(prop.account_id)
-        prop = load_proposal(tx.conn, cmd.proposal_id)  # as it is under the lock
+        prop = load_proposal(tx.conn, prop.id, prop.account_id)  # as it is under the lock
         if prop.status == ProposalStatus.INTERVIEWING:
             return 0
         set_proposal(tx, prop, ProposalStatus.INTERVIEWING)

@@ -34,11 +34,11 @@ def raise_boost(cmd: RaiseBoost, uow: UnitOfWork) -> dict[str, Any]:
             actor.role, Action.MANAGE
         ):
             raise Forbidden("only the submitter, the freelancer, the owner or an admin bids")
-        prop = load_proposal(tx.conn, cmd.proposal_id)
+        prop = load_proposal(tx.conn, prop.id, prop.account_id)  # as it is under the locks
         if not ProposalStatus(prop.status).live:
             raise InvalidRequest(f"the proposal is {prop.status}", field="bid")
         boosts.refuse_closed(job, tx.now)
-        hold = holds.of_proposal(tx.conn, prop.id)
+        hold = holds.of_proposal(tx.conn, prop.account_id, prop.id)
         if hold is None:
             raise InvalidRequest("the proposal has no boost", field="bid")
         book = tx.book(prop.account_id)
@@ -47,7 +47,7 @@ def raise_boost(cmd: RaiseBoost, uow: UnitOfWork) -> dict[str, Any]:
         if hold.status != HoldStatus.HELD:
             raise InvalidRequest(f"the boost is {hold.status}: it cannot grow", field="bid")
         holds.raise_to(book, hold, bid, actor=Actor("user", cmd.who.id))
-        return proposal_detail(tx.conn, prop.id)
+        return proposal_detail(tx.conn, prop.id, prop.account_id)
 
 
 def record_outcome(cmd: RecordOutcome, uow: UnitOfWork) -> dict[str, Any]:
@@ -62,11 +62,11 @@ def record_outcome(cmd: RecordOutcome, uow: UnitOfWork) -> dict[str, Any]:
         if job.client_id != cmd.client_id:
             raise NotFound("no such proposal", proposal_id=cmd.proposal_id)
         tx.book(prop.account_id)
-        prop = load_proposal(tx.conn, cmd.proposal_id)  # as it is under the locks
+        prop = load_proposal(tx.conn, prop.id, prop.account_id)  # as it is under the locks
         if kind is OutcomeKind.DECLINED and prop.status != ProposalStatus.DECLINED:
             set_proposal(tx, prop, ProposalStatus.DECLINED)
         boosts.record(tx, prop, kind, cmd.client_id)  # once per kind (R38)
         # Every look is an interaction: a bid that climbed into the top 4 since an
         # earlier view is captured by the next one (R35).
         boosts.on_interaction(tx, job, prop, kind, Actor("user", cmd.client_id))
-        return proposal_detail(tx.conn, prop.id)
+        return proposal_detail(tx.conn, prop.id, prop.account_id)

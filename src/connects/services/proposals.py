@@ -390,7 +390,7 @@ def withdraw(cmd: WithdrawProposal, uow: UnitOfWork) -> None:
         prop = load_proposal(tx.conn, cmd.proposal_id)
         load_job(tx.conn, prop.job_id, lock="share")  # the job first, as its ending does
         actor = tx.authorize(prop.account_id, cmd.who, Action.VIEW)
-        prop = load_proposal(tx.conn, cmd.proposal_id)  # as it is under the locks
+        prop = load_proposal(tx.conn, prop.id, prop.account_id)  # as it is under the locks
         if actor.id not in (prop.submitted_by, prop.freelancer_id) and not allows(
             actor.role, Action.MANAGE
         ):

@@ -156,7 +156,11 @@ def _finish(tx: Transaction, row: Any, outcome: Outcome, retry_seconds: int) -> 
     book = tx.book(row.account_id)
     done = tx.conn.execute(
         update(topups)
-        .where(topups.c.id == row.id, topups.c.status == TopUpStatus.PENDING.value)
+        .where(
+            topups.c.account_id == row.account_id,
+            topups.c.id == row.id,
+            topups.c.status == TopUpStatus.PENDING.value,
+        )
         .values(
             status=outcome.status,
             reason=outcome.reason,
@@ -200,45 +204,47 @@ def _finish(tx: Transaction, row: Any, outcome: Outcome, retry_seconds: int) -> 
     return True
 
 
-def execute(ctx: Context, topup_id: str, *, wait: bool = False) -> str:
-    """Run one decided top-up; its status afterwards.
+def execute(ctx: Context, account_id: str, topup_id: str, *, wait: bool = False) -> str:
+    """Run one decided top-up of ``account_id``; its status afterwards.
 
     A top-up another executor holds is left to it (``pending``), unless ``wait``: then
     this polls until that one finished it or its lease ran out, for at most
     :data:`WAIT_SECONDS`.
     """
-    return _execute(UnitOfWork(ctx), topup_id, wait=wait)[0]
+    return _execute(UnitOfWork(ctx), account_id, topup_id, wait=wait)[0]
 
 
-def _execute(uow: UnitOfWork, topup_id: str, *, wait: bool = False) -> tuple[str, bool]:
+def _execute(
+    uow: UnitOfWork, account_id: str, topup_id: str, *, wait: bool = False
+) -> tuple[str, bool]:
     """``(status, finished by this call)``."""
-    row, token, status = _take(uow, topup_id, wait=wait)
+    row, token, status = _take(uow, account_id, topup_id, wait=wait)
     if row is None:
         return status, False
     try:
         outcome = _attempt(uow, row)
     except BaseException:
-        _release(uow, topup_id, token)
+        _release(uow, account_id, topup_id, token)
         raise
     if outcome is None:
-        _release(uow, topup_id, token)  # the gateway's answer is unknown: retried later
+        _release(uow, account_id, topup_id, token)  # the gateway's answer is unknown: retried later
         return TopUpStatus.PENDING.value, False
     with uow.begin() as tx:
         finished = _finish(tx, row, outcome, uow.ctx.topup_retry_seconds)
     if not finished:
         with uow.read() as conn:
-            return _status(conn, topup_id), False
+            return _status(conn, account_id, topup_id), False
     TOPUPS.labels(outcome.status).inc()
     return outcome.status, True
 
 
-def _take(uow: UnitOfWork, topup_id: str, *, wait: bool) -> tuple[Any, str, str]:
+def _take(uow: UnitOfWork, account_id: str, topup_id: str, *, wait: bool) -> tuple[Any, str, str]:
     """``(row, lease token, status)``: the row when this call claimed it, else None and
     the status it has (``pending`` while another executor holds it)."""
     deadline = time.monotonic() + WAIT_SECONDS
     pause, longest = WAIT_PAUSES
     while True:
-        row, token, status = _claim(uow, topup_id)
+        row, token, status = _claim(uow, account_id, topup_id)
         if row is not None or status != TopUpStatus.PENDING or not wait:
             return row, token, status
         if time.monotonic() >= deadline:
@@ -247,7 +253,7 @@ def _take(uow: UnitOfWork, topup_id: str, *, wait: bool) -> tuple[Any, str, str]
         pause = min(pause * 2, longest)
 
 
-def _claim(uow: UnitOfWork, topup_id: str) -> tuple[Any, str, str]:
+def _claim(uow: UnitOfWork, account_id: str, topup_id: str) -> tuple[Any, str, str]:
     """Claim a pending top-up whose lease is free, committed at once (see :func:`_take`)."""
     now = uow.ctx.now()  # before the transaction: a clock kept in the database is a read
     token = secrets.token_hex(8)
@@ -256,6 +262,7 @@ def _claim(uow: UnitOfWork, topup_id: str) -> tuple[Any, str, str]:
         took = conn.execute(
             update(topups)
             .where(
+                topups.c.account_id == account_id,
                 topups.c.id == topup_id,
                 topups.c.status == TopUpStatus.PENDING.value,
                 or_(topups.c.claimed_until.is_(None), topups.c.claimed_until <= now),
@@ -263,23 +270,31 @@ def _claim(uow: UnitOfWork, topup_id: str) -> tuple[Any, str, str]:
             .values(claimed_by=token, claimed_until=now + LEASE)
         ).rowcount
         if took:
-            row = conn.execute(select(topups).where(topups.c.id == topup_id)).one()
+            row = conn.execute(
+                select(topups).where(topups.c.account_id == account_id, topups.c.id == topup_id)
+            ).one()
             return row, token, TopUpStatus.PENDING.value
-        return None, token, _status(conn, topup_id)
+        return None, token, _status(conn, account_id, topup_id)
 
 
-def _release(uow: UnitOfWork, topup_id: str, token: str) -> None:
+def _release(uow: UnitOfWork, account_id: str, topup_id: str, token: str) -> None:
     """Give a claim up early, so the next run of due work may retry at once."""
     with uow.begin() as tx:
         tx.conn.execute(
             update(topups)
-            .where(topups.c.id == topup_id, topups.c.claimed_by == token)
+            .where(
+                topups.c.account_id == account_id,
+                topups.c.id == topup_id,
+                topups.c.claimed_by == token,
+            )
             .values(claimed_by=None, claimed_until=None)
         )
 
 
-def _status(conn: Connection, topup_id: str) -> str:
-    status = conn.execute(select(topups.c.status).where(topups.c.id == topup_id)).scalar()
+def _status(conn: Connection, account_id: str, topup_id: str) -> str:
+    status = conn.execute(
+        select(topups.c.status).where(topups.c.account_id == account_id, topups.c.id == topup_id)
+    ).scalar()
     if status is None:
         raise NotFound("no such top-up", topup_id=topup_id)
     return str(status)
@@ -289,7 +304,7 @@ def on_decided(ctx: Context, event: TopUpDecided) -> None:
     """The reaction to a committed decision: run the top-up now. Never fails the
     handler that decided it: what cannot run now stays pending for :func:`run_pending`."""
     try:
-        execute(ctx, event.topup_id)
+        execute(ctx, event.account_id, event.topup_id)
     except Exception:  # the decision is committed; the worker finishes it
         log.exception("auto top-up %s left pending for the worker", event.topup_id)
 
@@ -297,19 +312,15 @@ def on_decided(ctx: Context, event: TopUpDecided) -> None:
 def run_pending(ctx: Context, batch: int = 200) -> int:
     """Execute (or resume after a crash) every pending top-up; how many finished here."""
     with ctx.db.read() as conn:
-        ids = (
-            conn.execute(
-                select(topups.c.id)
-                .where(topups.c.status == TopUpStatus.PENDING.value)
-                .order_by(topups.c.created_at, topups.c.id)
-                .limit(batch)
-                .execution_options(all_accounts=True)  # a sweep across shards
-            )
-            .scalars()
-            .all()
-        )
+        due = conn.execute(
+            select(topups.c.account_id, topups.c.id)
+            .where(topups.c.status == TopUpStatus.PENDING.value)
+            .order_by(topups.c.created_at, topups.c.id)
+            .limit(batch)
+            .execution_options(all_accounts=True)  # a sweep across shards
+        ).all()
     uow = UnitOfWork(ctx)
-    return sum(_execute(uow, topup_id)[1] for topup_id in ids)
+    return sum(_execute(uow, account_id, topup_id)[1] for account_id, topup_id in due)
 
 
 def _pending_of(conn: Connection, account_id: str) -> list[str]:
@@ -350,7 +361,7 @@ def _just_in_time(
     if not (settings.enabled and settings.just_in_time):
         return None
     for waiting in earlier:  # a top-up already on its way comes first
-        execute(ctx, waiting, wait=True)
+        execute(ctx, account_id, waiting, wait=True)
     with uow.begin() as tx:
         conn, book = tx.conn, tx.book(account_id)
         settings = load_settings(conn, account_id)
@@ -375,11 +386,15 @@ def _just_in_time(
             topup_id = decide_in(book, settings, trigger="just_in_time", key=key, need=need)
     if topup_id is None:  # nothing to buy: cannot happen while short, but never loop
         return None
-    status = _execute(uow, topup_id, wait=True)[0]  # in this request (R22)
+    status = _execute(uow, account_id, topup_id, wait=True)[0]  # in this request (R22)
     if status == TopUpStatus.SUCCEEDED:
         return {"topup_id": topup_id, "status": status}
     with uow.read() as conn:
-        recorded = conn.execute(select(topups.c.reason).where(topups.c.id == topup_id)).scalar()
+        recorded = conn.execute(
+            select(topups.c.reason).where(
+                topups.c.account_id == account_id, topups.c.id == topup_id
+            )
+        ).scalar()
     reason = str(recorded or ("topup_pending" if status == TopUpStatus.PENDING else status))
     raise InsufficientConnects(
         f"this needs {need} Connects and {available} are available; the just-in-time "

@@ -56,8 +56,12 @@ def verify(ctx: Context) -> list[Breach]:
         .subquery()
     )
     moved = (
-        select(allocations.c.entry_id, func.sum(allocations.c.amount).label("moved"))
-        .group_by(allocations.c.entry_id)
+        select(
+            allocations.c.account_id,
+            allocations.c.entry_id,
+            func.sum(allocations.c.amount).label("moved"),
+        )
+        .group_by(allocations.c.account_id, allocations.c.entry_id)
         .subquery()
     )
     breaches: list[Breach] = []
@@ -76,6 +80,7 @@ def verify(ctx: Context) -> list[Breach]:
             .outerjoin(e, e.c.account_id == accounts.c.id)
             .outerjoin(last, last.c.account_id == accounts.c.id)
             .outerjoin(lot_sum, lot_sum.c.account_id == accounts.c.id)
+            .execution_options(all_accounts=True)  # every account: verify runs across shards
         ).all()
         for acct, balance, seq, total, n, top, last_after, left in rows:
             if balance != total:
@@ -93,8 +98,12 @@ def verify(ctx: Context) -> list[Breach]:
                 breaches.append(Breach(acct, f"last balance_after {last_after} != {balance}"))
         bad_moves = conn.execute(
             select(entries.c.account_id, entries.c.id, entries.c.amount, moved.c.moved)
-            .outerjoin(moved, moved.c.entry_id == entries.c.id)
+            .outerjoin(
+                moved,
+                and_(moved.c.account_id == entries.c.account_id, moved.c.entry_id == entries.c.id),
+            )
             .where(func.abs(entries.c.amount) != func.coalesce(moved.c.moved, 0))
+            .execution_options(all_accounts=True)
         ).all()
         for acct, entry_id, amount, got in bad_moves:
             breaches.append(
@@ -117,6 +126,7 @@ def verify(ctx: Context) -> list[Breach]:
                 ),
             )
             .where(or_(entries.c.id.is_(None), lots.c.id.is_(None)))
+            .execution_options(all_accounts=True)
         ).all()
         for acct, entry_id, lot_id in strays:
             breaches.append(
@@ -140,12 +150,19 @@ def _costs(conn: Connection) -> list[Breach]:
     signed = case((entries.c.amount > 0, allocations.c.cost_cents), else_=-allocations.c.cost_cents)
     moved = (
         select(
+            allocations.c.account_id,
             allocations.c.lot_id,
             func.sum(case((credit, allocations.c.cost_cents), else_=0)).label("brought"),
             func.sum(signed).label("left"),
         )
-        .join(entries, entries.c.id == allocations.c.entry_id)
-        .group_by(allocations.c.lot_id)
+        .join(
+            entries,
+            and_(
+                entries.c.account_id == allocations.c.account_id,
+                entries.c.id == allocations.c.entry_id,
+            ),
+        )
+        .group_by(allocations.c.account_id, allocations.c.lot_id)
         .subquery()
     )
     found: list[Breach] = []
@@ -158,13 +175,16 @@ def _costs(conn: Connection) -> list[Breach]:
             func.coalesce(moved.c.brought, 0),
             func.coalesce(moved.c.left, 0),
         )
-        .outerjoin(moved, moved.c.lot_id == lots.c.id)
+        .outerjoin(
+            moved, and_(moved.c.account_id == lots.c.account_id, moved.c.lot_id == lots.c.id)
+        )
         .where(
             or_(
                 lots.c.cost_cents != func.coalesce(moved.c.brought, 0),
                 lots.c.cost_left_cents != func.coalesce(moved.c.left, 0),
             )
         )
+        .execution_options(all_accounts=True)  # every account's lots: across shards
     ):
         found.append(
             Breach(
@@ -180,7 +200,9 @@ def _holds(conn: Connection) -> list[Breach]:
     """R34: held is the open holds' sum, at most the balance; each hold ended once."""
     found: list[Breach] = []
     for acct, held, balance, open_sum in conn.execute(
-        select(accounts.c.id, accounts.c.held, accounts.c.balance, measures.held(accounts.c.id))
+        select(
+            accounts.c.id, accounts.c.held, accounts.c.balance, measures.held(accounts.c.id)
+        ).execution_options(all_accounts=True)  # every account: across shards
     ):
         if held != open_sum:
             found.append(Breach(acct, f"held {held} != sum of open holds {open_sum}"))
@@ -191,6 +213,7 @@ def _holds(conn: Connection) -> list[Breach]:
     )
     ends = (
         select(
+            entries.c.account_id,
             entries.c.hold_id,
             func.count().label("n"),
             func.coalesce(
@@ -198,7 +221,7 @@ def _holds(conn: Connection) -> list[Breach]:
             ).label("spent"),
         )
         .where(entries.c.hold_id.is_not(None), ending)
-        .group_by(entries.c.hold_id)
+        .group_by(entries.c.account_id, entries.c.hold_id)
         .subquery()
     )
     for acct, hold_id, status, captured, n, spent in conn.execute(
@@ -209,7 +232,11 @@ def _holds(conn: Connection) -> list[Breach]:
             holds.c.captured,
             func.coalesce(ends.c.n, 0),
             func.coalesce(ends.c.spent, 0),
-        ).outerjoin(ends, ends.c.hold_id == holds.c.id)
+        )
+        .outerjoin(
+            ends, and_(ends.c.account_id == holds.c.account_id, ends.c.hold_id == holds.c.id)
+        )
+        .execution_options(all_accounts=True)  # every account's holds: across shards
     ):
         want = 0 if status == HoldStatus.HELD else 1
         if n != want:

@@ -46,7 +46,7 @@ def run_cycles_bulk(
     PostgreSQL, so a second connection uses a second core."""
     now = naive(clock.now())  # before the connection: the clock may be a database read
     with db.read() as conn:  # most ticks find nothing due: no temp tables, no threads
-        due = sql.run(conn, sql.COUNT_DUE, now=now, enough=batch + 1).scalar_one()
+        due = sql.run(conn, sql.COUNT_DUE, across=True, now=now, enough=batch + 1).scalar_one()
         skip_fk = may_skip_fk_checks(conn) if due else False
     if not due:
         return 0

@@ -47,7 +47,7 @@ def run_batch(catalog: Catalog, conn: Connection, now: datetime, batch: int) -> 
     """One transaction's work: up to ``batch`` due accounts locked ``SKIP LOCKED``,
     swept and cycled until none is due; how many were taken and how many cycles ran."""
     sql.run(conn, sql.CREATE_DUE)
-    took = sql.run(conn, sql.CLAIM_DUE, now=now, batch=batch).rowcount
+    took = sql.run(conn, sql.CLAIM_DUE, across=True, now=now, batch=batch).rowcount
     if not took:
         return 0, 0
     sql.run(conn, "ANALYZE bulk_due")

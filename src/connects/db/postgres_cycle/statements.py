@@ -31,9 +31,11 @@ GRANT_LOT = f"'{LotSource.GRANT}'"
 SYSTEM = f"'{ActorKind.SYSTEM}'"
 
 
-def run(conn: Connection, sql: str, **params: Any) -> Any:
-    """Execute ``sql`` with named ``:params``."""
-    return conn.execute(text(sql), params)
+def run(conn: Connection, sql: str, *, across: bool = False, **params: Any) -> Any:
+    """Execute ``sql`` with named ``:params``; ``across``: it claims due accounts from
+    every shard (docs/architecture.md, "Distributing by account")."""
+    statement = text(sql).execution_options(all_accounts=True) if across else text(sql)
+    return conn.execute(statement, params)
 
 
 def new_ids(prefix: str) -> str:
@@ -162,9 +164,10 @@ INSERT_EXPIRE_ALLOCATIONS = """
 # An expired lot's cost goes with its last Connects (R39: the draw that empties a lot
 # takes all its cost left, domain.lots.cost_share); grant lots cost 0, so a forfeit
 # or a grant carries none and leaves the columns at their default.
-EMPTY_EXPIRED_LOTS = (
-    "UPDATE lots l SET remaining = 0, cost_left_cents = 0 FROM bulk_exp e WHERE l.id = e.lot_id"
-)
+EMPTY_EXPIRED_LOTS = """
+    UPDATE lots l SET remaining = 0, cost_left_cents = 0
+    FROM bulk_exp e WHERE l.account_id = e.account_id AND l.id = e.lot_id
+"""
 
 # --- A round: one cycle for every account still due (R8, R9) ------------------------
 
@@ -222,18 +225,18 @@ CARRY_ROUND = """
 TAKES = f"""
     CREATE TEMP TABLE bulk_takes ON COMMIT DROP AS
     WITH refunded AS (
-        SELECT al.lot_id, sum(al.amount) AS amount
+        SELECT al.account_id, al.lot_id, sum(al.amount) AS amount
         FROM entries e
         JOIN bulk_cur c ON c.id = e.account_id AND c.cap IS NOT NULL
-        JOIN allocations al ON al.entry_id = e.id
+        JOIN allocations al ON al.account_id = e.account_id AND al.entry_id = e.id
         WHERE e.kind = {REFUND}
-        GROUP BY al.lot_id
+        GROUP BY al.account_id, al.lot_id
     ), grant_lots AS (
         SELECT l.id AS lot_id, l.account_id, l.expires_at, l.issued_at, c.cap,
                c.cycle_key, c.forfeit_id, c.seq, c.balance,
                l.remaining - least(l.remaining, coalesce(r.amount, 0)) AS remaining
         FROM lots l JOIN bulk_cur c ON c.id = l.account_id
-        LEFT JOIN refunded r ON r.lot_id = l.id
+        LEFT JOIN refunded r ON r.account_id = l.account_id AND r.lot_id = l.id
         WHERE c.cap IS NOT NULL AND l.source = {GRANT_LOT} AND l.remaining > 0
           AND l.expires_at > c.cycle_at
     ), live AS (
@@ -265,7 +268,7 @@ INSERT_FORFEIT_ALLOCATIONS = """
 """
 TAKE_FROM_LOTS = """
     UPDATE lots l SET remaining = l.remaining - t.take
-    FROM bulk_takes t WHERE l.id = t.lot_id
+    FROM bulk_takes t WHERE l.account_id = t.account_id AND l.id = t.lot_id
 """
 
 # bulk_next: every account of the round as the round leaves it (next cycle, seq,

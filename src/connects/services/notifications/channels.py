@@ -171,12 +171,13 @@ def delete_channel(cmd: RemoveChannel, uow: UnitOfWork) -> None:
         _live_channel(conn, account_id, channel_id)
         conn.execute(
             update(channels)
-            .where(channels.c.id == channel_id)
+            .where(channels.c.account_id == account_id, channels.c.id == channel_id)
             .values(deleted_at=now, target_encrypted=None, secret_encrypted=None)
         )
         conn.execute(
             update(deliveries)
             .where(
+                deliveries.c.account_id == account_id,
                 deliveries.c.channel_id == channel_id,
                 deliveries.c.status == DeliveryStatus.PENDING.value,
             )

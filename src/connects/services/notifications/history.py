@@ -43,8 +43,16 @@ def list_notifications(
                 channels.c.kind.label("channel_kind"),
                 channels.c.target_hint,
             )
-            .join(events, events.c.id == deliveries.c.event_id)
-            .join(channels, channels.c.id == deliveries.c.channel_id)
+            .join(
+                events,
+                (events.c.account_id == deliveries.c.account_id)
+                & (events.c.id == deliveries.c.event_id),
+            )
+            .join(
+                channels,
+                (channels.c.account_id == deliveries.c.account_id)
+                & (channels.c.id == deliveries.c.channel_id),
+            )
             .where(deliveries.c.account_id == account_id)
         )
         if status:
@@ -57,7 +65,10 @@ def list_notifications(
         if shown:
             for a in conn.execute(
                 select(delivery_attempts)
-                .where(delivery_attempts.c.delivery_id.in_(list(attempts)))
+                .where(
+                    delivery_attempts.c.account_id == account_id,
+                    delivery_attempts.c.delivery_id.in_(list(attempts)),
+                )
                 .order_by(delivery_attempts.c.at, delivery_attempts.c.id)
             ):
                 attempts[a.delivery_id].append(

@@ -192,6 +192,7 @@ def all_accounts(ctx: Context) -> list[dict[str, Any]]:
             .join(users, users.c.id == accounts.c.owner_id)
             .outerjoin(members, members.c.account_id == accounts.c.id)
             .order_by(accounts.c.created_at, accounts.c.id)
+            .execution_options(all_accounts=True)  # every account: across shards
         ).all()
     return [
         {

@@ -131,9 +131,11 @@ def auction(ctx: Context, job_id: str) -> dict[str, Any]:
     }
 
 
-def boost_of(conn: Connection, proposal_id: str) -> dict[str, Any] | None:
+def boost_of(conn: Connection, proposal_id: str, account_id: str) -> dict[str, Any] | None:
     """A proposal's boost: its bid, the hold's status and its rank in the auction."""
-    hold = conn.execute(select(holds).where(holds.c.proposal_id == proposal_id)).one_or_none()
+    hold = conn.execute(
+        select(holds).where(holds.c.account_id == account_id, holds.c.proposal_id == proposal_id)
+    ).one_or_none()
     if hold is None:
         return None
     rank = None
@@ -149,19 +151,23 @@ def boost_of(conn: Connection, proposal_id: str) -> dict[str, Any] | None:
     }
 
 
-def proposal_detail(conn: Connection, proposal_id: str) -> dict[str, Any]:
-    """A proposal with its boost and outcomes (R35, R38); callers check access."""
-    row = proposal_row(conn, proposal_id)
+def proposal_detail(
+    conn: Connection, proposal_id: str, account_id: str | None = None
+) -> dict[str, Any]:
+    """A proposal with its boost and outcomes (R35, R38); callers check access. Without
+    ``account_id`` the proposal is found by its id alone (:func:`proposal_row`)."""
+    row = proposal_row(conn, proposal_id, account_id)
     found = conn.execute(
         select(proposal_outcomes.c.kind, proposal_outcomes.c.at).where(
-            proposal_outcomes.c.proposal_id == proposal_id
+            proposal_outcomes.c.account_id == row.account_id,
+            proposal_outcomes.c.proposal_id == proposal_id,
         )
     ).all()
     order = list(OutcomeKind)  # at one moment, in the lifecycle's order
     outcomes = sorted(found, key=lambda o: (o.at, order.index(OutcomeKind(o.kind))))
     return {
         **proposal_fields(row),
-        "boost": boost_of(conn, proposal_id),
+        "boost": boost_of(conn, proposal_id, row.account_id),
         "outcomes": [{"kind": o.kind, "at": o.at} for o in outcomes],
     }
 
@@ -178,7 +184,7 @@ def account_proposals(ctx: Context, who: Actor, account_id: str, limit: int = 50
         ).scalars()
         found = []
         for pid in list(ids):
-            detail = proposal_detail(conn, pid)
+            detail = proposal_detail(conn, pid, account_id)
             title = conn.execute(select(jobs.c.title).where(jobs.c.id == detail["job_id"]))
             found.append({**detail, "job_title": title.scalar_one()})
     return found

@@ -29,9 +29,18 @@ def job(ctx: Context, job_id: str) -> dict[str, Any]:
     }
 
 
-def proposal_row(conn: Connection, proposal_id: str) -> Any:
-    """The proposal's row, or ``not_found``."""
-    row = conn.execute(select(proposals).where(proposals.c.id == proposal_id)).one_or_none()
+def proposal_row(conn: Connection, proposal_id: str, account_id: str | None = None) -> Any:
+    """The proposal's row (``not_found`` if none, or not of ``account_id``).
+
+    Without ``account_id`` it is found by its id alone, as a route ``/proposals/{id}``
+    names it: a read on every shard, the one way in that does not know the account
+    (docs/architecture.md); every read after it names the account of the row found."""
+    query = select(proposals).where(proposals.c.id == proposal_id)
+    if account_id is None:
+        query = query.execution_options(all_accounts=True)  # by id alone: every shard
+    else:
+        query = query.where(proposals.c.account_id == account_id)
+    row = conn.execute(query).one_or_none()
     if row is None:
         raise NotFound("no such proposal", proposal_id=proposal_id)
     return row
@@ -53,6 +62,6 @@ def proposal_fields(row: Any) -> dict[str, Any]:
 
 
 def proposal(ctx: Context, proposal_id: str) -> dict[str, Any]:
-    """A proposal's current state (callers check who may see it)."""
+    """A proposal's current state, found by its id alone (callers check who may see it)."""
     with ctx.db.read() as conn:
         return proposal_fields(proposal_row(conn, proposal_id))
