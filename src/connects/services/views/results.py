@@ -94,7 +94,11 @@ def _per_proposal(account_id: str, since: datetime, until: datetime, member_id: 
                 )
             ).label("cents"),
         )
-        .join(allocations, allocations.c.entry_id == entries.c.id)
+        .join(
+            allocations,
+            (allocations.c.account_id == entries.c.account_id)
+            & (allocations.c.entry_id == entries.c.id),
+        )
         .where(usage)
         .group_by(entries.c.proposal_id)
         .subquery()
@@ -114,7 +118,9 @@ def _per_proposal(account_id: str, since: datetime, until: datetime, member_id: 
         .group_by(proposal_outcomes.c.proposal_id)
         .subquery()
     )
-    boosted = exists().where(holds.c.proposal_id == proposals.c.id)
+    boosted = exists().where(
+        holds.c.account_id == proposals.c.account_id, holds.c.proposal_id == proposals.c.id
+    )
     query = (
         select(
             proposals.c.freelancer_id.label("member"),
