@@ -23,7 +23,7 @@ from connects.db.schema import purchases, topups
 from connects.domain.clock import SimulatedClock
 from connects.domain.commands import SubmitProposal
 from connects.domain.errors import ConnectsError, InsufficientConnects
-from connects.services import topup_runner
+from connects.services import topup_claims, topup_runner
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.topup_trigger import decide_in, load_settings
@@ -257,7 +257,7 @@ def test_killed_between_decision_and_payment_finishes_once(
     assert charges(pg_ctx, purchase_id) == (1 if kill_point == "after_charge" else 0)
     if kill_point != "after_decision":  # the killed executor had claimed it
         assert topup_runner.run_pending(pg_ctx) == 0
-    clock.advance(topup_runner.LEASE)
+    clock.advance(topup_claims.LEASE)
     assert topup_runner.run_pending(pg_ctx) == 1
     [t] = rows(pg_ctx, a.id)
     assert (t.status, t.purchase_id) == ("succeeded", purchase_id)

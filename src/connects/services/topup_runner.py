@@ -9,7 +9,7 @@ machinery, so its grant is checked when the money would move (R6). Exactly once:
   under the account's lock, so concurrent spends cannot both decide or pass the limit;
 * the purchase id, and with it the gateway's idempotency key, is derived from the
   top-up id, so any retry (a crash, a second worker) reuses the one charge;
-* an executor claims the row under a lease (:data:`LEASE`) in a transaction of its
+* an executor claims the row under a lease (``topup_claims.LEASE``) in a transaction of its
   own, committed at once, then buys with no transaction open: it never holds one
   pooled connection while the purchase and the gateway check out others, which would
   starve a small pool under load. Two executors never both run one top-up while its
@@ -20,13 +20,10 @@ machinery, so its grant is checked when the money would move (R6). Exactly once:
 from __future__ import annotations
 
 import logging
-import secrets
-import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connects.db.schema import accounts, topups
@@ -47,20 +44,13 @@ from connects.domain.vocabulary import EventType, PurchaseStatus, TopUpStatus
 from connects.metrics import TOPUPS
 from connects.services import purchase_steps, purchases, topup_state, topup_status
 from connects.services.context import Context
+from connects.services.topup_claims import release, status_of, take
 from connects.services.topup_trigger import decide_in, load_settings
 from connects.services.uow import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 TOPUP_MANAGER = Actor("business_manager", TOPUP_MANAGER_ID)
-# How long a claim keeps other executors off a top-up, on the context's clock. Past it
-# another executor may run it again: the derived purchase id makes that reuse the one
-# charge, so the lease only has to outlast an ordinary run, gateway call included.
-LEASE = timedelta(seconds=60)
-# How long (wall time) a caller that must wait for a top-up another executor holds
-# polls before it answers with the top-up still pending, and the pauses between polls.
-WAIT_SECONDS = 10.0
-WAIT_PAUSES = (0.005, 0.1)
 
 
 def purchase_id_for(topup_id: str) -> str:
@@ -209,7 +199,7 @@ def execute(ctx: Context, account_id: str, topup_id: str, *, wait: bool = False)
 
     A top-up another executor holds is left to it (``pending``), unless ``wait``: then
     this polls until that one finished it or its lease ran out, for at most
-    :data:`WAIT_SECONDS`.
+    ``topup_claims.WAIT_SECONDS``.
     """
     return _execute(UnitOfWork(ctx), account_id, topup_id, wait=wait)[0]
 
@@ -218,86 +208,24 @@ def _execute(
     uow: UnitOfWork, account_id: str, topup_id: str, *, wait: bool = False
 ) -> tuple[str, bool]:
     """``(status, finished by this call)``."""
-    row, token, status = _take(uow, account_id, topup_id, wait=wait)
+    row, token, status = take(uow, account_id, topup_id, wait=wait)
     if row is None:
         return status, False
     try:
         outcome = _attempt(uow, row)
     except BaseException:
-        _release(uow, account_id, topup_id, token)
+        release(uow, account_id, topup_id, token)
         raise
     if outcome is None:
-        _release(uow, account_id, topup_id, token)  # the gateway's answer is unknown: retried later
+        release(uow, account_id, topup_id, token)  # the gateway's answer is unknown: retried later
         return TopUpStatus.PENDING.value, False
     with uow.begin() as tx:
         finished = _finish(tx, row, outcome, uow.ctx.topup_retry_seconds)
     if not finished:
         with uow.read() as conn:
-            return _status(conn, account_id, topup_id), False
+            return status_of(conn, account_id, topup_id), False
     TOPUPS.labels(outcome.status).inc()
     return outcome.status, True
-
-
-def _take(uow: UnitOfWork, account_id: str, topup_id: str, *, wait: bool) -> tuple[Any, str, str]:
-    """``(row, lease token, status)``: the row when this call claimed it, else None and
-    the status it has (``pending`` while another executor holds it)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    pause, longest = WAIT_PAUSES
-    while True:
-        row, token, status = _claim(uow, account_id, topup_id)
-        if row is not None or status != TopUpStatus.PENDING or not wait:
-            return row, token, status
-        if time.monotonic() >= deadline:
-            return None, token, status
-        time.sleep(pause)
-        pause = min(pause * 2, longest)
-
-
-def _claim(uow: UnitOfWork, account_id: str, topup_id: str) -> tuple[Any, str, str]:
-    """Claim a pending top-up whose lease is free, committed at once (see :func:`_take`)."""
-    now = uow.ctx.now()  # before the transaction: a clock kept in the database is a read
-    token = secrets.token_hex(8)
-    with uow.begin(now) as tx:
-        conn = tx.conn
-        took = conn.execute(
-            update(topups)
-            .where(
-                topups.c.account_id == account_id,
-                topups.c.id == topup_id,
-                topups.c.status == TopUpStatus.PENDING.value,
-                or_(topups.c.claimed_until.is_(None), topups.c.claimed_until <= now),
-            )
-            .values(claimed_by=token, claimed_until=now + LEASE)
-        ).rowcount
-        if took:
-            row = conn.execute(
-                select(topups).where(topups.c.account_id == account_id, topups.c.id == topup_id)
-            ).one()
-            return row, token, TopUpStatus.PENDING.value
-        return None, token, _status(conn, account_id, topup_id)
-
-
-def _release(uow: UnitOfWork, account_id: str, topup_id: str, token: str) -> None:
-    """Give a claim up early, so the next run of due work may retry at once."""
-    with uow.begin() as tx:
-        tx.conn.execute(
-            update(topups)
-            .where(
-                topups.c.account_id == account_id,
-                topups.c.id == topup_id,
-                topups.c.claimed_by == token,
-            )
-            .values(claimed_by=None, claimed_until=None)
-        )
-
-
-def _status(conn: Connection, account_id: str, topup_id: str) -> str:
-    status = conn.execute(
-        select(topups.c.status).where(topups.c.account_id == account_id, topups.c.id == topup_id)
-    ).scalar()
-    if status is None:
-        raise NotFound("no such top-up", topup_id=topup_id)
-    return str(status)
 
 
 def on_decided(ctx: Context, event: TopUpDecided) -> None:
