@@ -192,11 +192,13 @@ def test_plan_that_cannot_purchase() -> None:
 
 
 def test_a_plans_file_without_extends_replaces_the_defaults() -> None:
+    # R7: the catalog is configuration
     catalog = Catalog.from_file_tables({"plans": {"solo": {"kind": "freelancer"}}})
     assert sorted(catalog.plans) == ["solo"]
 
 
 def test_extends_defaults_changes_only_the_fields_a_table_names() -> None:
+    # R7: a file may change one field of a default plan
     raw = {
         "extends": "defaults",
         "plans": {"agency-plus": {"interview_reward": 2}, "solo": {"kind": "freelancer"}},
@@ -217,6 +219,7 @@ def test_extends_names_only_the_defaults() -> None:
 
 
 def test_the_demo_plans_reward_interviews_and_keep_r7_otherwise() -> None:
+    # R16: the reward is a plan setting, default 0; the demo's plans set one
     import tomllib
 
     from connects.demo import DEMO_PLANS_FILE
