@@ -1,7 +1,10 @@
-"""R39 summed by the database (``views/results.py: sums``, one GROUP BY statement)
-against the per-proposal computation it replaced, kept here as the oracle: random
-ledgers written row by row on SQLite and PostgreSQL, each proposal's figures worked
-out in Python from the rows written, then grouped and summed in Python."""
+"""R39 summed by the database (``views/results.py: sums``, one GROUP BY over the
+figures each proposal's row keeps) against the per-proposal computation it replaced,
+kept here as the oracle: random ledgers written row by row on SQLite and PostgreSQL,
+each proposal's figures worked out in Python from the rows written, then grouped and
+summed in Python. The same ledgers check that ``connects verify`` works each
+proposal's figures out of the ledger as the oracle does (so a write path that forgets
+them is caught by every test that verifies), and that migration 0018 fills them in."""
 
 from __future__ import annotations
 
@@ -9,11 +12,16 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import create_engine, select, update
 
+from connects.db.migrate import alembic_config
 from connects.db.schema import (
     accounts,
     allocations,
@@ -26,7 +34,9 @@ from connects.db.schema import (
     users,
 )
 from connects.domain.policy import Actor
+from connects.services import proposal_figures
 from connects.services.context import Context
+from connects.services.verify import verify
 from connects.services.views.results import account_results, month_starts
 
 ACCOUNT, OWNER, CLIENT = "acct_sums", "usr_sums_owner", "usr_sums_client"
@@ -96,6 +106,19 @@ def oracle(sent: list[Sent], group_by: str | None, currency: str) -> dict[str, A
     return {"totals": summarize(sent, currency), "groups": groups, "currency": currency}
 
 
+def kept(s: Sent) -> dict[str, int]:
+    """The figures a proposal's row keeps (services/proposal_figures.py) for ``s``."""
+    return {
+        "price_net": s.connects,
+        "boost_net": s.boost_connects,
+        "cost_net_cents": s.cost_cents,
+        "boosted": int(s.boosted),
+        "viewed": int(s.viewed),
+        "interviewed": int(s.interviewed),
+        "hired": int(s.hired),
+    }
+
+
 # --- a random ledger, written row by row ---
 def _when(rng: random.Random, tz: ZoneInfo) -> datetime:
     """A time from a little before SINCE to a little after UNTIL; one in three at a
@@ -108,13 +131,20 @@ def _when(rng: random.Random, tz: ZoneInfo) -> datetime:
     return SINCE - timedelta(days=10) + timedelta(seconds=rng.randrange(0, 440 * 86400))
 
 
-def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[datetime, Sent]]:
-    """``n`` proposals of 4 members; each its own job; what each came to."""
+Rows = dict[Any, list[dict[str, Any]]]
+
+
+def ledger(rng: random.Random, tz: str, n: int) -> tuple[Rows, list[tuple[datetime, Sent]]]:
+    """The rows of ``n`` proposals of 4 members, each its own job, with their entries,
+    allocations, holds and outcomes; what each came to, as the oracle works it out."""
     local = ZoneInfo(tz)
     members = [f"usr_sums_m{i}" for i in range(4)]
     t0 = SINCE - timedelta(days=400)
-    tables = (users, memberships, jobs, proposals, entries, allocations, holds, proposal_outcomes)
-    rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in tables}
+    tables = (
+        *(users, accounts, memberships, jobs, proposals),
+        *(entries, allocations, holds, proposal_outcomes),
+    )
+    rows: Rows = {t: [] for t in tables}
     for uid in (OWNER, CLIENT, *members):
         rows[users].append({"id": uid, "name": uid, "email": f"{uid}@t.test", "created_at": t0})
     for uid, role in ((OWNER, "owner"), *((m, "member") for m in members)):
@@ -124,8 +154,11 @@ def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[dateti
     seq = 0
     out: list[tuple[datetime, Sent]] = []
 
-    def entry(pid: str, member: str, at: datetime, kind: str, amount: int, hold: Any) -> int:
-        """An entry and its allocations (1 or 2 lots); the cents they carried."""
+    def entry(
+        pid: str, member: str, at: datetime, kind: str, amount: int, hold: Any, undo: Any = None
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """An entry and its allocations (1 or 2 lots; a refund: those of the entry it
+        ``undo``es, with exactly their cents); the cents it carried, and its shares."""
         nonlocal seq
         seq += 1
         eid = f"ent_sums_{seq}"
@@ -144,20 +177,22 @@ def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[dateti
                 "hold_id": hold,
             }
         )
-        cents = 0
-        for lot in range(rng.choice((1, 1, 2))):
-            c = rng.choice((0, 0, rng.randrange(1, 5000)))
-            cents += c
+        shares = undo or [
+            (1 + rng.randrange(20), rng.choice((0, 0, rng.randrange(1, 5000))))
+            for _ in range(rng.choice((1, 2)))
+        ]
+        for lot, (take, c) in enumerate(shares):
             rows[allocations].append(
                 {
                     "account_id": ACCOUNT,
                     "entry_id": eid,
                     "lot_id": f"lot_sums_{lot}",
-                    "amount": 1 + rng.randrange(20),
+                    "amount": take,
                     "cost_cents": c,
                 }
             )
-        return cents if amount < 0 else -cents
+        cents = sum(c for _, c in shares)
+        return (cents if amount < 0 else -cents), shares
 
     for i in range(n):
         pid, job, member = f"prp_sums_{i}", f"job_sums_{i}", rng.choice(members)
@@ -175,10 +210,10 @@ def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[dateti
             }
         )
         later = sent + timedelta(hours=1 + rng.randrange(2000))
-        cost = entry(pid, member, sent, "spend", -price, None)
+        cost, took = entry(pid, member, sent, "spend", -price, None)
         spent = price
         if rng.random() < 0.2:  # refunded
-            cost += entry(pid, member, later, "refund", price, None)
+            cost += entry(pid, member, later, "refund", price, None, took)[0]
             spent = 0
         boost, boosted = 0, rng.random() < 0.3
         if boosted:
@@ -200,11 +235,13 @@ def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[dateti
                 }
             )
             if captured:
-                cost += entry(pid, member, later, "capture", -bid, f"hld_sums_{i}")
+                hold = f"hld_sums_{i}"
+                cents, took = entry(pid, member, later, "capture", -bid, hold)
+                cost += cents
                 boost = bid
                 if rng.random() < 0.3:  # the boost returned
                     back = later + timedelta(hours=1)
-                    cost += entry(pid, member, back, "refund", bid, f"hld_sums_{i}")
+                    cost += entry(pid, member, back, "refund", bid, hold, took)[0]
                     boost = 0
         kinds = {k for k in sorted(SEEN | {"withdrawn", "returned"}) if rng.random() < 0.3}
         for k in sorted(kinds):
@@ -217,8 +254,20 @@ def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[dateti
                     "at": later,
                 }
             )
+        figures = Sent(
+            member,
+            sent.astimezone(local).strftime("%Y-%m"),
+            boosted,
+            spent,
+            boost,
+            cost,
+            bool(kinds & SEEN),
+            "interviewed" in kinds,
+            "hired" in kinds,
+        )
         rows[proposals].append(
             {
+                **kept(figures),
                 "id": pid,
                 "account_id": ACCOUNT,
                 "job_id": job,
@@ -231,40 +280,39 @@ def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[dateti
                 "updated_at": sent,
             }
         )
-        figures = Sent(
-            member,
-            sent.astimezone(local).strftime("%Y-%m"),
-            boosted,
-            spent,
-            boost,
-            cost,
-            bool(kinds & SEEN),
-            "interviewed" in kinds,
-            "hired" in kinds,
-        )
         out.append((sent, figures))
+    rows[accounts].append(
+        {
+            "id": ACCOUNT,
+            "kind": "agency",
+            "name": "Agency",
+            "owner_id": OWNER,
+            "plan": "agency-plus",
+            "timezone": tz,
+            "anchor_day": 1,
+            "next_cycle_at": UNTIL,
+            "balance": 0,
+            "seq": seq,
+            "created_at": t0,
+        }
+    )
+    return rows, out
+
+
+def write(conn: Any, rows: Rows, as_proposals: Any = proposals) -> None:
+    """Insert the rows, in an order their foreign keys accept (the proposals into
+    ``as_proposals``: the table as an older schema had it)."""
+    for table in (users, accounts, memberships, jobs, proposals, entries, allocations, holds):
+        if rows[table]:
+            conn.execute((as_proposals if table is proposals else table).insert(), rows[table])
+    conn.execute(proposal_outcomes.insert(), rows[proposal_outcomes])
+
+
+def seed(ctx: Context, rng: random.Random, tz: str, n: int) -> list[tuple[datetime, Sent]]:
+    """A random ledger (:func:`ledger`) in the context's database."""
+    rows, out = ledger(rng, tz, n)
     with ctx.db.begin() as conn:
-        conn.execute(users.insert(), rows[users])
-        conn.execute(
-            accounts.insert(),
-            {
-                "id": ACCOUNT,
-                "kind": "agency",
-                "name": "Agency",
-                "owner_id": OWNER,
-                "plan": "agency-plus",
-                "timezone": tz,
-                "anchor_day": 1,
-                "next_cycle_at": UNTIL,
-                "balance": 0,
-                "seq": seq,
-                "created_at": t0,
-            },
-        )
-        for table in (memberships, jobs, proposals, entries, allocations, holds):
-            if rows[table]:
-                conn.execute(table.insert(), rows[table])
-        conn.execute(proposal_outcomes.insert(), rows[proposal_outcomes])
+        write(conn, rows)
     return out
 
 
@@ -292,6 +340,63 @@ def test_sql_sums_are_the_per_proposal_sums(any_ctx: Context, seed_no: int, tz: 
                 want = oracle(mine, group_by, "USD")
                 assert {k: got[k] for k in want} == want, (since, who, group_by)
     assert len({s.month for _, s in ledger}) > 12
+
+
+@pytest.mark.parametrize("seed_no", [6, 7])
+def test_verify_works_out_each_proposals_figures_as_the_oracle(
+    any_ctx: Context, seed_no: int
+) -> None:
+    # R39: the figures a row keeps are what connects verify finds in the ledger; a
+    # figure off by one, or a flag flipped, is reported with the proposal and the field
+    seed(any_ctx, random.Random(seed_no), "Europe/Berlin", 120)
+    with any_ctx.db.read() as conn:
+        assert proposal_figures.drift(conn) == []
+    with any_ctx.db.begin() as conn:
+        for column, value in (("cost_net_cents", proposals.c.cost_net_cents + 1), ("hired", 1)):
+            conn.execute(
+                update(proposals)
+                .where(proposals.c.account_id == ACCOUNT, proposals.c.id == "prp_sums_3")
+                .values({column: value})
+            )
+    with any_ctx.db.read() as conn:
+        ((acct, pid, kept_now, found),) = proposal_figures.drift(conn)
+    assert (acct, pid) == (ACCOUNT, "prp_sums_3")
+    assert kept_now["cost_net_cents"] == found["cost_net_cents"] + 1
+    assert kept_now["hired"] == 1
+    assert any("prp_sums_3" in str(b) and "cost_net_cents" in str(b) for b in verify(any_ctx))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'f.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_migration_0018_fills_in_each_proposals_figures(url: str) -> None:
+    # R39: proposals written before their rows kept figures get them from the ledger
+    rows, sent = ledger(random.Random(8), "America/Santiago", 150)
+    figures = [kept(s) for _, s in sent]
+    for row in rows[proposals]:
+        for name in figures[0]:
+            del row[name]
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0017")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            old = sa.Table("proposals", sa.MetaData(), autoload_with=conn)
+            write(conn, rows, as_proposals=old)
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            got = {
+                r.id: {name: getattr(r, name) for name in figures[0]}
+                for r in conn.execute(select(proposals))
+            }
+    finally:
+        engine.dispose()
+    assert got == {row["id"]: f for row, f in zip(rows[proposals], figures, strict=True)}
+    assert sum(f["boosted"] for f in figures) and sum(f["hired"] for f in figures)
 
 
 def test_a_period_with_nothing_sent(any_ctx: Context) -> None:

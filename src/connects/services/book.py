@@ -30,8 +30,9 @@ from connects.domain.events import Event
 from connects.domain.ids import new_id
 from connects.domain.lots import Lot, Take
 from connects.domain.policy import SYSTEM, Actor
+from connects.domain.results import entry_figures
 from connects.domain.vocabulary import EntryKind
-from connects.services import balance_alerts, holds, topup_trigger
+from connects.services import balance_alerts, holds, proposal_figures, topup_trigger
 from connects.services import book_sql as sql
 
 
@@ -79,6 +80,9 @@ class AccountBook:
         self._entry_rows: list[dict[str, Any]] = []
         self._allocation_rows: list[dict[str, Any]] = []
         self._event_rows: list[dict[str, Any]] = []
+        # R39: what this transaction's entries add to each proposal's figures, written
+        # at flush (buffered or not): [price, boost, cost cents, boosted].
+        self._figures: dict[str, list[int]] = {}
 
     @classmethod
     def lock(
@@ -97,12 +101,15 @@ class AccountBook:
         return cls(conn, row, now, buffered=buffered, events=events)
 
     def flush(self) -> None:
-        """Write the held-back lot changes, entries, allocations and events."""
+        """Write the held-back lot changes, entries, allocations and events, and what
+        the entries add to their proposals' figures (R39)."""
         deltas = [
             {"b_account_id": self.id, "lot_id": k, "delta": d, "cost_delta": c}
             for k, (d, c) in self._lot_deltas.items()
             if d or c
         ]
+        proposal_figures.add(self.conn, self.id, self._figures)
+        self._figures = {}
         for statement, rows in (
             (sql.LOT_ADD, deltas),
             (sql.INSERT_ENTRY, self._entry_rows),
@@ -222,6 +229,15 @@ class AccountBook:
             }
             for (lot_id, t), cost in zip(takes, costs, strict=True)
         ]
+        proposal_id = row["proposal_id"]
+        if proposal_id is not None:
+            adds = entry_figures(kind, amount, row["hold_id"] is not None, sum(costs))
+            if adds is not None:
+                had = self._figures.setdefault(proposal_id, [0, 0, 0, 0])
+                had[0] += adds[0]
+                had[1] += adds[1]
+                had[2] += adds[2]
+                had[3] |= adds[3]
         if self.buffered:
             self._entry_rows.append(row)
             self._allocation_rows.extend(shares)

@@ -25,7 +25,7 @@ from connects.domain import boosts as rules
 from connects.domain.errors import AuctionClosed, InvalidRequest
 from connects.domain.policy import SYSTEM, Actor
 from connects.domain.vocabulary import HoldStatus, JobStatus, OutcomeKind
-from connects.services import holds
+from connects.services import holds, proposal_figures
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.uow import Transaction, UnitOfWork
@@ -60,8 +60,9 @@ def place_bid(book: AccountBook, job: Any, proposal: dict[str, Any], bid: int, a
 
 
 def record(tx: Transaction, prop: Any, kind: OutcomeKind, actor_id: str | None) -> bool:
-    """Record what happened to a proposal, once per kind (R38); whether it is new."""
-    return insert_ignore(
+    """Record what happened to a proposal, once per kind (R38), and mark it on the
+    proposal's figures (R39); whether it is new."""
+    new = insert_ignore(
         tx.conn,
         proposal_outcomes,
         {
@@ -72,6 +73,9 @@ def record(tx: Transaction, prop: Any, kind: OutcomeKind, actor_id: str | None) 
             "at": tx.now,
         },
     )
+    if new:
+        proposal_figures.mark(tx.conn, prop.account_id, prop.id, kind)
+    return new
 
 
 def _top_ids(tx: Transaction, job_id: str) -> set[str]:

@@ -10,6 +10,8 @@ balance, and every hold ended at most once: an open hold has no ending entry, an
 ended one exactly one (a capture, or a release), and a capture spent what it took.
 Cost (R39): every lot's cost is what its credit carried in, and the cost left in it is
 that less what its debits carried out plus what refunds carried back, to the cent.
+Results (R39): every proposal's kept figures are what its entries, their cents, its
+holds and its outcomes add up to (``services.proposal_figures``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 from connects.db import measures
 from connects.db.schema import accounts, allocations, entries, holds, lots
 from connects.domain.vocabulary import EntryKind, HoldStatus
+from connects.services import proposal_figures
 from connects.services.context import Context
 
 
@@ -138,6 +141,9 @@ def verify(ctx: Context) -> list[Breach]:
             )
         breaches += _holds(conn)
         breaches += _costs(conn)
+        for acct, pid, kept, found in proposal_figures.drift(conn):
+            diff = ", ".join(f"{k} {kept[k]} != {found[k]}" for k in kept if kept[k] != found[k])
+            breaches.append(Breach(acct, f"proposal {pid} keeps figures unlike its ledger: {diff}"))
     return breaches
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -16,6 +17,9 @@ from sqlalchemy import (
 from connects.db.schema.base import ID, metadata, one_of
 from connects.db.types import UTCDateTime
 from connects.domain.vocabulary import JobStatus, ProposalStatus
+
+PRICE_BOOST = ("price_net", "boost_net")
+FLAGS = ("boosted", "viewed", "interviewed", "hired")
 
 jobs = Table(
     "jobs",
@@ -55,7 +59,25 @@ proposals = Table(
     Column("entry_id", ID),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # R39: what the proposal came to so far, kept by the writes that move it
+    # (services/proposal_figures.py): its price and its captured boost net of returns,
+    # their cost in cents, whether it was ever boosted, and what the client did (R38).
+    # Results sum these columns; `connects verify` checks them against the ledger.
+    *(Column(name, Integer, nullable=False, server_default="0") for name in PRICE_BOOST),
+    Column("cost_net_cents", BigInteger, nullable=False, server_default="0"),
+    *(Column(name, Integer, nullable=False, server_default="0") for name in FLAGS),
     UniqueConstraint("job_id", "freelancer_id"),
     one_of("status", ProposalStatus, "status_known"),
+    CheckConstraint(
+        "price_net >= 0 AND boost_net >= 0 AND cost_net_cents >= 0", name="figures_nonnegative"
+    ),
+    *(CheckConstraint(f"{name} IN (0, 1)", name=f"{name}_flag") for name in FLAGS),
 )
-Index("ix_proposals_account_created", proposals.c.account_id, proposals.c.created_at)
+# The results read (R39) is one scan of this index: on PostgreSQL it carries every
+# column the sums need, so the read never visits the table.
+Index(
+    "ix_proposals_account_created",
+    proposals.c.account_id,
+    proposals.c.created_at,
+    postgresql_include=["freelancer_id", *PRICE_BOOST, "cost_net_cents", *FLAGS],
+)

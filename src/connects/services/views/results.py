@@ -7,9 +7,11 @@ that happened to them since, whenever it happened (a hire next month counts for 
 proposal sent this month). Who sees what (R3): the owner and admins see every
 member; a manager or a member sees their own proposals only.
 
-The database does the sums: one ``GROUP BY`` statement over a row per proposal (and,
-by month, a first one for the months the period's proposals span), whatever the
-number of proposals; ``domain/results.py`` turns the groups' sums into R.
+Each proposal's row keeps its figures (``services.proposal_figures``, checked by
+``connects verify``), so the database does the sums in one ``GROUP BY`` over one index
+of one table (and, by month, a first query for the months the period's proposals
+span), whatever the number of proposals; ``domain/results.py`` turns the groups' sums
+into R.
 """
 
 from __future__ import annotations
@@ -19,23 +21,19 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, literal, select
+from sqlalchemy import Connection, case, func, literal, select, union_all
 
-from connects.db.schema import accounts, allocations, entries, holds, proposal_outcomes, proposals
+from connects.db.schema import accounts, proposals
 from connects.domain.calendar import zone
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.policy import Action, Actor, Role
 from connects.domain.results import BOOSTED, NOT_BOOSTED, GroupBy, Sums, results
-from connects.domain.vocabulary import EntryKind, OutcomeKind
 from connects.services.access import authorize
 from connects.services.context import Context
 
 DEFAULT_PERIOD = timedelta(days=30)
 NOW_INCLUDED = timedelta(microseconds=1)  # the smallest step of a stored time
 SEES_ALL = frozenset({Role.OWNER, Role.ADMIN})
-# The client looked at it: any of these means the proposal was viewed.
-_SEEN = (OutcomeKind.VIEWED, OutcomeKind.INTERVIEWED, OutcomeKind.DECLINED, OutcomeKind.HIRED)
-_USAGE = [k.value for k in EntryKind.usage()]
 
 
 def period(
@@ -58,95 +56,6 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _per_proposal(account_id: str, since: datetime, until: datetime, member_id: str | None) -> Any:
-    """One row per proposal of the account sent in ``[since, until)``: who sent it,
-    when, boosted or not, its price and boost net of returns, their cost, and whether
-    the client viewed, interviewed, hired (0 or 1)."""
-    # Every entry of a proposal is written at or after it was sent: ``at >= since``
-    # lets the account's entries index bound the scan.
-    usage = and_(
-        entries.c.account_id == account_id,
-        entries.c.at >= since,
-        entries.c.kind.in_(_USAGE),
-        entries.c.proposal_id.is_not(None),
-    )
-    money = (
-        select(
-            entries.c.proposal_id,
-            func.sum(case((entries.c.hold_id.is_(None), -entries.c.amount), else_=0)).label(
-                "price"
-            ),
-            func.sum(case((entries.c.hold_id.is_not(None), -entries.c.amount), else_=0)).label(
-                "boost"
-            ),
-        )
-        .where(usage)
-        .group_by(entries.c.proposal_id)
-        .subquery()
-    )
-    cost = (
-        select(
-            entries.c.proposal_id,
-            func.sum(
-                case(
-                    (entries.c.amount < 0, allocations.c.cost_cents),
-                    else_=-allocations.c.cost_cents,
-                )
-            ).label("cents"),
-        )
-        .join(
-            allocations,
-            (allocations.c.account_id == entries.c.account_id)
-            & (allocations.c.entry_id == entries.c.id),
-        )
-        .where(usage)
-        .group_by(entries.c.proposal_id)
-        .subquery()
-    )
-
-    def had(*kinds: OutcomeKind) -> Any:
-        return func.max(case((proposal_outcomes.c.kind.in_([k.value for k in kinds]), 1), else_=0))
-
-    outs = (
-        select(
-            proposal_outcomes.c.proposal_id,
-            had(*_SEEN).label("viewed"),
-            had(OutcomeKind.INTERVIEWED).label("interviewed"),
-            had(OutcomeKind.HIRED).label("hired"),
-        )
-        .where(proposal_outcomes.c.account_id == account_id, proposal_outcomes.c.at >= since)
-        .group_by(proposal_outcomes.c.proposal_id)
-        .subquery()
-    )
-    boosted = exists().where(
-        holds.c.account_id == proposals.c.account_id, holds.c.proposal_id == proposals.c.id
-    )
-    query = (
-        select(
-            proposals.c.freelancer_id.label("member"),
-            proposals.c.created_at.label("sent_at"),
-            case((boosted, BOOSTED), else_=NOT_BOOSTED).label("boost_key"),
-            func.coalesce(money.c.price, 0).label("price"),
-            func.coalesce(money.c.boost, 0).label("boost"),
-            func.coalesce(cost.c.cents, 0).label("cents"),
-            func.coalesce(outs.c.viewed, 0).label("viewed"),
-            func.coalesce(outs.c.interviewed, 0).label("interviewed"),
-            func.coalesce(outs.c.hired, 0).label("hired"),
-        )
-        .outerjoin(money, money.c.proposal_id == proposals.c.id)
-        .outerjoin(cost, cost.c.proposal_id == proposals.c.id)
-        .outerjoin(outs, outs.c.proposal_id == proposals.c.id)
-        .where(
-            proposals.c.account_id == account_id,
-            proposals.c.created_at >= since,
-            proposals.c.created_at < until,
-        )
-    )
-    if member_id is not None:
-        query = query.where(proposals.c.freelancer_id == member_id)
-    return query.subquery("sent")
-
-
 def month_starts(first: datetime, last: datetime, tz: str) -> list[tuple[str, datetime]]:
     """``(YYYY-MM, its first instant in UTC)`` for each month of the zone ``tz`` from
     the one ``first`` falls in to the one ``last`` falls in (a month starts at local
@@ -162,6 +71,24 @@ def month_starts(first: datetime, last: datetime, tz: str) -> list[tuple[str, da
     return out
 
 
+def _sent(account_id: str, since: datetime, until: datetime, member_id: str | None) -> list[Any]:
+    """The account's proposals sent in ``[since, until)`` (a member's own only)."""
+    p = proposals.c
+    where = [p.account_id == account_id, p.created_at >= since, p.created_at < until]
+    return where if member_id is None else [*where, p.freelancer_id == member_id]
+
+
+# Each proposal's kept figures (services.proposal_figures), summed in the order of
+# Sums' fields: the count, price and boost net of returns, their cost, the outcomes.
+_SUMS = (
+    func.count(),
+    *(
+        func.sum(proposals.c[name])
+        for name in ("price_net", "boost_net", "cost_net_cents", "viewed", "interviewed", "hired")
+    ),
+)
+
+
 def sums(
     conn: Connection,
     account_id: str,
@@ -172,54 +99,53 @@ def sums(
     member_id: str | None = None,
 ) -> list[tuple[str, Sums]]:
     """Each group's :class:`Sums` over the account's proposals sent in ``[since,
-    until)`` (no ``group_by``: one group keyed ``""``), summed by the database in one
-    ``GROUP BY`` statement; by month, in the account's zone ``tz``."""
-    sent = _per_proposal(account_id, since, until, member_id)
-    key: Any = literal("")
-    if group_by is GroupBy.MEMBER:
-        key = sent.c.member
-    elif group_by is GroupBy.BOOST:
-        key = sent.c.boost_key
-    elif group_by is GroupBy.MONTH:
-        key = _month_key(conn, sent.c.sent_at, account_id, since, until, tz)
-        if key is None:  # nothing sent
+    until)`` (no ``group_by``: one group keyed ``""``; groups with no proposal left
+    out), summed by the database in one statement over the figures each proposal's row
+    keeps; by month, in the account's zone ``tz``."""
+    if group_by is GroupBy.MONTH:
+        query = _by_month(conn, account_id, since, until, tz, member_id)
+        if query is None:  # nothing sent
             return []
-    summed = [sent.c[name] for name in _SUMMED]
-    keyed = select(key.label("key"), *summed).subquery("keyed")
-    query = select(
-        keyed.c.key if group_by is not None else literal(""),
-        func.count(),
-        *(func.sum(keyed.c[name]) for name in _SUMMED),
-    )
-    if group_by is not None:
-        query = query.group_by(keyed.c.key)
-    return [(str(k), Sums(*(int(v or 0) for v in row))) for k, *row in conn.execute(query).all()]
+    else:
+        key: Any = literal("")
+        if group_by is GroupBy.MEMBER:
+            key = proposals.c.freelancer_id
+        elif group_by is GroupBy.BOOST:
+            key = case((proposals.c.boosted == 1, BOOSTED), else_=NOT_BOOSTED)
+        query = select(key.label("key"), *_SUMS).where(*_sent(account_id, since, until, member_id))
+        if group_by is not None:
+            query = query.group_by(key)
+    rows = conn.execute(query).all()
+    return [(str(k), Sums(*(int(v or 0) for v in row))) for k, *row in rows if row[0]]
 
 
-# in the order of Sums' fields after ``proposals``
-_SUMMED = ("price", "boost", "cents", "viewed", "interviewed", "hired")
-
-
-def _month_key(
-    conn: Connection, sent_at: Any, account_id: str, since: datetime, until: datetime, tz: str
+def _by_month(
+    conn: Connection,
+    account_id: str,
+    since: datetime,
+    until: datetime,
+    tz: str,
+    member_id: str | None,
 ) -> Any:
-    """``YYYY-MM`` of ``sent_at`` in the zone ``tz``, as SQL: the last month whose start
-    it is at or after, among the months the account's proposals in the period were
-    sent in (``None``: there are none)."""
+    """One statement summing each month of the zone ``tz`` that the period's proposals
+    span, each over its own range of the account's index (``UNION ALL``; ``None``:
+    nothing was sent in the period)."""
     first, last = conn.execute(
         select(func.min(proposals.c.created_at), func.max(proposals.c.created_at)).where(
-            proposals.c.account_id == account_id,
-            proposals.c.created_at >= since,
-            proposals.c.created_at < until,
+            *_sent(account_id, since, until, member_id)
         )
     ).one()
     if first is None:
         return None
     months = month_starts(first, last, tz)
-    if len(months) == 1:
-        return literal(months[0][0])
-    later = [(sent_at >= start, name) for name, start in reversed(months[1:])]
-    return case(*later, else_=months[0][0])
+    ends = [start for _, start in months[1:]] + [until]
+    parts = [
+        select(literal(name).label("key"), *_SUMS).where(
+            *_sent(account_id, max(start, since), min(end, until), member_id)
+        )
+        for (name, start), end in zip(months, ends, strict=True)
+    ]
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def account_results(
