@@ -108,8 +108,23 @@ def run_raw(url: str, spends: int) -> dict[str, Any]:
         "lot_upd": f"UPDATE lots SET remaining = remaining - 1 WHERE id = {p}",
         "prop": (
             "INSERT INTO proposals (id, account_id, job_id, freelancer_id, submitted_by, "
-            "connects_spent, status, entry_id, created_at, updated_at) VALUES "
-            f"({p}, {p}, {p}, {p}, {p}, 1, 'active', {p}, {p}, {p})"
+            "connects_spent, status, entry_id, created_at, updated_at, sent_month) VALUES "
+            f"({p}, {p}, {p}, {p}, {p}, 1, 'active', {p}, {p}, {p}, '2026-03')"
+        ),
+        # R39: the month's count, then the proposal's and the month's figures
+        "month": (
+            "INSERT INTO results_months (account_id, month, member_id, boosted, proposals,"
+            " price_net, boost_net, cost_net_cents, viewed, interviewed, hired)"
+            f" VALUES ({p}, '2026-03', {p}, 0, 1, 0, 0, 0, 0, 0, 0)"
+            " ON CONFLICT (account_id, month, member_id, boosted)"
+            " DO UPDATE SET proposals = results_months.proposals + 1"
+        ),
+        "figures": (
+            f"UPDATE proposals SET price_net = price_net + 1 WHERE account_id = {p} AND id = {p}"
+        ),
+        "month_figures": (
+            "UPDATE results_months SET price_net = price_net + 1 WHERE account_id = "
+            f"{p} AND month = '2026-03' AND member_id = {p} AND boosted = 0"
         ),
         "entry": (
             "INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, "
@@ -146,10 +161,13 @@ def run_raw(url: str, spends: int) -> dict[str, Any]:
             cur.execute(sql["lot_upd"], (lot_id,))
             entry_id, prop_id = new_id("ent"), new_id("prop")
             cur.execute(sql["prop"], (prop_id, agency, job_id, member, member, entry_id, now, now))
+            cur.execute(sql["month"], (agency, member))
             cur.execute(
                 sql["entry"], (entry_id, agency, seq + 1, now, balance - 1, member, member, prop_id)
             )
             cur.execute(sql["alloc"], (agency, entry_id, lot_id))
+            cur.execute(sql["figures"], (agency, prop_id))
+            cur.execute(sql["month_figures"], (agency, member))
             cur.execute(sql["acct"], (balance - 1, seq + 1, agency))
             if pg:
                 dbapi.commit()

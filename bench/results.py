@@ -75,9 +75,10 @@ SEED = [
     f" updated_at) SELECT 'job_res_' || g, 'usr_res_client', 'Job', 1 + g % 20, 'open',"
     f" {_SENT}, {_SENT} FROM generate_series(1, :p) g",
     f"INSERT INTO proposals (id, account_id, job_id, freelancer_id, submitted_by,"
-    f" connects_spent, status, entry_id, created_at, updated_at) SELECT 'prp_res_' || g,"
-    f" 'acct_res', 'job_res_' || g, 'usr_res_' || (g % :m), 'usr_res_' || (g % :m),"
-    f" 1 + g % 20, 'active', 'ent_res_s' || g, {_SENT}, {_SENT} FROM generate_series(1, :p) g",
+    f" connects_spent, status, entry_id, created_at, updated_at, sent_month) SELECT"
+    f" 'prp_res_' || g, 'acct_res', 'job_res_' || g, 'usr_res_' || (g % :m),"
+    f" 'usr_res_' || (g % :m), 1 + g % 20, 'active', 'ent_res_s' || g, {_SENT}, {_SENT},"
+    f" '' FROM generate_series(1, :p) g",
     f"INSERT INTO entries (id, account_id, seq, at, kind, amount, balance_after, actor_kind,"
     f" member_id, proposal_id) SELECT 'ent_res_s' || g, 'acct_res', g, {_SENT}, 'spend',"
     f" -(1 + g % 20), 0, 'system', 'usr_res_' || (g % :m), 'prp_res_' || g"
@@ -112,10 +113,6 @@ SEED = [
         f" {_SENT} + interval '3 hours' FROM generate_series({step}, :p, {step}) g"
         for kind, step in (("viewed", 2), ("interviewed", 10), ("hired", 40))
     ),
-    # each proposal's figures from the entries above, as migration 0018 fills them in
-    *importlib.import_module(
-        "connects.migrations.versions.0018_proposal_figures"
-    ).backfill_statements(),
     # the updates above left 4 dead versions of each row: a table written over months
     # and kept by autovacuum is not 5 times its size
     "VACUUM (FULL, ANALYZE) proposals",
@@ -192,6 +189,8 @@ def seed(url: str, proposals: int, members: int, days: int) -> float:
     with ctx.db.begin() as conn:
         for sql in SEED[:-1]:
             conn.execute(text(sql), params)
+        # each proposal's figures and month, and results_months, as migration 0018 does
+        importlib.import_module("connects.migrations.versions.0018_proposal_figures").backfill(conn)
     ctx.db.dispose()
     with psycopg.connect(_driver_url(url), autocommit=True) as raw:
         raw.execute(SEED[-1])

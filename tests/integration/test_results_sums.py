@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,16 @@ from connects.db.schema import (
     memberships,
     proposal_outcomes,
     proposals,
+    results_months,
     users,
 )
+from connects.domain.calendar import month_starts
+from connects.domain.commands import UpdateAccount
 from connects.domain.policy import Actor
 from connects.services import proposal_figures
 from connects.services.context import Context
 from connects.services.verify import verify
-from connects.services.views.results import account_results, month_starts
+from connects.services.views.results import account_results
 
 ACCOUNT, OWNER, CLIENT = "acct_sums", "usr_sums_owner", "usr_sums_client"
 SINCE = datetime(2025, 11, 1, tzinfo=UTC)
@@ -116,7 +119,35 @@ def kept(s: Sent) -> dict[str, int]:
         "viewed": int(s.viewed),
         "interviewed": int(s.interviewed),
         "hired": int(s.hired),
+        "sent_month": s.month,
     }
+
+
+def months_of(sent: list[Sent]) -> list[dict[str, Any]]:
+    """The results_months rows these proposals sum up to."""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for s in sent:
+        key = (s.month, s.member_id, int(s.boosted))
+        row = rows.setdefault(
+            key,
+            {"account_id": ACCOUNT, "month": key[0], "member_id": key[1], "boosted": key[2]}
+            | dict.fromkeys(MONTH_SUMS, 0),
+        )
+        row["proposals"] += 1
+        for name in MONTH_SUMS[1:]:
+            row[name] += kept(s)[name]
+    return [rows[k] for k in sorted(rows)]
+
+
+MONTH_SUMS = (
+    "proposals",
+    "price_net",
+    "boost_net",
+    "cost_net_cents",
+    "viewed",
+    "interviewed",
+    "hired",
+)
 
 
 # --- a random ledger, written row by row ---
@@ -142,7 +173,7 @@ def ledger(rng: random.Random, tz: str, n: int) -> tuple[Rows, list[tuple[dateti
     t0 = SINCE - timedelta(days=400)
     tables = (
         *(users, accounts, memberships, jobs, proposals),
-        *(entries, allocations, holds, proposal_outcomes),
+        *(entries, allocations, holds, proposal_outcomes, results_months),
     )
     rows: Rows = {t: [] for t in tables}
     for uid in (OWNER, CLIENT, *members):
@@ -296,13 +327,15 @@ def ledger(rng: random.Random, tz: str, n: int) -> tuple[Rows, list[tuple[dateti
             "created_at": t0,
         }
     )
+    rows[results_months] = months_of([s for _, s in out])
     return rows, out
 
 
 def write(conn: Any, rows: Rows, as_proposals: Any = proposals) -> None:
     """Insert the rows, in an order their foreign keys accept (the proposals into
     ``as_proposals``: the table as an older schema had it)."""
-    for table in (users, accounts, memberships, jobs, proposals, entries, allocations, holds):
+    tables = (users, accounts, memberships, jobs, proposals, entries, allocations, holds)
+    for table in (*tables, results_months):
         if rows[table]:
             conn.execute((as_proposals if table is proposals else table).insert(), rows[table])
     conn.execute(proposal_outcomes.insert(), rows[proposal_outcomes])
@@ -351,6 +384,7 @@ def test_verify_works_out_each_proposals_figures_as_the_oracle(
     seed(any_ctx, random.Random(seed_no), "Europe/Berlin", 120)
     with any_ctx.db.read() as conn:
         assert proposal_figures.drift(conn) == []
+        assert proposal_figures.month_drift(conn) == []
     with any_ctx.db.begin() as conn:
         for column, value in (("cost_net_cents", proposals.c.cost_net_cents + 1), ("hired", 1)):
             conn.execute(
@@ -366,6 +400,43 @@ def test_verify_works_out_each_proposals_figures_as_the_oracle(
     assert any("prp_sums_3" in str(b) and "cost_net_cents" in str(b) for b in verify(any_ctx))
 
 
+def test_a_month_row_or_a_proposals_month_off_is_reported(any_ctx: Context) -> None:
+    seed(any_ctx, random.Random(9), "UTC", 40)
+    m = results_months.c
+    with any_ctx.db.begin() as conn:
+        month, member = conn.execute(select(m.month, m.member_id).limit(1)).one()
+        conn.execute(
+            update(results_months)
+            .where(m.account_id == ACCOUNT, m.month == month, m.member_id == member)
+            .values(hired=m.hired + 1)
+        )
+        conn.execute(
+            update(proposals)
+            .where(proposals.c.account_id == ACCOUNT, proposals.c.id == "prp_sums_5")
+            .values(sent_month="1999-01")
+        )
+    with any_ctx.db.read() as conn:
+        found = [what for _, what in proposal_figures.month_drift(conn)]
+    assert any(f"results_months {month} of {member}" in w for w in found)
+    assert any("prp_sums_5 counts in month '1999-01'" in w for w in found)
+
+
+def test_a_new_zone_counts_every_proposal_in_its_new_month(any_ctx: Context) -> None:
+    # R39: months are the account's; a zone change moves proposals near a month's edge
+    sent = seed(any_ctx, random.Random(10), "Pacific/Kiritimati", 200)
+    any_ctx.handle(UpdateAccount(Actor("user", OWNER), ACCOUNT, timezone="Pacific/Pago_Pago"))
+    there = ZoneInfo("Pacific/Pago_Pago")
+    moved = [(at, replace(s, month=at.astimezone(there).strftime("%Y-%m"))) for at, s in sent]
+    assert sum(a.month != b.month for (_, a), (_, b) in zip(sent, moved, strict=True)) > 5
+    with any_ctx.db.read() as conn:
+        assert proposal_figures.month_drift(conn) == []
+    got = account_results(
+        any_ctx, Actor("user", OWNER), ACCOUNT, since=SINCE, until=UNTIL, group_by="month"
+    )
+    want = oracle([s for at, s in moved if SINCE <= at < UNTIL], "month", "USD")
+    assert {k: got[k] for k in want} == want
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -376,6 +447,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_migration_0018_fills_in_each_proposals_figures(url: str) -> None:
     # R39: proposals written before their rows kept figures get them from the ledger
     rows, sent = ledger(random.Random(8), "America/Santiago", 150)
+    assert rows[accounts][0]["timezone"] == "America/Santiago"
     figures = [kept(s) for _, s in sent]
     for row in rows[proposals]:
         for name in figures[0]:
@@ -386,16 +458,25 @@ def test_migration_0018_fills_in_each_proposals_figures(url: str) -> None:
     try:
         with engine.begin() as conn:
             old = sa.Table("proposals", sa.MetaData(), autoload_with=conn)
-            write(conn, rows, as_proposals=old)
+            write(conn, {**rows, results_months: []}, as_proposals=old)
         command.upgrade(cfg, "head")
         with engine.connect() as conn:
             got = {
                 r.id: {name: getattr(r, name) for name in figures[0]}
                 for r in conn.execute(select(proposals))
             }
+            months = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(results_months).order_by(
+                        results_months.c.month, results_months.c.member_id, results_months.c.boosted
+                    )
+                )
+            ]
     finally:
         engine.dispose()
     assert got == {row["id"]: f for row, f in zip(rows[proposals], figures, strict=True)}
+    assert months == months_of([s for _, s in sent])
     assert sum(f["boosted"] for f in figures) and sum(f["hired"] for f in figures)
 
 

@@ -169,6 +169,7 @@ def _rows(ctx: Context) -> dict[Table, dict[str, Any]]:
             "status": "active",
             "created_at": now,
             "updated_at": now,
+            "sent_month": "2026-01",
         },
         holds: {
             **account,

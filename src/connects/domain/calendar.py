@@ -107,3 +107,18 @@ def month_key(moment: datetime, tz: ZoneInfo) -> str:
     """``YYYY-MM`` of ``moment``'s calendar month in ``tz``."""
     local = moment.astimezone(tz)
     return f"{local.year:04d}-{local.month:02d}"
+
+
+def month_starts(first: datetime, last: datetime, tz: str) -> list[tuple[str, datetime]]:
+    """``(YYYY-MM, its first instant in UTC)`` for each month of the zone ``tz`` from
+    the one ``first`` falls in to the one ``last`` falls in (a month starts at local
+    midnight on the 1st; where the clocks skip that hour, when they come back)."""
+    local = zone(tz)
+    at = first.astimezone(local)
+    y, m = at.year, at.month
+    end = last.astimezone(local)
+    out: list[tuple[str, datetime]] = []
+    while (y, m) <= (end.year, end.month):
+        out.append((f"{y:04d}-{m:02d}", datetime(y, m, 1, tzinfo=local).astimezone(UTC)))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out

@@ -30,20 +30,18 @@ _USAGE = frozenset(EntryKind.usage())
 
 def entry_figures(
     kind: str, amount: int, on_hold: bool, cost_cents: int
-) -> tuple[int, int, int, int] | None:
+) -> tuple[int, int, int] | None:
     """What an entry naming a proposal adds to the proposal's figures (R39), as
-    ``(price, boost, cost cents, boosted)``; ``None`` if it adds nothing.
+    ``(price, boost, cost cents)``; ``None`` if it adds nothing.
 
     A spend, capture or refund moves the price (no hold) or the boost (its hold's
     entries) by what it took or gave back, and the cost by the cents it carried out of
-    the lots (``cost_cents``, never negative) or back into them; placing a hold on the
-    proposal marks it boosted, whatever becomes of the hold (R35).
+    the lots (``cost_cents``, never negative) or back into them. (Boosted or not is
+    fixed when the proposal is sent: a boost is placed with it or never, R35.)
     """
     if kind in _USAGE:
         cents = cost_cents if amount < 0 else -cost_cents
-        return (0, -amount, cents, 0) if on_hold else (-amount, 0, cents, 0)
-    if kind == EntryKind.HOLD:
-        return (0, 0, 0, 1)
+        return (0, -amount, cents) if on_hold else (-amount, 0, cents)
     return None
 
 

@@ -34,7 +34,7 @@ from connects.domain.errors import (
 from connects.domain.ids import new_id
 from connects.domain.plans import ACCOUNT_KINDS
 from connects.domain.policy import ASSIGNABLE_ROLES, Action, Role
-from connects.services import balance_alerts
+from connects.services import balance_alerts, proposal_figures
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.cycles import catch_up
@@ -212,6 +212,8 @@ def update_account(cmd: UpdateAccount, uow: UnitOfWork) -> None:
             book.next_cycle_at = rezoned_cycle(
                 book.anchor_day, book.next_cycle_at, zone(book.timezone), zone(timezone)
             )
+            if timezone != book.timezone:  # results count months in the new zone (R39)
+                proposal_figures.rezone(conn, account_id, timezone)
         if values:
             conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
         if levels is not None:

@@ -81,7 +81,7 @@ class AccountBook:
         self._allocation_rows: list[dict[str, Any]] = []
         self._event_rows: list[dict[str, Any]] = []
         # R39: what this transaction's entries add to each proposal's figures, written
-        # at flush (buffered or not): [price, boost, cost cents, boosted].
+        # at flush (buffered or not): [price, boost, cost cents].
         self._figures: dict[str, list[int]] = {}
 
     @classmethod
@@ -229,15 +229,13 @@ class AccountBook:
             }
             for (lot_id, t), cost in zip(takes, costs, strict=True)
         ]
-        proposal_id = row["proposal_id"]
+        proposal_id: str | None = refs.get("proposal_id")
         if proposal_id is not None:
             adds = entry_figures(kind, amount, row["hold_id"] is not None, sum(costs))
             if adds is not None:
-                had = self._figures.setdefault(proposal_id, [0, 0, 0, 0])
-                had[0] += adds[0]
-                had[1] += adds[1]
-                had[2] += adds[2]
-                had[3] |= adds[3]
+                had = self._figures.setdefault(proposal_id, [0, 0, 0])
+                for i, v in enumerate(adds):
+                    had[i] += v
         if self.buffered:
             self._entry_rows.append(row)
             self._allocation_rows.extend(shares)

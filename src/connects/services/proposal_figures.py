@@ -14,63 +14,202 @@ move them, so that results for any number of proposals are one scan of one index
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connects.db.schema import allocations, entries, holds, proposal_outcomes, proposals
+from connects.db.schema import (
+    accounts,
+    allocations,
+    entries,
+    holds,
+    proposal_outcomes,
+    proposals,
+    results_months,
+)
 from connects.db.sql import Prepared
+from connects.domain.calendar import month_key, month_starts, zone
 from connects.domain.results import OUTCOME_MARKS
 from connects.domain.vocabulary import EntryKind, OutcomeKind
 
-FIGURES = (
-    "price_net",
-    "boost_net",
-    "cost_net_cents",
-    "boosted",
-    "viewed",
-    "interviewed",
-    "hired",
-)
+FIGURES = ("price_net", "boost_net", "cost_net_cents", "boosted", "viewed", "interviewed", "hired")
+MARKS = ("viewed", "interviewed", "hired")
 
-_ADD = Prepared(
-    update(proposals)
+_SUMMED = ("price_net", "boost_net", "cost_net_cents")
+_MONTH_OF = {  # the results_months row a proposal counts in, found from the proposal
+    column: select(source)
     .where(proposals.c.account_id == bindparam("b_account_id"), proposals.c.id == bindparam("b_id"))
-    .values(
-        price_net=proposals.c.price_net + bindparam("d_price", type_=Integer),
-        boost_net=proposals.c.boost_net + bindparam("d_boost", type_=Integer),
-        cost_net_cents=proposals.c.cost_net_cents + bindparam("d_cents", type_=Integer),
-        boosted=proposals.c.boosted.op("|")(bindparam("d_boosted", type_=Integer)),
+    .scalar_subquery()
+    for column, source in (
+        (results_months.c.month, proposals.c.sent_month),
+        (results_months.c.member_id, proposals.c.freelancer_id),
+        (results_months.c.boosted, proposals.c.boosted),
     )
-)
+}
+_ADD = [
+    Prepared(
+        update(table)
+        .where(*where)
+        .values({name: table.c[name] + bindparam(f"d_{name}", type_=Integer) for name in _SUMMED})
+    )
+    for table, where in (
+        (
+            proposals,
+            (
+                proposals.c.account_id == bindparam("b_account_id"),
+                proposals.c.id == bindparam("b_id"),
+            ),
+        ),
+        (
+            results_months,
+            (
+                results_months.c.account_id == bindparam("b_account_id"),
+                *(column == month_of for column, month_of in _MONTH_OF.items()),
+            ),
+        ),
+    )
+]
+
+
+def sent(conn: Connection, account_id: str, rows: list[dict[str, Any]]) -> None:
+    """Count newly sent proposals (their rows as inserted) in their months' rows."""
+    counts = Counter((r["sent_month"], r["freelancer_id"], r["boosted"]) for r in rows)
+    values = [
+        {
+            "account_id": account_id,
+            "month": month,
+            "member_id": member,
+            "boosted": boosted,
+            "proposals": n,
+            **dict.fromkeys((*_SUMMED, *MARKS), 0),
+        }
+        for (month, member, boosted), n in counts.items()
+    ]
+    _upsert(conn, values)
+
+
+def _upsert_statement(dialect_insert: Any) -> Prepared:
+    insert = dialect_insert(results_months)
+    summed = ("proposals", *_SUMMED, *MARKS)
+    return Prepared(
+        insert.on_conflict_do_update(
+            index_elements=["account_id", "month", "member_id", "boosted"],
+            set_={n: results_months.c[n] + insert.excluded[n] for n in summed},
+        )
+    )
+
+
+_UPSERT = {"postgresql": _upsert_statement(pg_insert), "sqlite": _upsert_statement(sqlite_insert)}
+
+
+def _upsert(conn: Connection, values: list[dict[str, Any]]) -> None:
+    """Add rows of sums to results_months, making the rows that are missing."""
+    if values:
+        _UPSERT[conn.dialect.name].execute(conn, values[0] if len(values) == 1 else values)
 
 
 def add(conn: Connection, account_id: str, deltas: dict[str, list[int]]) -> None:
-    """Add ``[price, boost, cents, boosted]`` to each named proposal of the account."""
+    """Add ``[price, boost, cents]`` to each named proposal of the account, and to the
+    results_months row it counts in."""
     rows = [
         {
             "b_account_id": account_id,
             "b_id": pid,
-            "d_price": d[0],
-            "d_boost": d[1],
-            "d_cents": d[2],
-            "d_boosted": d[3],
+            **{f"d_{name}": v for name, v in zip(_SUMMED, d, strict=True)},
         }
         for pid, d in deltas.items()
+        if any(d)
     ]
     if rows:
-        _ADD.execute(conn, rows[0] if len(rows) == 1 else rows)
+        for statement in _ADD:
+            statement.execute(conn, rows[0] if len(rows) == 1 else rows)
 
 
 def mark(conn: Connection, account_id: str, proposal_id: str, kind: OutcomeKind) -> None:
-    """A new outcome of the proposal: set what it marks (viewed, interviewed, hired)."""
-    marks = OUTCOME_MARKS.get(kind)
-    if marks:
-        conn.execute(
-            update(proposals)
-            .where(proposals.c.account_id == account_id, proposals.c.id == proposal_id)
-            .values({name: 1 for name in marks})
+    """A new outcome of the proposal: set what it marks (viewed, interviewed, hired)
+    that was not set yet, and count it in the proposal's month."""
+    marks = OUTCOME_MARKS.get(kind, ())
+    if not marks:
+        return
+    p = proposals.c
+    row = conn.execute(
+        select(p.sent_month, p.freelancer_id, p.boosted, *(p[name] for name in marks)).where(
+            p.account_id == account_id, p.id == proposal_id
         )
+    ).one()
+    new = [name for name in marks if not row._mapping[name]]
+    if not new:
+        return
+    conn.execute(
+        update(proposals)
+        .where(p.account_id == account_id, p.id == proposal_id)
+        .values(dict.fromkeys(new, 1))
+    )
+    m = results_months.c
+    conn.execute(
+        update(results_months)
+        .where(
+            m.account_id == account_id,
+            m.month == row.sent_month,
+            m.member_id == row.freelancer_id,
+            m.boosted == row.boosted,
+        )
+        .values({name: m[name] + 1 for name in new})
+    )
+
+
+def rezone(conn: Connection, account_id: str, tz: str) -> None:
+    """The account's zone changed: every proposal's month is taken anew in ``tz`` and
+    the account's results_months rows are summed again from its proposals."""
+    p = proposals.c
+    first, last = conn.execute(
+        select(func.min(p.created_at), func.max(p.created_at)).where(p.account_id == account_id)
+    ).one()
+    if first is None:
+        return
+    months = month_starts(first, last, tz)
+    key: Any = literal(months[0][0])
+    if len(months) > 1:
+        later = ((p.created_at >= start, name) for name, start in reversed(months[1:]))
+        key = case(*later, else_=months[0][0])
+    conn.execute(update(proposals).where(p.account_id == account_id).values(sent_month=key))
+    conn.execute(delete(results_months).where(results_months.c.account_id == account_id))
+    conn.execute(insert(results_months).from_select(_ROLLED, _rolled(account_id)))
+
+
+_ROLLED = ("account_id", "month", "member_id", "boosted", "proposals", *_SUMMED, *MARKS)
+
+
+def _rolled(account_id: str | None) -> Any:
+    """results_months as the proposals sum up (one account's, or every account's)."""
+    p = proposals.c
+    query = select(
+        p.account_id,
+        p.sent_month,
+        p.freelancer_id,
+        p.boosted,
+        func.count(),
+        *(func.sum(p[name]) for name in (*_SUMMED, *MARKS)),
+    ).group_by(p.account_id, p.sent_month, p.freelancer_id, p.boosted)
+    if account_id is None:
+        return query.execution_options(all_accounts=True)
+    return query.where(p.account_id == account_id)
 
 
 def _drifted() -> Any:
@@ -178,3 +317,39 @@ def drift(conn: Connection) -> list[tuple[str, str, dict[str, int], dict[str, in
         )
         for row in conn.execute(_drifted())
     ]
+
+
+def month_drift(conn: Connection) -> list[tuple[str, str]]:
+    """``(account, what)`` for each results_months row unlike what its proposals sum to,
+    and each proposal whose month is not the one it was sent in, in its account's zone."""
+    out: list[tuple[str, str]] = []
+    kept_rows = conn.execute(
+        select(*(results_months.c[n] for n in _ROLLED)).execution_options(all_accounts=True)
+    )
+    kept = {tuple(r[:4]): tuple(int(v) for v in r[4:]) for r in kept_rows}
+    found = {tuple(r[:4]): tuple(int(v) for v in r[4:]) for r in conn.execute(_rolled(None))}
+    for key in sorted(kept.keys() | found.keys()):
+        if kept.get(key) != found.get(key):
+            acct, month, member, boosted = key
+            out.append(
+                (
+                    acct,
+                    f"results_months {month} of {member} (boosted {boosted}) keeps"
+                    f" {kept.get(key)}, its proposals sum to {found.get(key)}",
+                )
+            )
+    zones = {
+        r.id: zone(r.timezone)
+        for r in conn.execute(
+            select(accounts.c.id, accounts.c.timezone).execution_options(all_accounts=True)
+        )
+    }
+    p = proposals.c
+    sent_rows = conn.execute(
+        select(p.account_id, p.id, p.created_at, p.sent_month).execution_options(all_accounts=True)
+    )
+    for acct, pid, created, month in sent_rows:
+        want = month_key(created, zones[acct])
+        if month != want:
+            out.append((acct, f"proposal {pid} counts in month {month!r}, it was sent in {want}"))
+    return out

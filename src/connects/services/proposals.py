@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from connects.db import measures
 from connects.db.request import Answer, KeySlot, KeyTaken, store_answers
 from connects.db.schema import jobs, memberships, proposals
-from connects.domain.calendar import month_start, zone
+from connects.domain.calendar import month_key, month_start, zone
 from connects.domain.commands import SubmitProposal, WithdrawProposal
 from connects.domain.errors import (
     AlreadyApplied,
@@ -35,7 +35,7 @@ from connects.domain.events import Event
 from connects.domain.ids import new_id
 from connects.domain.policy import Action, Actor, Role, allows, check_submitter
 from connects.domain.vocabulary import EntryKind, JobStatus, OutcomeKind, ProposalStatus
-from connects.services import boosts, topup_runner
+from connects.services import boosts, proposal_figures, topup_runner
 from connects.services.book import AccountBook
 from connects.services.context import Context
 from connects.services.jobs import JOB_BY_LOCK, check_price, load_job, load_proposal, set_proposal
@@ -65,11 +65,8 @@ def submit_proposal(cmd: SubmitProposal, uow: UnitOfWork) -> dict[str, Any]:
     ``insufficient_connects``, ``member_budget_exceeded``, ``already_applied``,
     ``job_not_open``, ``not_a_member``, ``cannot_submit_on_behalf``. Short of
     Connects with just-in-time auto top-up on, the top-up runs first and the proposal
-    is tried once more (R22).
-
-    Submissions to one account that arrive together are committed together (group
-    commit, :mod:`connects.services.batching`); each gets the answer it would have had
-    alone, in the order they arrived.
+    is tried once more (R22). Group commit: see the module's docstring (answers in the
+    order the submissions arrived).
     """
     ctx = uow.ctx
     try:
@@ -238,7 +235,7 @@ def _pass(
             seen.add((ask.job_id, ask.freelancer_id))
             if ask.freelancer_id in spent:
                 spent[ask.freelancer_id] += job.connects_required + (ask.boost or 0)
-            row = _proposal_row(ask, job.connects_required, now)
+            row = _proposal_row(ask, job.connects_required, now, book.timezone)
             rows.append(row)
             accepted.append((i, ask, job, row))
         if not accepted:
@@ -252,6 +249,7 @@ def _pass(
         }
         if late:
             raise _Late(late)
+        proposal_figures.sent(conn, account_id, rows)
         book.sweep_expired()
         for i, ask, job, row in accepted:
             price = row["connects_spent"]
@@ -369,7 +367,7 @@ def _already_applied() -> AlreadyApplied:
     return AlreadyApplied("this freelancer already has a proposal on the job")
 
 
-def _proposal_row(ask: SubmitProposal, price: int, now: datetime) -> dict[str, Any]:
+def _proposal_row(ask: SubmitProposal, price: int, now: datetime, tz: str) -> dict[str, Any]:
     return {
         "id": new_id("prop"),
         "account_id": ask.account_id,
@@ -381,6 +379,8 @@ def _proposal_row(ask: SubmitProposal, price: int, now: datetime) -> dict[str, A
         "entry_id": new_id("ent") if price else None,
         "created_at": now,
         "updated_at": now,
+        "sent_month": month_key(now, zone(tz)),  # R39: its results month; boosted or not
+        "boosted": 1 if ask.boost else 0,
     }
 
 

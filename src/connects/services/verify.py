@@ -11,7 +11,8 @@ ended one exactly one (a capture, or a release), and a capture spent what it too
 Cost (R39): every lot's cost is what its credit carried in, and the cost left in it is
 that less what its debits carried out plus what refunds carried back, to the cent.
 Results (R39): every proposal's kept figures are what its entries, their cents, its
-holds and its outcomes add up to (``services.proposal_figures``).
+holds and its outcomes add up to (``services.proposal_figures``), each counts in the
+month it was sent in (the account's zone), and results_months holds their sums.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def verify(ctx: Context) -> list[Breach]:
         for acct, pid, kept, found in proposal_figures.drift(conn):
             diff = ", ".join(f"{k} {kept[k]} != {found[k]}" for k in kept if kept[k] != found[k])
             breaches.append(Breach(acct, f"proposal {pid} keeps figures unlike its ledger: {diff}"))
+        breaches += [Breach(acct, what) for acct, what in proposal_figures.month_drift(conn)]
     return breaches
 
 

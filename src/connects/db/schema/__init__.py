@@ -22,7 +22,7 @@ from connects.db.schema.ledger import (
     memberships,
     users,
 )
-from connects.db.schema.market import jobs, proposals
+from connects.db.schema.market import jobs, proposals, results_months
 from connects.db.schema.notify import (
     balance_alerts,
     channels,
@@ -78,6 +78,7 @@ __all__ = [
     "proposals",
     "purchases",
     "rate_limit_hits",
+    "results_months",
     "runtime",
     "topups",
     "users",

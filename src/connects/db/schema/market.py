@@ -66,6 +66,8 @@ proposals = Table(
     *(Column(name, Integer, nullable=False, server_default="0") for name in PRICE_BOOST),
     Column("cost_net_cents", BigInteger, nullable=False, server_default="0"),
     *(Column(name, Integer, nullable=False, server_default="0") for name in FLAGS),
+    # YYYY-MM of created_at in the account's zone: the month of results_months it counts in
+    Column("sent_month", String(7), nullable=False),
     UniqueConstraint("job_id", "freelancer_id"),
     one_of("status", ProposalStatus, "status_known"),
     CheckConstraint(
@@ -80,4 +82,21 @@ Index(
     proposals.c.account_id,
     proposals.c.created_at,
     postgresql_include=["freelancer_id", *PRICE_BOOST, "cost_net_cents", *FLAGS],
+)
+
+# R39: the proposals' figures summed by the month they were sent in (the account's
+# zone), member and boosted or not; kept with the proposals' own figures by the same
+# writes (services/proposal_figures.py). A results read takes whole months from here
+# and only the part-months at a period's ends from the proposals.
+results_months = Table(
+    "results_months",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("member_id", ID, primary_key=True),
+    Column("boosted", Integer, primary_key=True),
+    Column("proposals", Integer, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in PRICE_BOOST),
+    Column("cost_net_cents", BigInteger, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in FLAGS[1:]),
 )

@@ -19,17 +19,19 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, case, func, literal, select, union_all
 
-from connects.db.schema import accounts, proposals
-from connects.domain.calendar import zone
+from connects.db.schema import accounts, proposals, results_months
+from connects.domain.calendar import month_starts
 from connects.domain.errors import InvalidRequest, NotFound
 from connects.domain.policy import Action, Actor, Role
 from connects.domain.results import BOOSTED, NOT_BOOSTED, GroupBy, Sums, results
 from connects.services.access import authorize
 from connects.services.context import Context
+from connects.services.proposal_figures import MARKS
 
 DEFAULT_PERIOD = timedelta(days=30)
 NOW_INCLUDED = timedelta(microseconds=1)  # the smallest step of a stored time
@@ -54,21 +56,6 @@ def period(
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def month_starts(first: datetime, last: datetime, tz: str) -> list[tuple[str, datetime]]:
-    """``(YYYY-MM, its first instant in UTC)`` for each month of the zone ``tz`` from
-    the one ``first`` falls in to the one ``last`` falls in (a month starts at local
-    midnight on the 1st; where the clocks skip that hour, when they come back)."""
-    local = zone(tz)
-    at = _utc(first).astimezone(local)
-    y, m = at.year, at.month
-    end = _utc(last).astimezone(local)
-    out: list[tuple[str, datetime]] = []
-    while (y, m) <= (end.year, end.month):
-        out.append((f"{y:04d}-{m:02d}", datetime(y, m, 1, tzinfo=local).astimezone(UTC)))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
 
 
 def _sent(account_id: str, since: datetime, until: datetime, member_id: str | None) -> list[Any]:
@@ -100,8 +87,68 @@ def sums(
 ) -> list[tuple[str, Sums]]:
     """Each group's :class:`Sums` over the account's proposals sent in ``[since,
     until)`` (no ``group_by``: one group keyed ``""``; groups with no proposal left
-    out), summed by the database in one statement over the figures each proposal's row
-    keeps; by month, in the account's zone ``tz``."""
+    out); by month, in the account's zone ``tz``. The whole months of the zone inside
+    the period come from results_months, the part-months at its ends from the
+    proposals' own rows."""
+    starts = month_starts(since, until, tz)
+    whole = [
+        (name, start, after)
+        for (name, start), (_, after) in pairwise(starts)
+        if start >= since and after <= until
+    ]
+    if not whole:
+        return _scan(conn, account_id, since, until, tz, group_by, member_id)
+    total: dict[str, Sums] = {}
+    parts = [_months(conn, account_id, [name for name, *_ in whole], group_by, member_id)]
+    if since < whole[0][1]:
+        parts.append(_scan(conn, account_id, since, whole[0][1], tz, group_by, member_id))
+    if whole[-1][2] < until:
+        parts.append(_scan(conn, account_id, whole[-1][2], until, tz, group_by, member_id))
+    for part in parts:
+        for key, summed in part:
+            total[key] = total.get(key, Sums()) + summed
+    return list(total.items())
+
+
+def _months(
+    conn: Connection,
+    account_id: str,
+    months: list[str],
+    group_by: GroupBy | None,
+    member_id: str | None,
+) -> list[tuple[str, Sums]]:
+    """Each group's sums over whole months, from results_months."""
+    m = results_months.c
+    key: Any = literal("")
+    if group_by is GroupBy.MEMBER:
+        key = m.member_id
+    elif group_by is GroupBy.BOOST:
+        key = case((m.boosted == 1, BOOSTED), else_=NOT_BOOSTED)
+    elif group_by is GroupBy.MONTH:
+        key = m.month
+    names = ("proposals", "price_net", "boost_net", "cost_net_cents", *MARKS)
+    query = select(key.label("key"), *(func.sum(m[n]) for n in names)).where(
+        m.account_id == account_id, m.month.in_(months)
+    )
+    if member_id is not None:
+        query = query.where(m.member_id == member_id)
+    if group_by is not None:
+        query = query.group_by(key)
+    rows = conn.execute(query).all()
+    return [(str(k), Sums(*(int(v or 0) for v in row))) for k, *row in rows if row[0]]
+
+
+def _scan(
+    conn: Connection,
+    account_id: str,
+    since: datetime,
+    until: datetime,
+    tz: str,
+    group_by: GroupBy | None,
+    member_id: str | None = None,
+) -> list[tuple[str, Sums]]:
+    """Each group's sums over the proposals sent in ``[since, until)``, from their own
+    rows: one statement."""
     if group_by is GroupBy.MONTH:
         query = _by_month(conn, account_id, since, until, tz, member_id)
         if query is None:  # nothing sent
