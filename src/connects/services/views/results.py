@@ -119,19 +119,31 @@ def _months(
 ) -> list[tuple[str, Sums]]:
     """Each group's sums over whole months, from results_months."""
     m = results_months.c
-    key: Any = literal("")
-    if group_by is GroupBy.MEMBER:
-        key = m.member_id
-    elif group_by is GroupBy.BOOST:
-        key = case((m.boosted == 1, BOOSTED), else_=NOT_BOOSTED)
-    elif group_by is GroupBy.MONTH:
-        key = m.month
+    key = _key(group_by, m.member_id, m.boosted, m.month)
     names = ("proposals", "price_net", "boost_net", "cost_net_cents", *MARKS)
     query = select(key.label("key"), *(func.sum(m[n]) for n in names)).where(
         m.account_id == account_id, m.month.in_(months)
     )
     if member_id is not None:
         query = query.where(m.member_id == member_id)
+    return _groups(conn, query, key, group_by)
+
+
+def _key(group_by: GroupBy | None, member: Any, boosted: Any, month: Any) -> Any:
+    """The group's key from these columns: ``""`` when not grouped."""
+    if group_by is GroupBy.MEMBER:
+        return member
+    if group_by is GroupBy.BOOST:
+        return case((boosted == 1, BOOSTED), else_=NOT_BOOSTED)
+    if group_by is GroupBy.MONTH:
+        return month
+    return literal("")
+
+
+def _groups(
+    conn: Connection, query: Any, key: Any, group_by: GroupBy | None
+) -> list[tuple[str, Sums]]:
+    """Run ``SELECT key, count, sums...`` grouped by ``key``; groups with none left out."""
     if group_by is not None:
         query = query.group_by(key)
     rows = conn.execute(query).all()
@@ -153,17 +165,11 @@ def _scan(
         query = _by_month(conn, account_id, since, until, tz, member_id)
         if query is None:  # nothing sent
             return []
-    else:
-        key: Any = literal("")
-        if group_by is GroupBy.MEMBER:
-            key = proposals.c.freelancer_id
-        elif group_by is GroupBy.BOOST:
-            key = case((proposals.c.boosted == 1, BOOSTED), else_=NOT_BOOSTED)
-        query = select(key.label("key"), *_SUMS).where(*_sent(account_id, since, until, member_id))
-        if group_by is not None:
-            query = query.group_by(key)
-    rows = conn.execute(query).all()
-    return [(str(k), Sums(*(int(v or 0) for v in row))) for k, *row in rows if row[0]]
+        return _groups(conn, query, None, None)  # each month its own part
+    p = proposals.c
+    key = _key(group_by, p.freelancer_id, p.boosted, None)
+    query = select(key.label("key"), *_SUMS).where(*_sent(account_id, since, until, member_id))
+    return _groups(conn, query, key, group_by)
 
 
 def _by_month(
