@@ -1,15 +1,20 @@
 """Each proposal's figures for results (R39), kept on its own row by the writes that
-move them, so that results for any number of proposals are one scan of one index.
+move them, and their sums per month (the account's zone), member and boosted or not in
+``results_months``, so results for any number of proposals read a few month rows and
+the part-months at a period's ends.
 
+* Sending proposals counts them in their months (:func:`sent`, one upsert a batch);
+  boosted or not is fixed then (a boost comes with the proposal or never, R35).
 * The book (``services.book``) adds what each entry naming a proposal takes or gives
   back (``domain.results.entry_figures``), summed per proposal and written by
-  :func:`add` when the book flushes: one statement for a whole group-commit batch.
-* Recording an outcome (``services.boosts.record_outcome``) marks what the client did
-  with :func:`mark` (R38).
+  :func:`add` when the book flushes: two statements for a whole group-commit batch.
+* Recording an outcome (``services.boosts.record``) sets what it marks with
+  :func:`mark` (R38); a change of the account's zone re-keys every proposal's month
+  and sums the months again (:func:`rezone`).
 * :func:`drift` works every proposal's figures out afresh from the ledger (entries,
-  their allocations' cents, holds, outcomes) and lists those whose row disagrees:
-  ``connects verify`` reports them. Migration 0018 filled in the proposals it found
-  with the same sums.
+  their allocations' cents, holds, outcomes), :func:`month_drift` every month row and
+  every proposal's month; ``connects verify`` reports what disagrees. Migration 0018
+  filled in existing proposals with the same sums.
 """
 
 from __future__ import annotations
@@ -105,12 +110,12 @@ def sent(conn: Connection, account_id: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _upsert_statement(dialect_insert: Any) -> Prepared:
-    insert = dialect_insert(results_months)
+    adding = dialect_insert(results_months)
     summed = ("proposals", *_SUMMED, *MARKS)
     return Prepared(
-        insert.on_conflict_do_update(
+        adding.on_conflict_do_update(
             index_elements=["account_id", "month", "member_id", "boosted"],
-            set_={n: results_months.c[n] + insert.excluded[n] for n in summed},
+            set_={n: results_months.c[n] + adding.excluded[n] for n in summed},
         )
     )
 
@@ -143,35 +148,24 @@ def add(conn: Connection, account_id: str, deltas: dict[str, list[int]]) -> None
 
 def mark(conn: Connection, account_id: str, proposal_id: str, kind: OutcomeKind) -> None:
     """A new outcome of the proposal: set what it marks (viewed, interviewed, hired)
-    that was not set yet, and count it in the proposal's month."""
-    marks = OUTCOME_MARKS.get(kind, ())
-    if not marks:
-        return
-    p = proposals.c
-    row = conn.execute(
-        select(p.sent_month, p.freelancer_id, p.boosted, *(p[name] for name in marks)).where(
-            p.account_id == account_id, p.id == proposal_id
-        )
-    ).one()
-    new = [name for name in marks if not row._mapping[name]]
-    if not new:
-        return
-    conn.execute(
-        update(proposals)
-        .where(p.account_id == account_id, p.id == proposal_id)
-        .values(dict.fromkeys(new, 1))
-    )
-    m = results_months.c
-    conn.execute(
-        update(results_months)
-        .where(
-            m.account_id == account_id,
-            m.month == row.sent_month,
-            m.member_id == row.freelancer_id,
-            m.boosted == row.boosted,
-        )
-        .values({name: m[name] + 1 for name in new})
-    )
+    that was not set yet, and count each newly set in the proposal's month. Each flag
+    is set by a conditional update, so two outcomes at once count it once."""
+    p, m = proposals.c, results_months.c
+    mine = (p.account_id == account_id, p.id == proposal_id)
+    for name in OUTCOME_MARKS.get(kind, ()):
+        if conn.execute(update(proposals).where(*mine, p[name] == 0).values({name: 1})).rowcount:
+            key = select(p.sent_month, p.freelancer_id, p.boosted).where(*mine)
+            month, member, boosted = conn.execute(key).one()
+            conn.execute(
+                update(results_months)
+                .where(
+                    m.account_id == account_id,
+                    m.month == month,
+                    m.member_id == member,
+                    m.boosted == boosted,
+                )
+                .values({name: m[name] + 1})
+            )
 
 
 def rezone(conn: Connection, account_id: str, tz: str) -> None:
