@@ -164,3 +164,27 @@ def test_the_auction_closes_at_its_deadline_by_the_due_work(api: Api) -> None:
     r = api.call("POST", f"/v1/proposals/{ids['a']}/boost", "a", {"bid": 9})
     assert r.status_code == 409 and error(r)["code"] == "auction_closed"
     assert verify(api.ctx) == []
+
+
+def test_a_new_bids_rank_is_its_place_among_the_bids_before_it(api: Api) -> None:
+    # R35: the rank a POST answers (counted by the hold's own INSERT) is the place the
+    # auction gives the bid right then: highest, then earliest, then by id, released
+    # bids out, other accounts' bids in. Same instant here (simulated clock): ties
+    # fall to the hold ids.
+    bidders = {f"m{i}": "member" for i in range(8)}
+    agency = api.agency("olga", **bidders)
+    other = api.agency("pia", q="member")
+    job = api.job(1)
+    answered: dict[str, int] = {}
+    bids = [("m0", agency, 3), ("m1", agency, 5), ("q", other, 3), ("m2", agency, 3)]
+    bids += [("m3", agency, 7), ("m4", agency, 5), ("m5", agency, 1), ("m6", agency, 5)]
+    for n, (who, account, boost) in enumerate(bids):
+        if n == 5:  # a withdrawn bid is released: it no longer ranks
+            api.ok("POST", f"/v1/proposals/{next(iter(answered))}/withdraw", "m0")
+        made = _bid(api, who, job, account, boost)
+        answered[made["id"]] = made["boost"]["rank"]
+        owner = "pia" if account == other else "olga"
+        assert _proposal(api, made["id"], owner)["boost"]["rank"] == made["boost"]["rank"], n
+        assert made["boost"]["boosted"] == (made["boost"]["rank"] <= 4)
+    # 3 | 5 3 | 5 3 3q | 5 3 3q 3 | 7 ..., then m0's 3 released: 7 5 5 | 7 5 5 3q 3 1 | 7 5 5 5
+    assert list(answered.values()) == [1, 1, 3, 4, 1, 3, 6, 4]

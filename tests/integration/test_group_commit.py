@@ -185,6 +185,30 @@ def test_duplicates_inside_one_batch_answer_already_applied(any_ctx: Context) ->
     assert verify(any_ctx) == []
 
 
+def test_a_duplicate_is_already_applied_before_it_is_unaffordable(any_ctx: Context) -> None:
+    # The spends come before the insert that finds duplicates; a duplicate the pool
+    # can no longer pay for is still told already_applied, as alone. The proposals
+    # go in with the figures their spends gave them (R39), checked by verify.
+    w = World(any_ctx)
+    agency = w.agency("olga", ann="member", bob="member")
+    first, second, dear = w.job(30), w.job(30), w.job(60)
+    ann = SubmitProposal(w.actor("ann"), first, agency, w.people["ann"], 30)
+    bob = SubmitProposal(w.actor("bob"), second, agency, w.people["bob"], 30)
+    assert [_code(o) for o in props.submit_many(any_ctx, agency, [ann, bob])[0]] == ["ok"] * 2
+    # 80 -> 20: ann's second ask is a duplicate and would not be affordable either
+    assert _code(props.submit_many(any_ctx, agency, [ann])[0][0]) == "already_applied"
+    big = SubmitProposal(w.actor("bob"), dear, agency, w.people["bob"], 60)
+    outcomes, _ = props.submit_many(any_ctx, agency, [ann, big])
+    assert [_code(o) for o in outcomes] == ["already_applied", "insufficient_connects"]
+    outcomes, _ = props.submit_many(any_ctx, agency, [big, ann])
+    assert [_code(o) for o in outcomes] == ["insufficient_connects", "already_applied"]
+    with any_ctx.db.read() as conn:
+        row = conn.execute(select(proposals).where(proposals.c.job_id == first)).one()
+    assert (row.price_net, row.boost_net, row.cost_net_cents) == (30, 0, 0)  # granted lot
+    assert _ledger(any_ctx, agency)[:2] == (20, 2)
+    assert verify(any_ctx) == []
+
+
 def test_threads_through_the_combiner_each_get_their_own_answer(any_ctx: Context) -> None:
     """32 threads on one pool of 80: exactly the affordable ones go through."""
     w = World(any_ctx)

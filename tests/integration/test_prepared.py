@@ -96,11 +96,28 @@ def test_errors_and_events_are_sqlalchemys(db: Database) -> None:
 
 
 def test_refuses_what_it_cannot_run_as_driver_sql(db: Database) -> None:
+    with db.begin() as conn, pytest.raises(ValueError, match="Python defaults"):
+        # ``fallback`` has a Python-side default that driver SQL would skip
+        Prepared(insert(things)).execute(conn, {"id": "a", "at": AT, "n": 1})
+
+
+def test_a_returning_gives_the_drivers_values_and_options_go_along(db: Database) -> None:
+    # holds.place counts a bid's rank in its own INSERT this way (R35)
+    options: list[dict[str, object]] = []
+    event.listen(
+        db.engine,
+        "before_cursor_execute",
+        lambda conn, cur, sql, params, context, many: (
+            options.append(dict(context.execution_options)) if "INSERT" in sql else None
+        ),
+    )
+    counted = Prepared(
+        insert(things)
+        .returning(things.c.id, text("(SELECT count(*) FROM prepared_things AS t)"))
+        .execution_options(marked=True)
+    )
     with db.begin() as conn:
-        with pytest.raises(ValueError, match="Python defaults"):
-            # ``fallback`` has a Python-side default that driver SQL would skip
-            Prepared(insert(things)).execute(conn, {"id": "a", "at": AT, "n": 1})
-        with pytest.raises(ValueError, match="no result"):
-            Prepared(insert(things).returning(things.c.id)).execute(
-                conn, {"id": "a", "at": AT, "n": 1, "note": None, "fallback": 1}
-            )
+        for i in range(3):
+            row = {"id": f"r{i}", "at": AT, "n": i, "note": None, "fallback": 1}
+            assert tuple(counted.execute(conn, row).one()) in {(f"r{i}", i), (f"r{i}", i + 1)}
+    assert len(options) == 3 and all(o.get("marked") for o in options)

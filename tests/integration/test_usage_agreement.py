@@ -7,7 +7,7 @@ days, to a month's edge in the account's zone, and past a lot's year. A tiny mod
 keeps each proposal (who, price, when, refunded or not) and states the rule in plain
 Python: a proposal's Connects count in the calendar month, in the account's zone, it
 was submitted, net of its refund (R4, R26). Enforcement
-(:func:`~connects.services.proposals.member_spent_this_month`), the members list and
+(:func:`~connects.services.proposal_asks.member_spent_this_month`), the members list and
 the overview must all give the model's figure, and the overview's available and
 expiring must be the domain's rules over the account's open lots (R12). SQLite only,
 a fresh copy of one migrated database per example.
@@ -54,7 +54,7 @@ from connects.domain.errors import InsufficientConnects, MemberBudgetExceeded
 from connects.domain.policy import SYSTEM, Actor
 from connects.services import cycles, views
 from connects.services.book import AccountBook
-from connects.services.proposals import member_spent_this_month
+from connects.services.proposal_asks import member_spent_this_month
 from tests.world import add_member
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

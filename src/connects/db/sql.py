@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, CursorResult, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,8 +33,8 @@ _IGNORING: dict[tuple[str, str], Any] = {}
 
 
 class Prepared:
-    """A Core INSERT, UPDATE or DELETE with no result, compiled once per dialect and set
-    of columns, then run as the driver's own SQL (``Connection.exec_driver_sql``).
+    """A Core INSERT, UPDATE or DELETE, compiled once per dialect and set of columns,
+    then run as the driver's own SQL (``Connection.exec_driver_sql``).
 
     SQLAlchemy's path for a Core statement (cache key, compiled-cache lookup, execution
     context, parameter processing, result set-up) costs about as much again as SQLite
@@ -42,13 +42,19 @@ class Prepared:
     The ledger's hot writes (entries, allocations, lot and account updates) go this way.
     Values still pass through each column type's bind processing (time zones, SQLite's
     datetime strings), and errors, disconnects and events are SQLAlchemy's as before.
+    A ``RETURNING`` clause gives its rows as the driver reads them, with no result type
+    processing: counts and ids, not datetimes. The statement's execution options (such
+    as ``all_accounts``) go with it.
     """
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
+        self._options = statement.get_execution_options() or None
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
-    def execute(self, conn: Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+    def execute(
+        self, conn: Connection, rows: dict[str, Any] | list[dict[str, Any]]
+    ) -> CursorResult[Any]:
         """Run for one row of values, or for a list of rows with the same keys."""
         batch = rows if isinstance(rows, list) else [rows]
         key = (conn.dialect.name, tuple(batch[0]))
@@ -56,9 +62,10 @@ class Prepared:
         if compiled is None:
             compiled = self._compiled[key] = _Compiled(self.statement, conn.dialect, key[1])
         if len(batch) > 1:
-            conn.exec_driver_sql(compiled.sql, [compiled.args(r) for r in batch])
+            values: Any = [compiled.args(r) for r in batch]
         else:
-            conn.exec_driver_sql(compiled.sql, compiled.args(batch[0]))
+            values = compiled.args(batch[0])
+        return conn.exec_driver_sql(compiled.sql, values, execution_options=self._options)
 
 
 class _Compiled:
@@ -69,9 +76,8 @@ class _Compiled:
             or compiled.post_compile_params
             or compiled.insert_prefetch
             or compiled.update_prefetch
-            or compiled.effective_returning
         ):
-            raise ValueError("Prepared: plain bind parameters, no Python defaults, no result")
+            raise ValueError("Prepared: plain bind parameters, no Python defaults")
         self.sql: str = compiled.string
         self.positional: bool = bool(compiled.positional)
         names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from connects.db.schema import ID, accounts, balance_alerts, low_balance_levels
+from connects.db.sql import Prepared
 from connects.db.types import UTCDateTime
 from connects.domain.alerts import EMPTY, alert_for, threshold_of
 
@@ -63,16 +64,17 @@ _WITH_EMPTY = union_all(_LEVELS, select(_ACCOUNT, literal(EMPTY, Integer), _NOW)
 _REARM = delete(balance_alerts).where(
     balance_alerts.c.account_id == _ACCOUNT, balance_alerts.c.level < _BALANCE
 )
-_STATEMENTS: dict[tuple[str, bool], Any] = {}
+_STATEMENTS: dict[tuple[str, bool], Prepared] = {}
 
 
-def _reach(dialect: str, empty: bool) -> Any:
+def _reach(dialect: str, empty: bool) -> Prepared:
     """``INSERT`` the alerts of the levels at or above the balance (and level 0 at
-    zero) that are not sent yet, returning the levels that went in."""
+    zero) that are not sent yet, returning the levels that went in. Every spend runs
+    it (``AccountBook.save``): driver SQL, compiled once."""
     statement = _STATEMENTS.get((dialect, empty))
     if statement is None:
         maker = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
+        statement = Prepared(
             maker(balance_alerts)
             .from_select(["account_id", "level", "sent_at"], _WITH_EMPTY if empty else _LEVELS)
             .on_conflict_do_nothing()
@@ -91,7 +93,8 @@ def on_save(book: LockedAccount, before: int) -> None:
         return
     if after == before:
         return
-    reached = book.conn.execute(_reach(book.conn.dialect.name, after == 0), params).scalars()
+    reach = _reach(book.conn.dialect.name, after == 0)
+    reached = reach.execute(book.conn, params).scalars()
     alert = alert_for(reached, before)
     if alert is not None:
         kind, payload = alert
@@ -127,9 +130,8 @@ def set_levels(
         conn.execute(
             insert(low_balance_levels), [{"account_id": account_id, "level": v} for v in wanted]
         )
-        conn.execute(
-            _reach(conn.dialect.name, False),
-            {"account_id": account_id, "balance": balance, "now": now},
+        _reach(conn.dialect.name, False).execute(
+            conn, {"account_id": account_id, "balance": balance, "now": now}
         ).all()
     conn.execute(
         update(accounts)

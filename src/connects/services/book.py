@@ -245,6 +245,11 @@ class AccountBook:
             sql.INSERT_ALLOCATIONS.execute(self.conn, shares)
         return entry_id
 
+    def take_figures(self, proposal_ids: list[str]) -> dict[str, list[int]]:
+        """What this book's entries add to these proposals' figures (R39), taken out of
+        what :meth:`flush` writes: for proposals not inserted yet, whose rows carry it."""
+        return {p: self._figures.pop(p) for p in proposal_ids if p in self._figures}
+
     def has_entry(self, dedupe_key: str) -> bool:
         """Whether an entry with this dedupe key was already written (under the lock)."""
         self.flush()

@@ -46,8 +46,11 @@ def is_open(job: Any, now: Any) -> bool:
     )
 
 
-def place_bid(book: AccountBook, job: Any, proposal: dict[str, Any], bid: int, actor: Actor) -> str:
-    """Hold a new proposal's bid (R35); the caller has checked the auction is open."""
+def place_bid(
+    book: AccountBook, job: Any, proposal: dict[str, Any], bid: int, actor: Actor
+) -> holds.Placed:
+    """Hold a new proposal's bid (R35), with the bids ranked before it; the caller has
+    checked the auction is open."""
     return holds.place(
         book,
         bid,

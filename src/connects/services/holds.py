@@ -11,9 +11,9 @@ takes. The update that ends a hold names ``held``, so a hold ends at most once.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnClause, Connection, insert, literal_column, select, update
 
 from connects.db.schema import holds
 from connects.db.sql import Prepared
@@ -41,7 +41,30 @@ class HoldingBook(Protocol):
     def note(self, kind: str, *, actor: Actor, **refs: Any) -> str: ...
 
 
-_INSERT_HOLD = Prepared(insert(holds))  # the boosted proposal's hot path (bench/ledger.py)
+# A new bid's place in its job's auction, counted by its own INSERT (R35): the bidding
+# holds of the job that rank before it, in ``domain.boosts.ranking_key``'s order
+# (highest, then earliest, then by id); 0 for a hold outside an auction. Written out:
+# SQLAlchemy renders neither a correlation to the inserted row nor (on SQLite) table
+# names inside a RETURNING. A job's auction holds every account's bids: the count runs
+# across shards.
+_BIDDING = ", ".join(f"'{s.value}'" for s in HoldStatus.bidding())
+_BIDS_AHEAD: ColumnClause[Any] = literal_column(
+    "(SELECT count(*) FROM holds AS ahead"
+    " WHERE ahead.job_id = holds.job_id"
+    f" AND ahead.status IN ({_BIDDING})"
+    " AND (ahead.amount > holds.amount OR ahead.amount = holds.amount"
+    " AND (ahead.bid_at < holds.bid_at OR ahead.bid_at = holds.bid_at AND ahead.id < holds.id)))"
+)
+# The boosted proposal's hot path (bench/ledger.py): one statement, no separate count.
+_INSERT_HOLD = Prepared(insert(holds).returning(_BIDS_AHEAD).execution_options(all_accounts=True))
+
+
+class Placed(NamedTuple):
+    """A hold just placed: its id, and how many bids rank before it in its job's
+    auction (R35; 0 outside an auction)."""
+
+    id: str
+    ahead: int
 
 
 def _refs(hold: Any) -> dict[str, Any]:
@@ -58,7 +81,7 @@ def place(
     job_id: str | None = None,
     member_id: str | None = None,
     deadline: datetime | None = None,
-) -> str:
+) -> Placed:
     """Hold ``amount`` Connects of the locked account; ``insufficient_connects`` if fewer
     are available (R34)."""
     if amount <= 0:
@@ -71,7 +94,7 @@ def place(
             available=max(have, 0),
         )
     hold_id = new_id("hld")
-    _INSERT_HOLD.execute(
+    ahead = _INSERT_HOLD.execute(
         book.conn,
         {
             "id": hold_id,
@@ -87,7 +110,7 @@ def place(
             "bid_at": book.now,
             "created_at": book.now,
         },
-    )
+    ).scalar_one()
     book.held += amount
     book.note(
         EntryKind.HOLD,
@@ -97,7 +120,7 @@ def place(
         member_id=member_id,
         note=f"{amount} Connects held: {reason}"[:200],
     )
-    return hold_id
+    return Placed(hold_id, int(ahead))
 
 
 def load(conn: Connection, hold_id: str, account_id: str) -> Any:

@@ -3,10 +3,12 @@ move them, and their sums per month (the account's zone), member and boosted or 
 ``results_months``, so results for any number of proposals read a few month rows and
 the part-months at a period's ends.
 
-* Sending proposals counts them in their months (:func:`sent`, one upsert a batch);
-  boosted or not is fixed then (a boost comes with the proposal or never, R35).
-* The book (``services.book``) adds what each entry naming a proposal takes or gives
-  back (``domain.results.entry_figures``), summed per proposal and written by
+* Sending proposals counts them in their months with what their spends took
+  (:func:`sent`, one upsert a batch): the spends are made first and their figures
+  taken from the book into the rows inserted (``AccountBook.take_figures``); boosted
+  or not is fixed then (a boost comes with the proposal or never, R35).
+* The book (``services.book``) adds what each later entry naming a proposal takes or
+  gives back (``domain.results.entry_figures``), summed per proposal and written by
   :func:`add` when the book flushes: two statements for a whole group-commit batch.
 * Recording an outcome (``services.boosts.record``) sets what it marks with
   :func:`mark` (R38); a change of the account's zone re-keys every proposal's month
@@ -19,7 +21,6 @@ the part-months at a period's ends.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from sqlalchemy import (
@@ -56,7 +57,7 @@ from connects.domain.vocabulary import EntryKind, OutcomeKind
 FIGURES = ("price_net", "boost_net", "cost_net_cents", "boosted", "viewed", "interviewed", "hired")
 MARKS = ("viewed", "interviewed", "hired")
 
-_SUMMED = ("price_net", "boost_net", "cost_net_cents")
+SUMMED = ("price_net", "boost_net", "cost_net_cents")
 _MONTH_OF = {  # the results_months row a proposal counts in, found from the proposal
     column: select(source)
     .where(proposals.c.account_id == bindparam("b_account_id"), proposals.c.id == bindparam("b_id"))
@@ -71,7 +72,7 @@ _ADD = [
     Prepared(
         update(table)
         .where(*where)
-        .values({name: table.c[name] + bindparam(f"d_{name}", type_=Integer) for name in _SUMMED})
+        .values({name: table.c[name] + bindparam(f"d_{name}", type_=Integer) for name in SUMMED})
     )
     for table, where in (
         (
@@ -93,25 +94,30 @@ _ADD = [
 
 
 def sent(conn: Connection, account_id: str, rows: list[dict[str, Any]]) -> None:
-    """Count newly sent proposals (their rows as inserted) in their months' rows."""
-    counts = Counter((r["sent_month"], r["freelancer_id"], r["boosted"]) for r in rows)
-    values = [
-        {
-            "account_id": account_id,
-            "month": month,
-            "member_id": member,
-            "boosted": boosted,
-            "proposals": n,
-            **dict.fromkeys((*_SUMMED, *MARKS), 0),
-        }
-        for (month, member, boosted), n in counts.items()
-    ]
-    _upsert(conn, values)
+    """Count newly sent proposals (their rows as inserted, with the figures their spends
+    gave them) in their months' rows."""
+    months: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["sent_month"], r["freelancer_id"], r["boosted"])
+        month = months.get(key)
+        if month is None:
+            month = months[key] = {
+                "account_id": account_id,
+                "month": key[0],
+                "member_id": key[1],
+                "boosted": key[2],
+                "proposals": 0,
+                **dict.fromkeys((*SUMMED, *MARKS), 0),
+            }
+        month["proposals"] += 1
+        for name in SUMMED:
+            month[name] += r[name]
+    _upsert(conn, list(months.values()))
 
 
 def _upsert_statement(dialect_insert: Any) -> Prepared:
     adding = dialect_insert(results_months)
-    summed = ("proposals", *_SUMMED, *MARKS)
+    summed = ("proposals", *SUMMED, *MARKS)
     return Prepared(
         adding.on_conflict_do_update(
             index_elements=["account_id", "month", "member_id", "boosted"],
@@ -136,7 +142,7 @@ def add(conn: Connection, account_id: str, deltas: dict[str, list[int]]) -> None
         {
             "b_account_id": account_id,
             "b_id": pid,
-            **{f"d_{name}": v for name, v in zip(_SUMMED, d, strict=True)},
+            **{f"d_{name}": v for name, v in zip(SUMMED, d, strict=True)},
         }
         for pid, d in deltas.items()
         if any(d)
@@ -187,7 +193,7 @@ def rezone(conn: Connection, account_id: str, tz: str) -> None:
     conn.execute(insert(results_months).from_select(_ROLLED, _rolled(account_id)))
 
 
-_ROLLED = ("account_id", "month", "member_id", "boosted", "proposals", *_SUMMED, *MARKS)
+_ROLLED = ("account_id", "month", "member_id", "boosted", "proposals", *SUMMED, *MARKS)
 
 
 def _rolled(account_id: str | None) -> Any:
@@ -199,7 +205,7 @@ def _rolled(account_id: str | None) -> Any:
         p.freelancer_id,
         p.boosted,
         func.count(),
-        *(func.sum(p[name]) for name in (*_SUMMED, *MARKS)),
+        *(func.sum(p[name]) for name in (*SUMMED, *MARKS)),
     ).group_by(p.account_id, p.sent_month, p.freelancer_id, p.boosted)
     if account_id is None:
         return query.execution_options(all_accounts=True)

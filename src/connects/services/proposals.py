@@ -9,36 +9,35 @@ alone. Lock order as in :mod:`connects.services.jobs`: the job first, then the a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connects.db import measures
 from connects.db.request import Answer, KeySlot, KeyTaken, store_answers
 from connects.db.schema import jobs, memberships, proposals
-from connects.domain.calendar import month_key, month_start, zone
+from connects.db.sql import Prepared
 from connects.domain.commands import SubmitProposal, WithdrawProposal
 from connects.domain.errors import (
-    AlreadyApplied,
     ConnectsError,
     Forbidden,
     InsufficientConnects,
-    JobNotOpen,
-    MemberBudgetExceeded,
     NotFound,
-    PriceChanged,
 )
 from connects.domain.events import Event
-from connects.domain.ids import new_id
-from connects.domain.policy import Action, Actor, Role, allows, check_submitter
-from connects.domain.vocabulary import EntryKind, JobStatus, OutcomeKind, ProposalStatus
+from connects.domain.policy import Action, Actor, allows
+from connects.domain.vocabulary import EntryKind, OutcomeKind, ProposalStatus
 from connects.services import boosts, proposal_figures, topup_runner
-from connects.services.book import AccountBook
 from connects.services.context import Context
+from connects.services.holds import Placed
 from connects.services.jobs import JOB_BY_LOCK, check_price, load_job, load_proposal, set_proposal
+from connects.services.proposal_asks import (
+    already_applied,
+    applied_before,
+    check,
+    proposal_row,
+)
 from connects.services.uow import UnitOfWork
 from connects.services.views.holds import new_boost
 
@@ -46,16 +45,6 @@ _PEOPLE = select(memberships.c.user_id, memberships.c.role, memberships.c.monthl
     memberships.c.account_id == bindparam("account_id"),
     memberships.c.user_id.in_(bindparam("users", expanding=True)),
 )
-
-
-def member_spent_this_month(conn: Connection, book: AccountBook, member_id: str) -> int:
-    """Connects a member's proposals took this calendar month, net of refunds, captured
-    boosts included (R4, R35; the rule is :func:`connects.db.measures.usage`), and the
-    bids the member's proposals hold, which may yet be captured."""
-    since = month_start(book.now, zone(book.timezone))
-    used = measures.used(book.id, since, member_id)
-    bids = measures.held_by_member(book.id, member_id)
-    return int(conn.execute(select(used + bids)).scalar_one())
 
 
 def submit_proposal(cmd: SubmitProposal, uow: UnitOfWork) -> dict[str, Any]:
@@ -179,9 +168,12 @@ _JOBS_FOR_SHARE = (
     .order_by(jobs.c.id)
     .with_for_update(read=True)
 )
+# One proposal: driver SQL (the hot path, bench/ledger.py); a batch: SQLAlchemy's
+# multi-row VALUES, as drivers give no rows back from an executemany.
 _INSERT_PROPOSALS = {
-    "postgresql": pg_insert(proposals).on_conflict_do_nothing().returning(proposals.c.id),
-    "sqlite": sqlite_insert(proposals).on_conflict_do_nothing().returning(proposals.c.id),
+    d: (Prepared(stmt), stmt)
+    for d, maker in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for stmt in [maker(proposals).on_conflict_do_nothing().returning(proposals.c.id)]
 }
 
 
@@ -223,7 +215,7 @@ def _pass(
         seen: set[tuple[str, str]] = set()
         for i, ask in asks:
             try:
-                job = _check(conn, book, plan, ask, by_job, people, spent)
+                job = check(conn, book, plan, ask, by_job, people, spent)
             except ConnectsError as refusal:
                 answers[i] = refusal
                 continue
@@ -235,23 +227,15 @@ def _pass(
             seen.add((ask.job_id, ask.freelancer_id))
             if ask.freelancer_id in spent:
                 spent[ask.freelancer_id] += job.connects_required + (ask.boost or 0)
-            row = _proposal_row(ask, job.connects_required, now, book.timezone)
+            row = proposal_row(ask, job.connects_required, now, book.timezone)
             rows.append(row)
             accepted.append((i, ask, job, row))
         if not accepted:
             raise _Late({}, answers)  # every ask refused: roll back, nothing is written
-        insert = _INSERT_PROPOSALS[conn.dialect.name]
-        inserted = set(conn.execute(insert, rows[0] if len(rows) == 1 else rows).scalars())
-        placed: dict[int, str] = {}  # ask -> its boost's hold (R35)
-        asks_by = {i: ask for i, ask, _, _ in accepted}
-        late: dict[int, BaseException] = {
-            i: _already_applied() for i, _, _, row in accepted if row["id"] not in inserted
-        }
-        if late:
-            raise _Late(late)
-        proposal_figures.sent(conn, account_id, rows)
+        placed: dict[int, Placed] = {}  # ask -> its boost's hold (R35)
+        late: dict[int, BaseException] = {}
         book.sweep_expired()
-        for i, ask, job, row in accepted:
+        for i, ask, job, row in accepted:  # spent first: the rows go in with the figures
             price = row["connects_spent"]
             if ask.boost and book.available() < price + ask.boost:
                 # R35: price and bid must both be available (a top-up may cover them)
@@ -280,11 +264,23 @@ def _pass(
             if ask.boost:
                 actor = Actor("user", ask.who.id)
                 placed[i] = boosts.place_bid(book, job, row, ask.boost, actor)
+        if late:  # a refused ask that applied already is told so first, as alone
+            pairs = {i: (ask.job_id, ask.freelancer_id) for i, ask, _, _ in accepted if i in late}
+            before = applied_before(conn, list(pairs.values()))
+            raise _Late({**late, **{i: already_applied() for i, p in pairs.items() if p in before}})
+        figures = book.take_figures([row["id"] for row in rows])  # R39
+        for row in rows:
+            row.update(zip(proposal_figures.SUMMED, figures.get(row["id"], (0, 0, 0)), strict=True))
+        one, many = _INSERT_PROPOSALS[conn.dialect.name]
+        found = one.execute(conn, rows[0]) if len(rows) == 1 else conn.execute(many, rows)
+        inserted = set(found.scalars())
+        asks_by = {i: ask for i, ask, _, _ in accepted}
+        late = {i: already_applied() for i, _, _, row in accepted if row["id"] not in inserted}
         if late:
             raise _Late(late)
-        for i, hold_id in placed.items():  # its rank in the auction (R35)
-            ask = asks_by[i]
-            boost = new_boost(conn, ask.job_id, hold_id, ask.boost or 0, now)
+        proposal_figures.sent(conn, account_id, rows)
+        for i, hold in placed.items():  # with its rank in the auction (R35)
+            boost = new_boost(hold, asks_by[i].boost or 0)
             answers[i] = {**dict(answers[i]), "boost": boost}  # type: ignore[arg-type]
         by_slot = {id(slots[i]): i for i, *_ in accepted if i in slots}
         stored = [(slots[i], _render(slots[i], answers[i])) for i, *_ in accepted if i in slots]
@@ -292,7 +288,7 @@ def _pass(
         if taken:  # answered by another request with the key: run again without these
             raise _Late({by_slot[id(s)]: KeyTaken(s) for s in taken})
         for i in repeats:
-            answers[i] = _already_applied()
+            answers[i] = already_applied()
     for slot, committed in stored:  # committed with the proposals
         slot.answer = committed
     for i, answer in answers.items():
@@ -302,86 +298,6 @@ def _pass(
 def _render(slot: KeySlot, answer: dict[str, Any] | BaseException) -> Answer:
     assert slot.render is not None and not isinstance(answer, BaseException)
     return slot.render(answer)
-
-
-def _check(
-    conn: Connection,
-    book: AccountBook,
-    plan: Any,
-    ask: SubmitProposal,
-    by_job: dict[str, Any],
-    people: dict[str, Any],
-    spent: dict[str, int],
-) -> Any:
-    """Every refusal known before anything is written, in the order a lone ask meets them.
-
-    ``spent`` holds this month's spend of members with a budget, loaded on first sight
-    and raised by the caller as asks are accepted.
-    """
-    job = by_job.get(ask.job_id)
-    if job is None:
-        raise NotFound("no such job", job_id=ask.job_id)
-    if job.status != JobStatus.OPEN:
-        raise JobNotOpen(f"the job is {job.status}", status=job.status)
-    assert ask.who.id is not None
-    submitter = people.get(ask.who.id)
-    if submitter is None:
-        raise NotFound("no such account", account_id=ask.account_id)
-    assignee = people.get(ask.freelancer_id)
-    check_submitter(
-        account_kind=book.kind,
-        submitter_id=ask.who.id,
-        submitter_role=Role(submitter.role),
-        freelancer_id=ask.freelancer_id,
-        freelancer_role=Role(assignee.role) if assignee else None,
-        submit_on_behalf=plan.submit_on_behalf,
-    )
-    if ask.boost is not None:
-        boosts.refuse_closed(job, book.now)
-    price = job.connects_required
-    if price != ask.expected_connects:
-        raise PriceChanged(
-            f"the job now costs {price} Connects, not {ask.expected_connects}",
-            connects_required=price,
-            expected_connects=ask.expected_connects,
-        )
-    assert assignee is not None
-    if assignee.monthly_budget is not None:
-        # R4: a bid counts as if captured, so a member cannot pass the budget by boosting
-        need = price + (ask.boost or 0)
-        member = ask.freelancer_id
-        if member not in spent:
-            spent[member] = member_spent_this_month(conn, book, member)
-        if spent[member] + need > assignee.monthly_budget:
-            raise MemberBudgetExceeded(
-                f"this proposal would take the member to {spent[member] + need} Connects "
-                f"this month; their budget is {assignee.monthly_budget}",
-                budget=assignee.monthly_budget,
-                spent_this_month=spent[member],
-                required=need,
-            )
-    return job
-
-
-def _already_applied() -> AlreadyApplied:
-    return AlreadyApplied("this freelancer already has a proposal on the job")
-
-
-def _proposal_row(ask: SubmitProposal, price: int, now: datetime, tz: str) -> dict[str, Any]:
-    return {
-        "id": new_id("prop"),
-        "account_id": ask.account_id,
-        "job_id": ask.job_id,
-        "freelancer_id": ask.freelancer_id,
-        "submitted_by": ask.who.id,
-        "connects_spent": price,
-        "status": ProposalStatus.ACTIVE.value,
-        "entry_id": new_id("ent") if price else None,
-        "created_at": now,
-        "updated_at": now,
-        "sent_month": month_key(now, zone(tz)),  # R39: its results month; boosted or not
-        "boosted": 1 if ask.boost else 0,
-    }
 
 
 def withdraw(cmd: WithdrawProposal, uow: UnitOfWork) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from connects.db.schema import accounts, holds, jobs, proposal_outcomes, proposals
 from connects.domain import boosts
@@ -13,6 +13,7 @@ from connects.domain.cursors import number_cursor
 from connects.domain.errors import ConnectsError, NotFound
 from connects.domain.policy import Action, Actor
 from connects.domain.vocabulary import HoldStatus, OutcomeKind
+from connects.services import holds as holds_service
 from connects.services.access import authorize
 from connects.services.context import Context
 from connects.services.views.jobs import proposal_fields, proposal_row
@@ -73,44 +74,18 @@ def bids(conn: Connection, job_id: str) -> list[boosts.Bid]:
     return [boosts.Bid(r.id, r.amount, r.bid_at) for r in conn.execute(_BIDS, {"job_id": job_id})]
 
 
-_AHEAD = (
-    select(func.count())
-    .where(
-        holds.c.job_id == bindparam("job_id"),
-        or_(*(holds.c.status == s for s in _BIDDING)),
-        or_(
-            holds.c.amount > bindparam("amount"),
-            and_(
-                holds.c.amount == bindparam("amount"),
-                or_(
-                    holds.c.bid_at < bindparam("bid_at", type_=holds.c.bid_at.type),
-                    and_(
-                        holds.c.bid_at == bindparam("bid_at", type_=holds.c.bid_at.type),
-                        holds.c.id < bindparam("hold_id"),
-                    ),
-                ),
-            ),
-        ),
-    )
-    .execution_options(all_accounts=True)
-)  # the job's auction, across shards
-
-
-def new_boost(conn: Connection, job_id: str, hold_id: str, bid: int, at: Any) -> dict[str, Any]:
+def new_boost(placed: holds_service.Placed, bid: int) -> dict[str, Any]:
     """A bid just placed, as :func:`boost_of` shows it: its rank is 1 + the bids that
-    rank before it (highest, then earliest, then by id; :func:`boosts.ranking_key`),
-    counted by the database rather than read bid by bid."""
-    ahead = conn.execute(
-        _AHEAD, {"job_id": job_id, "amount": bid, "bid_at": at, "hold_id": hold_id}
-    ).scalar_one()
-    rank = int(ahead) + 1
+    rank before it, counted by the database as the hold went in
+    (:func:`connects.services.holds.place`) rather than read bid by bid."""
+    rank = placed.ahead + 1
     return {
         "bid": bid,
         "status": HoldStatus.HELD.value,
         "rank": rank,
-        "boosted": rank is not None and rank <= boosts.TOP,
+        "boosted": rank <= boosts.TOP,
         "captured": 0,
-        "hold_id": hold_id,
+        "hold_id": placed.id,
     }
 
 
