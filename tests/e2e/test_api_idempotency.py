@@ -150,6 +150,30 @@ def test_no_key_is_ever_in_flight(api: Api) -> None:
     assert rows and all(r.status_code is not None for r in rows)
 
 
+def test_a_persons_replay_is_one_statement(api: Api) -> None:
+    """R31: who holds the token and their key's stored answer come from one statement
+    (a join on the person's label), so a replay reads once; a token nobody holds is
+    still 401 with a key."""
+    from sqlalchemy import Engine, event
+
+    agency = api.agency("olga")
+    api.earnings(agency, 5_000)
+    url = f"/v1/accounts/{agency}/purchases"
+    body = {"quantity": 1, "pay_with": "earnings"}
+    first = api.call("POST", url, "olga", body, key="once")
+    sent: list[str] = []
+    listener = lambda conn, cur, sql, *rest: sent.append(sql)  # noqa: E731
+    event.listen(Engine, "before_cursor_execute", listener)  # every engine, once
+    try:
+        again = api.call("POST", url, "olga", body, key="once")
+    finally:
+        event.remove(Engine, "before_cursor_execute", listener)
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert len(sent) == 1 and "idempotency_keys" in sent[0], sent
+    headers = {"Authorization": "Bearer nobody-holds-this", "Idempotency-Key": "once"}
+    assert api.client.post(url, json=body, headers=headers).status_code == 401
+
+
 def test_a_keyed_write_commits_once(api: Api) -> None:
     """R31: with a key, the change and its stored answer are one commit, as many as
     the same write without a key; a read stores nothing."""

@@ -54,21 +54,36 @@ def _same(given: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def principal_for_token(ctx: Context, settings: Settings, token: str) -> Principal | None:
-    """The principal holding ``token``, or None when nobody does."""
-    if not token or len(token) > 512:
-        return None
+def fixed_principal(settings: Settings, token: str) -> Principal | None:
+    """The operator or the business manager when ``token`` is theirs (configured, not
+    stored), else None."""
     if _same(token, settings.operator_token):
         return Principal("operator", OPERATOR, "operator")
     if _same(token, settings.business_manager_token):
         return Principal(
             "business_manager", Actor("business_manager", TOPUP_MANAGER), TOPUP_MANAGER
         )
+    return None
+
+
+def person(user_id: str, name: str) -> Principal:
+    return Principal("user", Actor("user", user_id), name)
+
+
+def usable_token(token: str) -> bool:
+    return bool(token) and len(token) <= 512
+
+
+def principal_for_token(ctx: Context, settings: Settings, token: str) -> Principal | None:
+    """The principal holding ``token``, or None when nobody does."""
+    if not usable_token(token):
+        return None
+    fixed = fixed_principal(settings, token)
+    if fixed is not None:
+        return fixed
     with ctx.db.lookup() as conn:
         user = user_by_token(conn, token)
-    if user is None:
-        return None
-    return Principal("user", Actor("user", user.id), user.name)
+    return None if user is None else person(user.id, user.name)
 
 
 async def look_up_principal(ctx: Context, settings: Settings, token: str) -> Principal | None:

@@ -39,12 +39,19 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connects.api.answers import KEYED, MUTATING, respond
-from connects.api.deps import PRINCIPAL_STATE, Principal, principal_for_token
+from connects.api.deps import (
+    PRINCIPAL_STATE,
+    Principal,
+    fixed_principal,
+    person,
+    usable_token,
+)
 from connects.api.errors import error_body
 from connects.config import Settings
 from connects.db.failover import Retry
-from connects.db.request import KeySlot, as_answer, stored
+from connects.db.request import KeySlot, as_answer, person_and_stored, stored
 from connects.domain.policy import Actor
+from connects.services.accounts import hash_token
 from connects.services.context import Context
 
 HEADER = "idempotency-key"
@@ -58,11 +65,15 @@ def _look_up(
 ) -> tuple[Principal | None, Any, datetime]:
     """The caller (``ANONYMOUS`` without a token; None for a token nobody holds), the
     key's stored row (or None), and the time the request arrived."""
-    found = ANONYMOUS if token is None else principal_for_token(ctx, settings, token)
-    if found is None:
+    if token is not None and not usable_token(token):
         return None, None, ctx.now()
+    found = ANONYMOUS if token is None else fixed_principal(settings, token)
     with ctx.db.lookup() as conn:
-        row = stored(conn, "anonymous" if token is None else found.key, key)
+        if found is not None:
+            row = stored(conn, found.key, key)
+        else:  # a person: who holds the token and their key's row, one statement
+            holder, row = person_and_stored(conn, hash_token(str(token)), key)
+            found = None if holder is None else person(holder.person_id, holder.person_name)
     return found, row, ctx.now()
 
 

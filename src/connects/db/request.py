@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, bindparam, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connects.db.schema import idempotency_keys
+from connects.db.schema import idempotency_keys, users
+from connects.domain.policy import label_prefix
 
 
 class Write(Protocol):
@@ -117,6 +118,32 @@ def stored(conn: Connection, principal: str, key: str) -> Any:
             idempotency_keys.c.principal == principal, idempotency_keys.c.key == key
         )
     ).one_or_none()
+
+
+# A person's token and their key's stored row in one statement: the principal is the
+# person's actor label (``Actor.label``), built in SQL from its prefix.
+_PERSON_AND_KEY = (
+    select(users.c.id.label("person_id"), users.c.name.label("person_name"), *idempotency_keys.c)
+    .select_from(
+        users.outerjoin(
+            idempotency_keys,
+            and_(
+                idempotency_keys.c.principal == literal(label_prefix("user")) + users.c.id,
+                idempotency_keys.c.key == bindparam("key"),
+            ),
+        )
+    )
+    .where(users.c.token_hash == bindparam("token_hash"))
+)
+
+
+def person_and_stored(conn: Connection, token_hash: str, key: str) -> tuple[Any, Any]:
+    """The person holding the token (``person_id``, ``person_name``; None if nobody
+    does) and their key's stored row (None if none), from one statement."""
+    row = conn.execute(_PERSON_AND_KEY, {"token_hash": token_hash, "key": key}).one_or_none()
+    if row is None:
+        return None, None
+    return row, (row if row.principal is not None else None)
 
 
 def as_answer(row: Any) -> Answer:

@@ -53,7 +53,12 @@ class Actor:
 
     @property
     def label(self) -> str:
-        return f"{self.kind}:{self.id}" if self.id else self.kind
+        return f"{label_prefix(self.kind)}{self.id}" if self.id else self.kind
+
+
+def label_prefix(kind: str) -> str:
+    """What an actor's label puts before its id (``user:`` for a person)."""
+    return f"{kind}:"
 
 
 SYSTEM = Actor("system")
