@@ -245,10 +245,10 @@ class AccountBook:
             sql.INSERT_ALLOCATIONS.execute(self.conn, shares)
         return entry_id
 
-    def take_figures(self, proposal_ids: list[str]) -> dict[str, list[int]]:
-        """What this book's entries add to these proposals' figures (R39), taken out of
-        what :meth:`flush` writes: for proposals not inserted yet, whose rows carry it."""
-        return {p: self._figures.pop(p) for p in proposal_ids if p in self._figures}
+    def take_figures(self, proposal_id: str) -> list[int]:
+        """What this book's entries add to the proposal's figures (R39), taken out of
+        what :meth:`flush` writes: for a proposal not inserted yet, whose row carries it."""
+        return self._figures.pop(proposal_id, [0, 0, 0])
 
     def has_entry(self, dedupe_key: str) -> bool:
         """Whether an entry with this dedupe key was already written (under the lock)."""

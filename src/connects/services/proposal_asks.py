@@ -24,6 +24,7 @@ from connects.domain.policy import Role, check_submitter
 from connects.domain.vocabulary import JobStatus, ProposalStatus
 from connects.services import boosts
 from connects.services.book import AccountBook
+from connects.services.proposal_figures import SUMMED
 
 
 def member_spent_this_month(conn: Connection, book: AccountBook, member_id: str) -> int:
@@ -129,4 +130,5 @@ def proposal_row(ask: SubmitProposal, price: int, now: datetime, tz: str) -> dic
         "updated_at": now,
         "sent_month": month_key(now, zone(tz)),  # R39: its results month; boosted or not
         "boosted": 1 if ask.boost else 0,
+        **dict.fromkeys(SUMMED, 0),  # R39: what its spend takes, added when it is made
     }

@@ -260,6 +260,9 @@ def _pass(
                 except InsufficientConnects as refusal:
                     late[i] = refusal
                     continue
+                # R39: the row goes in with what the spend took, taken before any flush
+                took = book.take_figures(row["id"])
+                row.update(zip(proposal_figures.SUMMED, took, strict=True))
             answers[i] = {**row, "balance": book.balance, "boost": None}
             if ask.boost:
                 actor = Actor("user", ask.who.id)
@@ -268,9 +271,6 @@ def _pass(
             pairs = {i: (ask.job_id, ask.freelancer_id) for i, ask, _, _ in accepted if i in late}
             before = applied_before(conn, list(pairs.values()))
             raise _Late({**late, **{i: already_applied() for i, p in pairs.items() if p in before}})
-        figures = book.take_figures([row["id"] for row in rows])  # R39
-        for row in rows:
-            row.update(zip(proposal_figures.SUMMED, figures.get(row["id"], (0, 0, 0)), strict=True))
         one, many = _INSERT_PROPOSALS[conn.dialect.name]
         found = one.execute(conn, rows[0]) if len(rows) == 1 else conn.execute(many, rows)
         inserted = set(found.scalars())
