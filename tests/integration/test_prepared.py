@@ -121,3 +121,6 @@ def test_a_returning_gives_the_drivers_values_and_options_go_along(db: Database)
             row = {"id": f"r{i}", "at": AT, "n": i, "note": None, "fallback": 1}
             assert tuple(counted.execute(conn, row).one()) in {(f"r{i}", i), (f"r{i}", i + 1)}
     assert len(options) == 3 and all(o.get("marked") for o in options)
+    rows = [{"id": f"m{i}", "at": AT, "n": i, "note": None, "fallback": 1} for i in range(2)]
+    with db.begin() as conn, pytest.raises(ValueError, match="one row of values"):
+        counted.execute(conn, rows)  # an executemany gives no rows back

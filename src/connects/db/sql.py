@@ -43,8 +43,9 @@ class Prepared:
     Values still pass through each column type's bind processing (time zones, SQLite's
     datetime strings), and errors, disconnects and events are SQLAlchemy's as before.
     A ``RETURNING`` clause gives its rows as the driver reads them, with no result type
-    processing: counts and ids, not datetimes. The statement's execution options (such
-    as ``all_accounts``) go with it.
+    processing (counts and ids, not datetimes), for one row of values at a time: drivers
+    give no rows back from an executemany. The statement's execution options (such as
+    ``all_accounts``) go with it.
     """
 
     def __init__(self, statement: Any) -> None:
@@ -62,6 +63,8 @@ class Prepared:
         if compiled is None:
             compiled = self._compiled[key] = _Compiled(self.statement, conn.dialect, key[1])
         if len(batch) > 1:
+            if compiled.returns:
+                raise ValueError("Prepared: a RETURNING runs for one row of values at a time")
             values: Any = [compiled.args(r) for r in batch]
         else:
             values = compiled.args(batch[0])
@@ -79,6 +82,7 @@ class _Compiled:
         ):
             raise ValueError("Prepared: plain bind parameters, no Python defaults")
         self.sql: str = compiled.string
+        self.returns = bool(compiled.effective_returning)
         self.positional: bool = bool(compiled.positional)
         names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
         self.names = names
