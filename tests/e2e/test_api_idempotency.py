@@ -154,6 +154,7 @@ def test_a_persons_replay_is_one_statement(api: Api) -> None:
     """R31: who holds the token and their key's stored answer come from one statement
     (a join on the person's label), so a replay reads once; a token nobody holds is
     still 401 with a key."""
+    # R31
     from sqlalchemy import Engine, event
 
     agency = api.agency("olga")

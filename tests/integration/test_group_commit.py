@@ -186,7 +186,7 @@ def test_duplicates_inside_one_batch_answer_already_applied(any_ctx: Context) ->
 
 
 def test_a_duplicate_is_already_applied_before_it_is_unaffordable(any_ctx: Context) -> None:
-    # The spends come before the insert that finds duplicates; a duplicate the pool
+    # R14 R39: the spends come before the insert that finds duplicates; a duplicate the pool
     # can no longer pay for is still told already_applied, as alone. The proposals
     # go in with the figures their spends gave them (R39), checked by verify.
     w = World(any_ctx)

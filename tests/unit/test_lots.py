@@ -17,6 +17,7 @@ from connects.domain.lots import (
     cost_share,
     expired,
     expiring_soon,
+    moved,
     rollover_forfeit,
 )
 
@@ -237,3 +238,17 @@ def test_a_lots_cost_is_never_lost_nor_made_up(
         assert remaining + sum(t for t, _ in out) == amount
         if remaining == 0:
             assert left == 0
+
+
+def test_moved_takes_and_gives_back_connects_and_cents() -> None:
+    # R11 R15 R39: a spend takes Connects and their cents out of the open lots, a used-up
+    # lot leaves them; a give-back into an open lot restores both, one into a lot that
+    # was used up asks for the lots to be read again.
+    a = Lot("a", "purchase", NOW, NOW + timedelta(days=30), 3, 300)
+    b = Lot("b", "grant", NOW, NOW + timedelta(days=60), 5, 0)
+    lots = {"a": a, "b": b}
+    after = moved(lots, [("a", 3), ("b", 2)], [300, 0], -1)
+    assert after == {"b": Lot("b", "grant", NOW, NOW + timedelta(days=60), 3, 0)}
+    assert lots == {"a": a, "b": b}  # the map given is left as it was
+    assert moved(after, [("b", 2)], [0], +1) == {"b": b}
+    assert moved(after, [("a", 1)], [100], +1) is None

@@ -8,7 +8,7 @@ answer back.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from connects.domain.calendar import EXPIRING_WINDOW
@@ -34,6 +34,27 @@ class Lot:
 
 
 Take = tuple[str, int]  # (lot id, Connects taken from it)
+
+
+def moved(
+    lots: dict[str, Lot], takes: Sequence[Take], costs: Sequence[int], sign: int
+) -> dict[str, Lot] | None:
+    """The open lots by id once ``takes`` (with their cents) are taken out of them
+    (``sign`` -1) or given back (+1); None when a give-back reaches a lot that was
+    used up, which is not among them: read the lots again."""
+    after = dict(lots)
+    for (lot_id, take), cost in zip(takes, costs, strict=True):
+        lot = after.get(lot_id)
+        if lot is None:
+            if sign > 0:
+                return None
+            continue
+        left = lot.remaining + sign * take
+        if left:
+            after[lot_id] = replace(lot, remaining=left, cost_left=lot.cost_left + sign * cost)
+        else:
+            del after[lot_id]
+    return after
 
 
 def cost_share(lot: Lot, take: int) -> int:

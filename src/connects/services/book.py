@@ -166,24 +166,7 @@ class AccountBook:
                 ],
             )
         if self._lots is not None:
-            for (lot_id, take), cost in zip(takes, costs, strict=True):
-                lot = self._lots.get(lot_id)
-                if lot is None:
-                    continue  # a refund into a lot that was used up: reloaded below
-                left = lot.remaining + sign * take
-                if left:
-                    self._lots[lot_id] = Lot(
-                        lot.id,
-                        lot.source,
-                        lot.issued_at,
-                        lot.expires_at,
-                        left,
-                        lot.cost_left + sign * cost,
-                    )
-                else:
-                    del self._lots[lot_id]
-            if sign > 0 and any(lot_id not in self._lots for lot_id, _ in takes):
-                self._lots = None
+            self._lots = lotrules.moved(self._lots, takes, costs, sign)
 
     # -- entries --------------------------------------------------------------------
 
